@@ -1,0 +1,195 @@
+"""`lmctui-cli`: the scripting interface. Each command parses, calls the service, renders.
+
+Torch is imported only inside commands that do work, so `--help` answers at once.
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 failure while working.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lmctui.cli_output import TrainProgress, emit_json, message, print_table
+from lmctui.errors import UserError
+from lmctui.parsing import parse_filter, parse_int_list
+
+app = typer.Typer(help="lmctui: train, align, interpolate and average networks from scripts.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+export_app = typer.Typer(help="Write a table as CSV.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+TABLE_COLUMNS = ["id", "dataset", "arch", "width", "depth", "seed", "optimizer", "lr", "epochs",
+                 "status", "test_acc", "test_loss", "tags"]
+
+
+class WorkFailed(Exception):
+    """The command ran but some of its work failed (exit 1)."""
+
+
+def command(func):
+    """Turn errors into exit codes and one-line messages instead of tracebacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError as err:
+            message(f"error: {err}")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            message("interrupted")
+            raise typer.Exit(130) from None
+        except WorkFailed as err:
+            message(f"failed: {err}")
+            raise typer.Exit(1) from None
+        except Exception as err:  # the last line of defence: no traceback for the user
+            message(f"failed: {type(err).__name__}: {err}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _registry(home):
+    from lmctui.service.catalog import open_registry
+
+    return open_registry(home)
+
+
+def _sigterm_as_interrupt() -> None:
+    """A kill (SIGTERM) unwinds like Ctrl-C, so the run is marked interrupted."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+@command
+def train(
+    dataset: Annotated[str, typer.Option(help="moons|circles|spirals|blobs|xor|digits|mnist|fashion-mnist|cifar10")] = "moons",
+    arch: Annotated[str, typer.Option(help="mlp|vgg|resnet20")] = "mlp",
+    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = 64,
+    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = 2,
+    norm: Annotated[str, typer.Option(help="CNN norm: none|batch|layer")] = "none",
+    seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-7: one run each")] = "0",
+    init_seed: Annotated[Optional[int], typer.Option(help="Same init seed for every run")] = None,
+    data_seed: Annotated[Optional[int], typer.Option(help="Same data-order seed for every run")] = None,
+    epochs: Annotated[int, typer.Option()] = 20,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: 0.05 sgd, 0.001 adam]")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd|adam")] = "sgd",
+    momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
+    weight_decay: Annotated[float, typer.Option()] = 0.0,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    warmup: Annotated[float, typer.Option(help="Linear warm-up epochs")] = 0.0,
+    schedule: Annotated[str, typer.Option(help="constant|cosine")] = "constant",
+    save_epochs: Annotated[Optional[str], typer.Option(help="Keep checkpoints at these epochs, e.g. 0,1,5")] = None,
+    init_from: Annotated[Optional[str], typer.Option(help="Start from RUN or RUN@EPOCH (spawning)")] = None,
+    n_samples: Annotated[int, typer.Option(help="Toy data: examples in train + test")] = 1000,
+    noise: Annotated[Optional[float], typer.Option(help="Toy data: input noise")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
+    download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
+    home: Home = None,
+    json: Json = False,
+):
+    """Train one network per seed into the registry."""
+    from lmctui.core.data import DataConfig
+    from lmctui.core.training import TrainConfig
+    from lmctui.service.training import TrainRequest, train_runs
+
+    train_config = TrainConfig(
+        optimizer=optimizer, lr=lr if lr is not None else (1e-3 if optimizer == "adam" else 0.05),
+        momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+        warmup_epochs=warmup, schedule=schedule,
+        save_epochs=tuple(parse_int_list(save_epochs, "--save-epochs")) if save_epochs else ())
+    request = TrainRequest(
+        data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width,
+        depth=depth, norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)),
+        init_seed=init_seed, data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()))
+    registry = _registry(home)
+    _sigterm_as_interrupt()
+    progress = TrainProgress(enabled=True)
+    with progress.running():
+        runs = train_runs(registry, request, on_event=progress)
+    _render_runs(runs, json)
+    failed = [r for r in runs if r["status"] != "done"]
+    if failed:
+        raise WorkFailed("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))
+
+
+@app.command("list")
+@command
+def list_(
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", help="key=value (repeatable)")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="Only runs with this tag (repeatable)")] = None,
+    home: Home = None,
+    json: Json = False,
+):
+    """List the runs in the registry."""
+    from lmctui.service.catalog import list_runs
+
+    _render_runs(list_runs(_registry(home), [parse_filter(f) for f in filter or []], tag or []), json)
+
+
+@app.command()
+@command
+def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home: Home = None, json: Json = False):
+    """Show one run: its record, config and per-epoch metrics."""
+    from lmctui.records import RUN_FIELDS
+    from lmctui.service.catalog import show_run
+
+    shown = show_run(_registry(home), run)
+    if json:
+        emit_json(shown)
+        return
+    print_table([{"field": k, "value": shown["run"][k]} for k in RUN_FIELDS], ["field", "value"],
+                f"run {shown['run']['id']}")
+    print_table(shown["metrics"], ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"], "metrics")
+
+
+@app.command()
+@command
+def rm(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home: Home = None, json: Json = False):
+    """Remove a run and its files."""
+    from lmctui.service.catalog import remove_run
+
+    removed = remove_run(_registry(home), run)
+    emit_json({"removed": removed}) if json else message(f"removed run {removed['id']}")
+
+
+@export_app.command("runs")
+@command
+def export_runs(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", help="key=value (repeatable)")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="Only runs with this tag")] = None,
+    home: Home = None,
+    json: Json = False,
+):
+    """Write the runs table as CSV."""
+    from lmctui.service.catalog import export_runs as export
+
+    result = export(_registry(home), out, [parse_filter(f) for f in filter or []], tag or [])
+    emit_json(result) if json else message(f"wrote {result['rows']} runs to {result['path']}")
+
+
+def _render_runs(runs: list[dict], as_json: bool) -> None:
+    if as_json:
+        emit_json({"runs": runs})
+    else:
+        print_table(runs, TABLE_COLUMNS)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Data sets as tensors: 2-D toy problems, scikit-learn's digits, torchvision images.
+
+Everything small enough lives on the training device as one tensor per split,
+normalized once with training-set statistics (airbench style: no DataLoader).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmctui.errors import UserError
+
+TOY_DATASETS = ("moons", "circles", "spirals", "blobs", "xor")
+IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+DATASETS = TOY_DATASETS + ("digits",) + IMAGE_DATASETS
+
+# Default input noise per toy problem: enough overlap that the task is not trivial,
+# little enough that a small MLP reaches > 90 % test accuracy.
+DEFAULT_NOISE = {"moons": 0.1, "circles": 0.06, "spirals": 0.04, "blobs": 0.6, "xor": 0.08}
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0  # one fixed split per data set, so every run sees the same examples
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "moons"
+    n_samples: int = 1000  # toy problems only: train + test examples
+    noise: float | None = None  # toy problems only: None means DEFAULT_NOISE[name]
+    data_dir: str | None = None  # torchvision data sets only
+    download: bool = False  # torchvision data sets only: fetch into data_dir when missing
+
+    def validate(self) -> "DataConfig":
+        if self.name not in DATASETS:
+            raise UserError(f"unknown data set {self.name!r}; choose one of {', '.join(DATASETS)}")
+        if self.name in TOY_DATASETS:
+            if self.n_samples < 10:
+                raise UserError(f"--n-samples must be at least 10, got {self.n_samples}")
+            if self.noise is not None and self.noise < 0:
+                raise UserError(f"--noise must be >= 0, got {self.noise}")
+        return self
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: torch.Tensor  # (N, *input_shape)
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def to(self, device: torch.device | str) -> "Dataset":
+        return replace(
+            self,
+            x_train=self.x_train.to(device),
+            y_train=self.y_train.to(device),
+            x_test=self.x_test.to(device),
+            y_test=self.y_test.to(device),
+        )
+
+
+def load_dataset(config: DataConfig) -> Dataset:
+    """Build or read the data set that `config` names, on the CPU."""
+    config.validate()
+    if config.name in TOY_DATASETS:
+        noise = DEFAULT_NOISE[config.name] if config.noise is None else config.noise
+        x, y = make_toy(config.name, config.n_samples, noise, seed=SPLIT_SEED)
+        return _split_and_normalize(config.name, x, y, per_feature=True)
+    if config.name == "digits":
+        return _load_digits()
+    return _load_torchvision(config)
+
+
+def make_toy(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample n points of a 2-D toy problem with balanced classes; returns (x, y)."""
+    rng = np.random.default_rng(seed)
+    makers = {"moons": _moons, "circles": _circles, "spirals": _spirals, "blobs": _blobs, "xor": _xor}
+    x, y = makers[name](rng, n)
+    x = x + rng.normal(scale=noise, size=x.shape)
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def _balanced_labels(n: int, classes: int) -> np.ndarray:
+    return np.arange(n) % classes
+
+
+def _moons(rng, n):
+    y = _balanced_labels(n, 2)
+    t = rng.uniform(0, math.pi, size=n)
+    x = np.where(y[:, None] == 0,
+                 np.stack([np.cos(t), np.sin(t)], 1),
+                 np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1))
+    return x, y
+
+
+def _circles(rng, n):
+    y = _balanced_labels(n, 2)
+    t = rng.uniform(0, 2 * math.pi, size=n)
+    r = np.where(y == 0, 1.0, 0.5)
+    return np.stack([r * np.cos(t), r * np.sin(t)], 1), y
+
+
+def _spirals(rng, n):
+    y = _balanced_labels(n, 2)
+    turn = np.sqrt(rng.uniform(0.02, 1, size=n))  # sqrt: even density along the arm
+    angle = turn * 3 * math.pi + y * math.pi
+    return np.stack([turn * np.cos(angle), turn * np.sin(angle)], 1), y
+
+
+def _blobs(rng, n):
+    y = _balanced_labels(n, 4)
+    centers = np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]])
+    return centers[y], y
+
+
+def _xor(rng, n):
+    y = _balanced_labels(n, 2)
+    first = rng.choice([-1.0, 1.0], size=n)
+    second = np.where(y == 0, first, -first)  # class 1: the two signs differ
+    return np.abs(rng.uniform(-1, 1, size=(n, 2))) * np.stack([first, second], 1), y
+
+
+def _split_and_normalize(name: str, x: np.ndarray, y: np.ndarray, per_feature: bool) -> Dataset:
+    """Fixed seeded train/test split, then normalize with training statistics."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
+    n_test = max(1, int(round(len(x) * TEST_FRACTION)))
+    test, train = order[:n_test], order[n_test:]
+    x_train, x_test = torch.from_numpy(x[train]), torch.from_numpy(x[test])
+    x_train, x_test = _normalize(x_train, x_test, dims=(0,) if per_feature else None)
+    return Dataset(name, x_train, torch.from_numpy(y[train]), x_test, torch.from_numpy(y[test]),
+                   num_classes=int(y.max()) + 1)
+
+
+def _normalize(x_train: torch.Tensor, x_test: torch.Tensor, dims) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift and scale by training statistics over `dims` (None: one scalar)."""
+    if dims is None:
+        mean, std = x_train.mean(), x_train.std()
+    else:
+        mean, std = x_train.mean(dim=dims, keepdim=True), x_train.std(dim=dims, keepdim=True)
+    std = std.clamp_min(1e-6)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no network
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
+    return _split_and_normalize("digits", x, bunch.target.astype(np.int64), per_feature=False)
+
+
+_TORCHVISION = {
+    # name: (class name, folder torchvision expects under data_dir, channel-wise stats)
+    "mnist": ("MNIST", "MNIST/raw", False),
+    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw", False),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", True),
+}
+
+
+def _load_torchvision(config: DataConfig) -> Dataset:
+    class_name, expected, per_channel = _TORCHVISION[config.name]
+    root = _checked_data_dir(config)
+    import torchvision.datasets as tvd
+
+    dataset_class = getattr(tvd, class_name)
+    try:
+        train = dataset_class(root=str(root), train=True, download=config.download)
+        test = dataset_class(root=str(root), train=False, download=config.download)
+    except RuntimeError as err:
+        raise UserError(
+            f"{config.name} not found under {root} (expected {root / expected}); "
+            f"rerun with --download to fetch it there, or copy the files in ({err})"
+        ) from None
+    x_train, y_train = _images_as_tensors(train)
+    x_test, y_test = _images_as_tensors(test)
+    x_train, x_test = _normalize(x_train, x_test, dims=(0, 2, 3) if per_channel else None)
+    num_classes = len(getattr(train, "classes", [])) or int(y_train.max()) + 1
+    return Dataset(config.name, x_train, y_train, x_test, y_test, num_classes)
+
+
+def _checked_data_dir(config: DataConfig) -> Path:
+    if not config.data_dir:
+        raise UserError(f"{config.name} needs --data-dir DIR (add --download to fetch it into DIR)")
+    root = Path(config.data_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--data-dir {root} is not a folder")
+    if not root.exists() and not config.download:
+        raise UserError(f"--data-dir {root} does not exist; rerun with --download to fetch {config.name} there")
+    if root.exists() and not os.access(root, os.R_OK | os.X_OK):
+        raise UserError(f"--data-dir {root} is not readable")
+    return root
+
+
+def _images_as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision keeps the raw uint8 images in `.data`: (N, H, W) or (N, H, W, C)."""
+    data = torch.as_tensor(np.asarray(dataset.data))
+    if data.ndim == 3:
+        data = data[:, None]  # (N, 1, H, W)
+    else:
+        data = data.permute(0, 3, 1, 2)  # (N, C, H, W)
+    targets = torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)
+    return data.float().div_(255.0).contiguous(), targets

@@ -1,0 +1,180 @@
+"""Train one network: SGD or Adam, warm-up and cosine schedule, seeded init and data order.
+
+The init seed and the data-order seed are separate, so two runs can share an
+initialization and differ only in the order they see the examples (or the reverse).
+Progress leaves through `on_event`; cancellation comes in through `should_stop`,
+checked between batches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lmctui.core.data import Dataset
+from lmctui.core.evaluation import evaluate
+from lmctui.core.models import ModelConfig, build_model
+from lmctui.errors import UserError
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.05  # a safe SGD rate for the small nets here; Adam wants ~1e-3
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 20
+    warmup_epochs: float = 0.0  # linear warm-up from 0, in (fractional) epochs
+    schedule: str = "constant"  # constant | cosine (decay to 0 over the run, after warm-up)
+    init_seed: int = 0
+    data_seed: int = 0
+    save_epochs: tuple[int, ...] = ()  # keep checkpoints at these epochs (0 = the init)
+
+    def validate(self) -> "TrainConfig":
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose sgd or adam"),
+            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose constant or cosine"),
+            (self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}"),
+            (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
+            (self.epochs > 0, f"--epochs must be positive, got {self.epochs}"),
+            (self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
+            (self.warmup_epochs >= 0, f"--warmup must be >= 0, got {self.warmup_epochs}"),
+            (all(0 <= e <= self.epochs for e in self.save_epochs),
+             f"--save-epochs must lie in 0..{self.epochs}, got {list(self.save_epochs)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        return self
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "save_epochs": list(self.save_epochs)}
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    epoch: int  # 1-based epoch being trained
+    step: int  # steps done in this epoch
+    steps: int  # steps per epoch
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    epochs: int
+    train_loss: float  # mean over the epoch's batches, in train mode
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float  # wall time since training started
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict[str, torch.Tensor]  # on the CPU
+    history: list[EpochEnd]
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+
+class Cancelled(Exception):
+    """Raised inside `train` when `should_stop()` turns true."""
+
+
+def init_model(model_config: ModelConfig, init_seed: int) -> nn.Module:
+    """The model's initial weights depend only on (config, init_seed), on any device."""
+    return build_model(model_config, torch.Generator().manual_seed(init_seed))
+
+
+def train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    data: Dataset,
+    device: torch.device,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    on_event: Callable[[object], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train one network on `data` (already on `device`); return its final CPU weights."""
+    config.validate()
+    emit = on_event or (lambda event: None)
+    model = init_model(model_config, config.init_seed)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    model.to(device)
+    optimizer = make_optimizer(model, config)
+    steps = math.ceil(len(data.x_train) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
+    order = torch.Generator().manual_seed(config.data_seed)
+    checkpoints = {0: cpu_state(model)} if 0 in config.save_epochs else {}
+    history, start = [], time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        perm = torch.randperm(len(data.x_train), generator=order).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        for step in range(steps):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+            x, y = data.x_train[idx], data.y_train[idx]
+            logits = model(x)  # (B, classes)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+            emit(StepProgress(epoch, step + 1, steps))
+        if not math.isfinite(loss_sum.item()):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss is {loss_sum.item()}); lower --lr")
+        n = len(data.x_train)
+        test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+        event = EpochEnd(epoch, config.epochs, loss_sum.item() / n, correct.item() / n,
+                         test_loss, test_acc, time.perf_counter() - start)
+        history.append(event)
+        emit(event)
+        if epoch in config.save_epochs:
+            checkpoints[epoch] = cpu_state(model)
+    return TrainResult(cpu_state(model), history, checkpoints)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base learning rate at optimizer step `t` (0-based)."""
+    warmup = config.warmup_epochs * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+
+    def factor(t: int) -> float:
+        if t < warmup:
+            return (t + 1) / warmup
+        if config.schedule == "cosine":
+            progress = (t - warmup) / max(1.0, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

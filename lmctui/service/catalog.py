@@ -1,0 +1,53 @@
+"""Use cases that open, read, remove and export registry entries. No torch here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from lmctui.errors import UserError
+from lmctui.records import RUN_FIELDS, filter_docs, run_view, write_csv
+from lmctui.store import Registry, resolve_home
+from lmctui.store.runfiles import METRICS, read_metrics
+
+
+def open_registry(home: str | os.PathLike | None) -> Registry:
+    """The registry at --home / $LMCTUI_HOME / ./lmc-runs, with dead runs marked interrupted."""
+    registry = Registry(resolve_home(home))
+    registry.mark_orphans_interrupted()
+    return registry
+
+
+def require_done(doc: dict) -> dict:
+    if doc.get("status") != "done":
+        raise UserError(f"run {doc['id']} is {doc.get('status')}, not done")
+    return doc
+
+
+def list_runs(registry: Registry, filters: list[tuple[str, str]] = (), tags: list[str] = ()) -> list[dict]:
+    docs = sorted(registry.all("runs"), key=lambda d: d.get("created") or "")
+    return [run_view(d) for d in filter_docs(docs, list(filters), list(tags))]
+
+
+def show_run(registry: Registry, prefix: str) -> dict:
+    doc = registry.resolve("runs", prefix)
+    return {"run": run_view(doc), "config": doc.get("config"),
+            "metrics": read_metrics(registry.run_dir(doc["id"]) / METRICS)}
+
+
+def remove_run(registry: Registry, prefix: str) -> dict:
+    doc = registry.resolve("runs", prefix)
+    if doc.get("status") == "running":
+        raise UserError(f"run {doc['id']} is running; cancel it first")
+    registry.remove("runs", doc["id"])
+    shutil.rmtree(registry.run_dir(doc["id"]), ignore_errors=True)
+    return run_view(doc)
+
+
+def export_runs(registry: Registry, out: str | Path, filters=(), tags=()) -> dict:
+    rows = list_runs(registry, filters, tags)
+    path = write_csv(out, rows, RUN_FIELDS)
+    return {"path": str(path), "rows": len(rows)}
+
+

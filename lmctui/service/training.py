@@ -1,0 +1,179 @@
+"""Use case: train one run per seed into the registry (and the demo registry)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from lmctui.core.data import DataConfig, Dataset, load_dataset
+from lmctui.core.devices import resolve_device
+from lmctui.core.models import ModelConfig
+from lmctui.core.training import Cancelled, EpochEnd, TrainConfig, train
+from lmctui.errors import UserError
+from lmctui.parsing import parse_run_at_epoch
+from lmctui.records import run_view
+from lmctui.service.catalog import require_done
+from lmctui.store import Registry
+from lmctui.store.registry import HOST, now
+from lmctui.store.runfiles import (CONFIG, METRICS, WEIGHTS, append_metrics, checkpoint_path,
+                                   load_weights, read_metrics, save_weights, write_json)
+
+EventSink = Callable[[str, object], None]  # (run_id, event)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What `lmctui-cli train` and the TUI's train form ask for: one run per seed."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    arch: str = "mlp"
+    width: int = 64
+    depth: int = 2
+    norm: str = "none"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)
+    init_seed: int | None = None  # fixes the init seed for every run; else init = seed
+    data_seed: int | None = None  # fixes the data-order seed for every run; else = seed
+    init_from: str | None = None  # RUN or RUN@EPOCH: start from that checkpoint (spawning)
+    device: str = "auto"
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreparedTraining:
+    data: Dataset  # on `device`
+    model: ModelConfig
+    device: torch.device
+    initial_state: dict | None
+    parent: str | None
+
+
+def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTraining:
+    """Validate everything and load the data, before anything is written."""
+    if not request.seeds:
+        raise UserError("--seeds names no seed")
+    request.train.validate()
+    device = resolve_device(request.device)
+    data = load_dataset(request.data)
+    model = ModelConfig(request.arch, request.width, request.depth, request.norm,
+                        data.input_shape, data.num_classes).validate()
+    initial_state, parent = None, None
+    if request.init_from:
+        parent, initial_state = _spawn_source(registry, request.init_from, model)
+    return PreparedTraining(data.to(device), model, device, initial_state, parent)
+
+
+def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | None = None,
+               should_stop: Callable[[], bool] | None = None) -> list[dict]:
+    """Train one run per seed into the registry; return their records.
+
+    A run that fails is marked failed and the others still train. Ctrl-C marks the
+    current run interrupted and propagates.
+    """
+    prepared = prepare_training(registry, request)
+    return [run_view(_train_one(registry, request, prepared, seed, on_event, should_stop))
+            for seed in request.seeds]
+
+
+def _train_one(registry, request, prepared, seed, on_event, should_stop) -> dict:
+    config = replace(request.train,
+                     init_seed=seed if request.init_seed is None else request.init_seed,
+                     data_seed=seed if request.data_seed is None else request.data_seed)
+    doc = registry.insert("runs", _new_run_doc(request, prepared, config, seed))
+    run_id, run_dir = doc["id"], registry.run_dir(doc["id"])
+    write_json(run_dir / CONFIG, doc["config"])
+
+    def sink(event):
+        if isinstance(event, EpochEnd):
+            append_metrics(run_dir / METRICS, event.to_dict())
+        if on_event is not None:
+            on_event(run_id, event)
+
+    try:
+        result = train(prepared.model, config, prepared.data, prepared.device,
+                       prepared.initial_state, sink, should_stop)
+    except (KeyboardInterrupt, Cancelled) as stop:
+        status = "cancelled" if isinstance(stop, Cancelled) else "interrupted"
+        registry.update("runs", run_id, {**_progress_fields(run_dir), "status": status, "finished": now()})
+        raise
+    except Exception as err:  # a failed run must never take its siblings down
+        registry.update("runs", run_id, {**_progress_fields(run_dir), "status": "failed",
+                                         "finished": now(), "error": f"{type(err).__name__}: {err}"})
+        return registry.get("runs", run_id)
+    for epoch, state in result.checkpoints.items():
+        save_weights(checkpoint_path(run_dir, epoch), state)
+    sha = save_weights(run_dir / WEIGHTS, result.state_dict)
+    last = result.history[-1]
+    registry.update("runs", run_id, {
+        "status": "done", "finished": now(), "weights_sha256": sha, "seconds": round(last.seconds, 3),
+        "epochs_done": last.epoch, "train_loss": last.train_loss, "train_acc": last.train_acc,
+        "test_loss": last.test_loss, "test_acc": last.test_acc,
+        "checkpoints": sorted(result.checkpoints),
+    })
+    return registry.get("runs", run_id)
+
+
+def _new_run_doc(request: TrainRequest, prepared: PreparedTraining, config: TrainConfig, seed: int) -> dict:
+    model = prepared.model
+    return {
+        "kind": "trained", "status": "running", "started": now(), "finished": None,
+        "dataset": request.data.name, "arch": model.arch, "width": model.width,
+        "depth": model.depth if model.arch == "mlp" else None, "norm": model.norm,
+        "seed": seed, "init_seed": config.init_seed, "data_seed": config.data_seed,
+        "optimizer": config.optimizer, "lr": config.lr, "batch_size": config.batch_size,
+        "epochs": config.epochs, "epochs_done": 0, "tags": list(request.tags), "parent": prepared.parent,
+        "device": str(prepared.device), "host": HOST, "pid": os.getpid(), "error": None,
+        "train_loss": None, "train_acc": None, "test_loss": None, "test_acc": None,
+        "config": {"data": _data_dict(request.data), "model": model.to_dict(), "train": config.to_dict(),
+                   "init_from": request.init_from},
+    }
+
+
+def _data_dict(data: DataConfig) -> dict:
+    return {"name": data.name, "n_samples": data.n_samples, "noise": data.noise}
+
+
+def _progress_fields(run_dir: Path) -> dict:
+    """Summary of a run that stopped early, from its metrics file."""
+    rows = read_metrics(run_dir / METRICS)
+    if not rows:
+        return {}
+    last = rows[-1]
+    return {"epochs_done": last["epoch"], **{k: last[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}}
+
+
+def _spawn_source(registry: Registry, spec: str, model: ModelConfig) -> tuple[str, dict]:
+    prefix, epoch = parse_run_at_epoch(spec)
+    parent = require_done(registry.resolve("runs", prefix))
+    if ModelConfig.from_dict(parent["config"]["model"]) != model:
+        raise UserError(f"--init-from {spec}: run {parent['id']} has a different model or data set")
+    run_dir = registry.run_dir(parent["id"])
+    if epoch is None:
+        return parent["id"], load_weights(run_dir / WEIGHTS, parent.get("weights_sha256"))
+    if epoch not in (parent.get("checkpoints") or []):
+        kept = parent.get("checkpoints") or []
+        raise UserError(f"--init-from {spec}: run {parent['id']} kept no checkpoint at epoch {epoch} "
+                        f"(kept: {kept or 'none'}; train with --save-epochs)")
+    return f"{parent['id']}@{epoch}", load_weights(checkpoint_path(run_dir, epoch))
+
+
+# -- the demo registry -------------------------------------------------------------------
+
+DEMO_REQUESTS = (
+    TrainRequest(DataConfig("moons"), width=8, depth=1, seeds=(0, 1), train=TrainConfig(epochs=15), tags=("demo",)),
+    TrainRequest(DataConfig("moons"), width=64, depth=1, seeds=(0, 1), train=TrainConfig(epochs=15), tags=("demo",)),
+)
+
+
+def ensure_demo(registry: Registry, on_event: EventSink | None = None) -> int:
+    """Train a few toy networks into an empty registry; return how many were made."""
+    if registry.all("runs"):
+        return 0
+    made = 0
+    for request in DEMO_REQUESTS:
+        made += len(train_runs(registry, replace(request, device="cpu"), on_event))
+    return made

@@ -1,0 +1,78 @@
+"""Per-run files: weights (safetensors), config.json and the append-only metrics.jsonl.
+
+Weights are never unpickled: safetensors holds plain tensors only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from lmctui.errors import UserError
+
+WEIGHTS = "weights.safetensors"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+def checkpoint_path(run_dir: Path, epoch: int) -> Path:
+    return run_dir / "checkpoints" / f"epoch_{epoch}.safetensors"
+
+
+def save_weights(path: Path, state_dict: dict) -> str:
+    """Write `state_dict` atomically as safetensors; return the file's sha256."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp))
+    os.replace(tmp, path)
+    return file_sha256(path)
+
+
+def load_weights(path: Path, expected_sha256: str | None = None) -> dict:
+    """Read weights, refusing a file whose sha256 differs from the registry's."""
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise UserError(f"weights file {path} is missing")
+    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
+        raise UserError(f"weights file {path} does not match the sha256 in the registry; "
+                        "it was changed after training")
+    return load_file(str(path))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def append_metrics(path: Path, row: dict) -> None:
+    """One JSON line per epoch, flushed at once so a killed run keeps its history."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Every complete line of metrics.jsonl; a torn last line (a kill mid-write) is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

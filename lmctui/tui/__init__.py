@@ -1,0 +1,1 @@
+"""The Textual app `lmctui`. Never imports torch at module import time."""

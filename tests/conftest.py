@@ -1,0 +1,56 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lmctui.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class CliResult:
+    def __init__(self, result):
+        self.code = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.exception = result.exception
+
+    @property
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cli(home):
+    """Run `lmctui-cli ARGS --home HOME` in-process; returns code, stdout, stderr."""
+    runner = CliRunner()
+
+    def invoke(*args, use_home=True):
+        argv = [str(a) for a in args]
+        if use_home:
+            argv += ["--home", str(home)]
+        return CliResult(runner.invoke(app, argv))
+
+    return invoke
+
+
+def cli_subprocess(args, home, **kwargs):
+    """Start the real `lmctui-cli` in its own process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lmctui.cli", *map(str, args), "--home", str(home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                            **kwargs)
+
+
+def registry_bytes(home: Path) -> bytes | None:
+    path = home / "registry.json"
+    return path.read_bytes() if path.exists() else None
