@@ -1,0 +1,108 @@
+"""Averaging K networks: naive, aligned to a reference, or MergeMany.
+
+MergeMany (Ainsworth et al. 2022, Algorithm 3): repeatedly weight-match each network
+to the mean of the others (aligned), until no permutation changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from lmctui.core.calibration import has_batchnorm, recalibrate
+from lmctui.core.data import Dataset
+from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
+from lmctui.core.interpolation import CALIBRATION_SAMPLES
+from lmctui.core.matching import activation_matching, weight_matching
+from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.permutation import Permutations, StateDict, apply_permutation, identity_perms, spec_for
+
+METHODS = ("naive", "weight", "activation", "mergemany")
+
+
+@dataclass
+class AverageResult:
+    state: StateDict  # the averaged network (BatchNorm statistics re-estimated)
+    method: str
+    rounds: int  # MergeMany rounds, or 1
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+
+
+def mean_state(states: list[StateDict]) -> StateDict:
+    """Element-wise mean of float tensors; integer buffers come from the first network."""
+    first = states[0]
+    return {k: torch.stack([s[k] for s in states]).mean(0) if first[k].is_floating_point() else first[k].clone()
+            for k in first}
+
+
+def load(config: ModelConfig, state: StateDict, device) -> torch.nn.Module:
+    model = build_model(config).to(device)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def align_all(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
+              reference: int = 0, seed: int = 0) -> tuple[list[StateDict], int]:
+    """Every network permuted to match by `method`; returns (aligned states, rounds)."""
+    spec = spec_for(config)
+    if method == "naive":
+        return states, 1
+    if method == "mergemany":
+        return merge_many(config, states, seed)
+    aligned = []
+    for i, state in enumerate(states):
+        if i == reference:
+            aligned.append(state)
+            continue
+        if method == "weight":
+            perms = weight_matching(spec, states[reference], state, seed=seed).perms
+        else:
+            device = data.x_train.device
+            perms = activation_matching(spec, load(config, states[reference], device), load(config, state, device),
+                                        data.x_train[:CALIBRATION_SAMPLES]).perms
+        aligned.append(apply_permutation(spec, perms, state))
+    return aligned, 1
+
+
+def merge_many(config: ModelConfig, states: list[StateDict], seed: int = 0, max_rounds: int = 50
+               ) -> tuple[list[StateDict], int]:
+    spec = spec_for(config)
+    perms: list[Permutations] = [identity_perms(spec, s) for s in states]
+    rng = np.random.default_rng(seed)
+    rounds = 0
+    for rounds in range(1, max_rounds + 1):
+        changed = False
+        for i in rng.permutation(len(states)):
+            others = mean_state([apply_permutation(spec, perms[j], states[j]) for j in range(len(states)) if j != i])
+            found = weight_matching(spec, others, states[i], seed=seed, init=perms[i]).perms
+            if any(not torch.equal(found[p], perms[i][p]) for p in found):
+                perms[i], changed = found, True
+        if not changed:
+            break
+    return [apply_permutation(spec, p, s) for p, s in zip(perms, states)], rounds
+
+
+def average(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
+            reference: int = 0, seed: int = 0) -> AverageResult:
+    """Align by `method`, average, re-estimate BatchNorm statistics, and evaluate."""
+    aligned, rounds = align_all(config, states, method, data, reference, seed)
+    model = load(config, mean_state(aligned), data.x_train.device)
+    if has_batchnorm(model):
+        recalibrate(model, data.x_train[:CALIBRATION_SAMPLES])
+    train_loss, train_acc = evaluate(model, data.x_train, data.y_train)
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return AverageResult(state, method, rounds, train_loss, train_acc, test_loss, test_acc)
+
+
+@torch.no_grad()
+def ensemble(config: ModelConfig, states: list[StateDict], x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(loss, accuracy) of the output ensemble: the mean of the networks' softmaxes."""
+    probs = torch.stack([F.softmax(predict_logits(load(config, s, x.device), x), dim=1) for s in states]).mean(0)
+    return loss_and_accuracy(probs.clamp_min(1e-12).log(), y)

@@ -1,0 +1,117 @@
+"""Loss and accuracy along the straight line between two networks, and its barriers.
+
+theta(alpha) = (1 - alpha) * theta_A + alpha * theta_B. The loss barrier is
+max over alpha of L(theta(alpha)) - ((1 - alpha) L(theta_A) + alpha L(theta_B)); the
+error barrier is the same with error = 1 - accuracy (DESIGN.md, "Numerics").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lmctui.core.calibration import channel_stats, has_batchnorm, recalibrate, repair_modules
+from lmctui.core.data import Dataset
+from lmctui.core.evaluation import evaluate
+from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.permutation import StateDict
+
+DEFAULT_POINTS = 25
+CALIBRATION_SAMPLES = 10_000  # BatchNorm reset and REPAIR statistics: enough, and bounded
+
+
+@dataclass(frozen=True)
+class InterpolationOptions:
+    points: int = DEFAULT_POINTS  # grid of alphas in [0, 1], ends included
+    reset_bn: bool = True  # re-estimate BatchNorm statistics at every alpha
+    repair: bool = False  # REPAIR: rescale units to the alpha-mix of the endpoints' statistics
+
+
+@dataclass(frozen=True)
+class Curve:
+    alpha: list[float]
+    train_loss: list[float]
+    test_loss: list[float]
+    train_acc: list[float]
+    test_acc: list[float]
+
+    def summary(self) -> dict:
+        """Barriers on both splits, plus the values at the midpoint alpha = 0.5."""
+        mid = int(np.argmin(np.abs(np.asarray(self.alpha) - 0.5)))
+        out = {}
+        for split in ("train", "test"):
+            loss, acc = getattr(self, f"{split}_loss"), getattr(self, f"{split}_acc")
+            out[f"loss_barrier_{split}"] = barrier(self.alpha, loss)
+            out[f"error_barrier_{split}"] = barrier(self.alpha, [1 - a for a in acc])
+            out[f"mid_loss_{split}"] = loss[mid]
+            out[f"mid_acc_{split}"] = acc[mid]
+        return out
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), **self.summary()}
+
+
+def alpha_grid(points: int) -> list[float]:
+    """`points` evenly spaced alphas from 0 to 1; 0.5 is on it when `points` is odd."""
+    if points < 2:
+        raise ValueError("an interpolation needs at least 2 points")
+    return [i / (points - 1) for i in range(points)]
+
+
+def barrier(alpha: list[float], values: list[float]) -> float:
+    """max over alpha of values(alpha) minus the straight line between the endpoints."""
+    a = np.asarray(alpha, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    line = (1 - a) * v[0] + a * v[-1]
+    return float(np.max(v - line))
+
+
+def lerp_state(a: StateDict, b: StateDict, alpha: float) -> StateDict:
+    """(1 - alpha) a + alpha b for float tensors; integer buffers (BN counters) from a."""
+    return {k: torch.lerp(a[k], b[k], alpha) if a[k].is_floating_point() else a[k].clone() for k in a}
+
+
+def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, data: Dataset,
+                options: InterpolationOptions = InterpolationOptions(),
+                on_point: Callable[[int, int], None] | None = None) -> Curve:
+    """Evaluate the network at every alpha on the grid, on the train and test splits.
+
+    `data` and both states must be on the same device.
+    """
+    device = data.x_train.device
+    alphas = alpha_grid(options.points)
+    model = build_model(config).to(device)
+    calibration = data.x_train[:CALIBRATION_SAMPLES]
+    targets = _repair_endpoint_stats(config, state_a, state_b, calibration, device) if options.repair else None
+    rows = []
+    for i, alpha in enumerate(alphas):
+        model.load_state_dict(lerp_state(state_a, state_b, alpha))
+        handles = []
+        if (options.reset_bn and has_batchnorm(model)) or targets:
+            mixed = _mix_targets(targets, alpha) if targets else None
+            handles = recalibrate(model, calibration, reset_bn=options.reset_bn, repair_targets=mixed)
+        rows.append((*evaluate(model, data.x_train, data.y_train), *evaluate(model, data.x_test, data.y_test)))
+        for handle in handles:
+            handle.remove()
+        if on_point is not None:
+            on_point(i + 1, len(alphas))
+    train_loss, train_acc, test_loss, test_acc = (list(col) for col in zip(*rows))
+    return Curve(alphas, train_loss, test_loss, train_acc, test_acc)
+
+
+def _repair_endpoint_stats(config, state_a, state_b, x, device):
+    names = repair_modules(config)
+    stats = []
+    for state in (state_a, state_b):
+        model = build_model(config).to(device)
+        model.load_state_dict(state)
+        stats.append(channel_stats(model, names, x))
+    return {name: (stats[0][name], stats[1][name]) for name in names}
+
+
+def _mix_targets(targets, alpha):
+    return {name: ((1 - alpha) * a_mean + alpha * b_mean, (1 - alpha) * a_std + alpha * b_std)
+            for name, ((a_mean, a_std), (b_mean, b_std)) in targets.items()}

@@ -1,0 +1,169 @@
+"""Permutation specs: which axis of which weight each hidden-unit permutation acts on.
+
+A `PermutationSpec` maps every state-dict entry to one permutation name (or None) per
+axis, as in git-re-basin's `weight_matching.py`. One small builder per architecture.
+Models never know about permutations; `apply_permutation` is a pure function of
+(spec, permutations, state dict).
+
+Convention: `perms[p]` is an index tensor and the permuted network's unit i on p is the
+original network's unit `perms[p][i]` (rows are gathered, not scattered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from lmctui.core.models import RESNET_BLOCKS_PER_STAGE, RESNET_STAGE_CHANNELS, VGG_LAYOUT, ModelConfig
+
+Axes = tuple[str | None, ...]
+Permutations = dict[str, torch.Tensor]
+StateDict = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ActivationPoint:
+    """Where a permutation's units can be observed: a module's output, ReLU'd if `relu`."""
+
+    module: str
+    relu: bool
+
+
+@dataclass(frozen=True)
+class PermutationSpec:
+    axes: dict[str, Axes]  # state-dict key -> permutation name (or None) per axis
+    # perm name -> points whose channels are that perm's units (activation matching, REPAIR)
+    activations: dict[str, tuple[ActivationPoint, ...]] = field(default_factory=dict)
+
+    @property
+    def perm_axes(self) -> dict[str, list[tuple[str, int]]]:
+        """perm name -> every (weight key, axis) it acts on."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        for key, axes in self.axes.items():
+            for axis, perm in enumerate(axes):
+                if perm is not None:
+                    out.setdefault(perm, []).append((key, axis))
+        return out
+
+    def perm_sizes(self, state: StateDict) -> dict[str, int]:
+        return {p: state[key].shape[axis] for p, ((key, axis), *_) in self.perm_axes.items()}
+
+    def neighbours(self) -> dict[str, set[str]]:
+        """perm -> the other perms sharing a weight with it: those its cost matrix depends on."""
+        out = {p: set() for p in self.perm_axes}
+        for axes in self.axes.values():
+            named = {a for a in axes if a is not None}
+            for p in named:
+                out[p] |= named - {p}
+        return out
+
+    def check_covers(self, state: StateDict) -> None:
+        missing = set(state) - set(self.axes)
+        extra = set(self.axes) - set(state)
+        if missing or extra:
+            raise ValueError(f"permutation spec does not match the weights: missing {sorted(missing)}, "
+                             f"extra {sorted(extra)}")
+
+
+def apply_permutation(spec: PermutationSpec, perms: Permutations, state: StateDict) -> StateDict:
+    """A new state dict with every permuted axis gathered by its permutation."""
+    return {key: permute_tensor(value, spec.axes.get(key, ()), perms) for key, value in state.items()}
+
+
+def permute_tensor(value: torch.Tensor, axes: Axes, perms: Permutations, skip_axis: int | None = None) -> torch.Tensor:
+    for axis, perm in enumerate(axes):
+        if perm is not None and axis != skip_axis:
+            value = value.index_select(axis, perms[perm].to(value.device))
+    return value
+
+
+def identity_perms(spec: PermutationSpec, state: StateDict) -> Permutations:
+    return {p: torch.arange(n) for p, n in spec.perm_sizes(state).items()}
+
+
+def random_perms(spec: PermutationSpec, state: StateDict, generator: torch.Generator) -> Permutations:
+    return {p: torch.randperm(n, generator=generator) for p, n in spec.perm_sizes(state).items()}
+
+
+def invert(perms: Permutations) -> Permutations:
+    return {p: torch.argsort(v) for p, v in perms.items()}
+
+
+def compose(outer: Permutations, inner: Permutations) -> Permutations:
+    """Applying `inner`, then `outer`, equals applying the result once."""
+    return {p: inner[p][outer[p]] for p in outer}
+
+
+# -- builders ------------------------------------------------------------------------------
+
+def spec_for(config: ModelConfig) -> PermutationSpec:
+    builders = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec}
+    return builders[config.arch](config)
+
+
+def _dense(name: str, out: str | None, inp: str | None) -> dict[str, Axes]:
+    return {f"{name}.weight": (out, inp), f"{name}.bias": (out,)}
+
+
+def _conv(name: str, out: str | None, inp: str | None, bias: bool) -> dict[str, Axes]:
+    axes = {f"{name}.weight": (out, inp, None, None)}
+    if bias:
+        axes[f"{name}.bias"] = (out,)
+    return axes
+
+
+def _norm(name: str, perm: str, kind: str) -> dict[str, Axes]:
+    """Norm affine parameters and running statistics follow their channels."""
+    if kind == "none":
+        return {}
+    axes = {f"{name}.weight": (perm,), f"{name}.bias": (perm,)}
+    if kind == "batch":
+        axes |= {f"{name}.running_mean": (perm,), f"{name}.running_var": (perm,),
+                 f"{name}.num_batches_tracked": ()}
+    return axes
+
+
+def mlp_spec(config: ModelConfig) -> PermutationSpec:
+    axes, activations, previous = {}, {}, None
+    for i in range(config.depth):
+        perm = f"P_hidden{i}"
+        axes |= _dense(f"hidden.{i}", perm, previous)
+        activations[perm] = (ActivationPoint(f"hidden.{i}", relu=True),)
+        previous = perm
+    axes |= _dense("out", None, previous)
+    return PermutationSpec(axes, activations)
+
+
+def vgg_spec(config: ModelConfig) -> PermutationSpec:
+    axes, activations, previous = {}, {}, None
+    n_convs = sum(1 for item in VGG_LAYOUT if item != "M")
+    for i in range(n_convs):
+        perm = f"P_conv{i}"
+        axes |= _conv(f"convs.{i}", perm, previous, bias=config.norm == "none")
+        axes |= _norm(f"norms.{i}", perm, config.norm)
+        activations[perm] = (ActivationPoint(f"norms.{i}", relu=True),)
+        previous = perm
+    axes |= _dense("head", None, previous)
+    return PermutationSpec(axes, activations)
+
+
+def resnet20_spec(config: ModelConfig) -> PermutationSpec:
+    """Each stage's residual stream shares one permutation; each block has an inner one."""
+    bias, norm = config.norm == "none", config.norm
+    axes = _conv("stem_conv", "P_stream0", None, bias) | _norm("stem_norm", "P_stream0", norm)
+    activations: dict[str, list[ActivationPoint]] = {"P_stream0": [ActivationPoint("stem_norm", True)]}
+    stream_in = "P_stream0"
+    for b in range(len(RESNET_STAGE_CHANNELS) * RESNET_BLOCKS_PER_STAGE):
+        stage = b // RESNET_BLOCKS_PER_STAGE
+        stream, inner, name = f"P_stream{stage}", f"P_block{b}", f"blocks.{b}"
+        axes |= _conv(f"{name}.conv1", inner, stream_in, bias) | _norm(f"{name}.norm1", inner, norm)
+        axes |= _conv(f"{name}.conv2", stream, inner, bias) | _norm(f"{name}.norm2", stream, norm)
+        if stream != stream_in:  # the downsampling block's shortcut maps one stream to the next
+            axes |= _conv(f"{name}.shortcut_conv", stream, stream_in, bias)
+            axes |= _norm(f"{name}.shortcut_norm", stream, norm)
+        activations[inner] = [ActivationPoint(f"{name}.norm1", True)]
+        activations.setdefault(stream, []).append(ActivationPoint(name, False))  # block output: ReLU'd sum
+        stream_in = stream
+    axes |= _dense("head", None, stream_in)
+    return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()})

@@ -1,0 +1,73 @@
+import itertools
+
+import pytest
+import torch
+
+from lmctui.core.matching import activation_matching, weight_matching, weight_objective
+from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.permutation import apply_permutation, invert, random_perms, spec_for
+from nets import CONFIGS, config_id, inputs, random_net
+
+
+def planted(config, seed=0):
+    """A random network A and B = A with its hidden units shuffled by a known permutation."""
+    a = random_net(config, seed)
+    spec = spec_for(config)
+    shuffle = random_perms(spec, a.state_dict(), torch.Generator().manual_seed(seed + 100))
+    b = build_model(config)
+    b.load_state_dict(apply_permutation(spec, shuffle, a.state_dict()))
+    return spec, a, b.eval(), shuffle
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_weight_matching_recovers_a_planted_permutation(config):
+    spec, a, b, shuffle = planted(config)
+    result = weight_matching(spec, a.state_dict(), b.state_dict(), seed=0)
+    expected = invert(shuffle)
+    assert all(torch.equal(result.perms[p], expected[p]) for p in expected)
+    undone = apply_permutation(spec, result.perms, b.state_dict())
+    assert all(torch.equal(undone[k], v) for k, v in a.state_dict().items())
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_activation_matching_recovers_a_planted_permutation(config):
+    spec, a, b, shuffle = planted(config)
+    result = activation_matching(spec, a, b, inputs(config, n=256))
+    expected = invert(shuffle)
+    assert all(torch.equal(result.perms[p], expected[p]) for p in expected)
+
+
+@pytest.mark.parametrize("width", [2, 3, 4, 5, 6])
+def test_weight_matching_equals_brute_force_on_one_hidden_layer(width):
+    config = ModelConfig("mlp", width, 1, "none", (3,), 4)
+    spec = spec_for(config)
+    a, b = random_net(config, 1).state_dict(), random_net(config, 2).state_dict()
+    best = max(weight_objective(spec, {"P_hidden0": torch.tensor(p)}, a, b)
+               for p in itertools.permutations(range(width)))
+    result = weight_matching(spec, a, b, seed=0)
+    assert weight_objective(spec, result.perms, a, b) == pytest.approx(best, rel=1e-12)
+    assert result.objective[-1] == pytest.approx(best, rel=1e-12)
+
+
+def test_weight_matching_objective_never_falls_and_stops_when_a_round_changes_nothing():
+    config = ModelConfig("mlp", 64, 3, "none", (10,), 5)
+    spec = spec_for(config)
+    a, b = random_net(config, 1).state_dict(), random_net(config, 2).state_dict()
+    result = weight_matching(spec, a, b, seed=3)
+    start = weight_objective(spec, {p: torch.arange(64) for p in spec.perm_axes}, a, b)
+    assert start < result.objective[0]
+    assert all(x <= y + 1e-9 for x, y in zip(result.objective, result.objective[1:]))
+    assert result.objective[-1] == pytest.approx(result.objective[-2])  # the last round changed nothing
+    assert result.iterations == len(result.objective) >= 2 and result.seconds > 0
+    # a permutation whose neighbours did not move is not re-solved
+    assert result.solves < result.iterations * len(spec.perm_axes)
+    capped = weight_matching(spec, a, b, seed=3, max_iter=1)
+    assert capped.iterations == 1
+
+
+def test_weight_matching_seed_only_changes_the_visiting_order():
+    config = ModelConfig("mlp", 32, 2, "none", (10,), 5)
+    spec = spec_for(config)
+    a, b = random_net(config, 1).state_dict(), random_net(config, 2).state_dict()
+    same = [weight_matching(spec, a, b, seed=s) for s in (5, 5)]
+    assert all(torch.equal(same[0].perms[p], same[1].perms[p]) for p in same[0].perms)
