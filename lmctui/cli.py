@@ -180,6 +180,105 @@ def export_runs(
     emit_json(result) if json else message(f"wrote {result['rows']} runs to {result['path']}")
 
 
+@app.command()
+@command
+def align(
+    run_a: Annotated[str, typer.Argument(help="Reference run (A)")],
+    run_b: Annotated[str, typer.Argument(help="Run to permute (B)")],
+    method: Annotated[str, typer.Option(help="weight|activation")] = "weight",
+    seed: Annotated[int, typer.Option(help="Seed of the weight-matching visiting order")] = 0,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    home: Home = None,
+    json: Json = False,
+):
+    """Permute B's hidden units to match A; register the permuted B as a new run."""
+    from lmctui.service.science import align as run_align
+
+    alignment = run_align(_registry(home), run_a, run_b, method, seed, device)
+    if json:
+        emit_json({"alignment": alignment})
+    else:
+        print_table([alignment], ["id", "run_a", "run_b", "method", "aligned_run", "iterations", "objective",
+                                  "seconds", "reused"])
+
+
+@app.command()
+@command
+def interp(
+    run_a: Annotated[str, typer.Argument(help="Run A (alpha = 0)")],
+    run_b: Annotated[str, typer.Argument(help="Run B (alpha = 1)")],
+    methods: Annotated[str, typer.Option(help="Comma list of naive,weight,activation")] = "naive,weight",
+    points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = 25,
+    repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
+    reset_bn: Annotated[bool, typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha")] = True,
+    plot: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal")] = False,
+    seed: Annotated[int, typer.Option(help="Weight-matching seed")] = 0,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    home: Home = None,
+    json: Json = False,
+):
+    """Loss and accuracy along the line from A to B, naive and after alignment."""
+    from lmctui.core.interpolation import InterpolationOptions
+    from lmctui.parsing import parse_csv_words
+    from lmctui.service.science import CURVE_METHODS
+    from lmctui.service.science import interp as run_interp
+
+    chosen = parse_csv_words(methods, CURVE_METHODS, "--methods")
+    options = InterpolationOptions(points=points, reset_bn=reset_bn, repair=repair)
+    curves = run_interp(_registry(home), run_a, run_b, chosen, options, seed, device)
+    if json:
+        emit_json({"curves": curves})
+    else:
+        print_table(curves, ["method", "loss_barrier_train", "loss_barrier_test", "error_barrier_train",
+                             "error_barrier_test", "mid_acc_test"], f"{curves[0]['run_a']} -> {curves[0]['run_b']}")
+    if plot:
+        import sys
+
+        from lmctui.plots import curves_plot
+
+        stream = sys.stderr if json else sys.stdout  # --json keeps stdout for the document
+        for metric in ("test_loss", "test_acc"):
+            print(curves_plot(curves, metric, color=stream.isatty()), file=stream)
+
+
+@app.command()
+@command
+def average(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run ids")],
+    method: Annotated[str, typer.Option(help="naive|weight|activation|mergemany")] = "weight",
+    reference: Annotated[Optional[str], typer.Option(help="Run to align the others to [default: the first]")] = None,
+    seed: Annotated[int, typer.Option(help="Weight-matching seed")] = 0,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    home: Home = None,
+    json: Json = False,
+):
+    """Average the weights of K runs; compare with each endpoint and the ensemble."""
+    from lmctui.service.science import average as run_average
+
+    result = run_average(_registry(home), runs, method, reference, seed, device)
+    if json:
+        emit_json({"average": result})
+        return
+    rows = [{"network": f"average ({method})", "test_acc": result["test_acc"], "test_loss": result["test_loss"]},
+            {"network": "ensemble", **result["ensemble"]},
+            *({"network": e["id"], "test_acc": e["test_acc"], "test_loss": e["test_loss"]} for e in result["endpoints"])]
+    print_table(rows, ["network", "test_acc", "test_loss"], f"average {result['id']} -> run {result['averaged_run']}")
+
+
+@export_app.command("barriers")
+@command
+def export_barriers(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    home: Home = None,
+    json: Json = False,
+):
+    """Write every stored interpolation curve's barriers as CSV."""
+    from lmctui.service.catalog import export_barriers as export
+
+    result = export(_registry(home), out)
+    emit_json(result) if json else message(f"wrote {result['rows']} curves to {result['path']}")
+
+
 def _render_runs(runs: list[dict], as_json: bool) -> None:
     if as_json:
         emit_json({"runs": runs})

@@ -20,6 +20,23 @@ RUN_FIELDS = (
 )
 
 
+CURVE_FIELDS = (
+    "id", "run_a", "run_b", "method", "alignment", "dataset", "arch", "width", "depth", "norm",
+    "optimizer", "lr", "batch_size", "epochs", "seed_a", "seed_b", "points", "repair", "reset_bn",
+    "loss_barrier_train", "loss_barrier_test", "error_barrier_train", "error_barrier_test",
+    "mid_loss_train", "mid_loss_test", "mid_acc_train", "mid_acc_test", "created",
+)
+CURVE_SERIES = ("alpha", "train_loss", "test_loss", "train_acc", "test_acc")
+ALIGNMENT_FIELDS = ("id", "run_a", "run_b", "method", "seed", "aligned_run", "iterations", "objective",
+                    "solves", "seconds", "created")
+AVERAGE_FIELDS = ("id", "method", "runs", "reference", "averaged_run", "rounds", "train_loss", "train_acc",
+                  "test_loss", "test_acc", "endpoints", "ensemble", "seconds", "created")
+
+
+def view(doc: dict, fields: Iterable[str]) -> dict:
+    return {key: doc.get(key) for key in fields}
+
+
 def run_view(doc: dict) -> dict:
     """The stable, flat record of a run (keys only ever grow)."""
     return {key: doc.get(key) for key in RUN_FIELDS}

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from lmctui.errors import UserError
-from lmctui.records import RUN_FIELDS, filter_docs, run_view, write_csv
+from lmctui.records import CURVE_FIELDS, RUN_FIELDS, filter_docs, run_view, view, write_csv
 from lmctui.store import Registry, resolve_home
 from lmctui.store.runfiles import METRICS, read_metrics
 
@@ -51,3 +51,11 @@ def export_runs(registry: Registry, out: str | Path, filters=(), tags=()) -> dic
     return {"path": str(path), "rows": len(rows)}
 
 
+
+
+def export_barriers(registry: Registry, out: str | Path) -> dict:
+    """One row per stored curve: the pair, their configs, the method and every barrier."""
+    docs = sorted(registry.all("curves"), key=lambda d: d.get("created") or "")
+    rows = [{**view(d, CURVE_FIELDS), "config_a": d.get("config_a"), "config_b": d.get("config_b")} for d in docs]
+    path = write_csv(out, rows, CURVE_FIELDS + ("config_a", "config_b"))
+    return {"path": str(path), "rows": len(rows)}

@@ -134,7 +134,7 @@ def _new_run_doc(request: TrainRequest, prepared: PreparedTraining, config: Trai
 
 
 def _data_dict(data: DataConfig) -> dict:
-    return {"name": data.name, "n_samples": data.n_samples, "noise": data.noise}
+    return {"name": data.name, "n_samples": data.n_samples, "noise": data.noise, "data_dir": data.data_dir}
 
 
 def _progress_fields(run_dir: Path) -> dict:

@@ -1,0 +1,35 @@
+"""Terminal plots drawn with plotext, shared by the CLI and the TUI. No torch here."""
+
+from __future__ import annotations
+
+import os
+import re
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# One colour per method, the same everywhere: naive stands out, aligned curves agree.
+METHOD_COLORS = {"naive": "red", "weight": "blue", "activation": "green"}
+
+
+def curves_plot(curves: list[dict], metric: str = "test_loss", width: int = 80, height: int = 20,
+                color: bool = True) -> str:
+    """Overlay `metric` against alpha for each curve (one line per method)."""
+    import plotext as plt
+
+    color = color and not os.environ.get("NO_COLOR")
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("pro" if color else "clear")
+    for curve in curves:
+        label = f"{curve['method']} (barrier {curve[_barrier_key(metric)]:.3f})"
+        plt.plot(curve["alpha"], curve[metric], label=label, marker="braille",
+                 color=METHOD_COLORS.get(curve["method"]) if color else None)
+    plt.title(f"{metric.replace('_', ' ')} along the line from A (alpha=0) to B (alpha=1)")
+    plt.xlabel("alpha")
+    drawn = plt.build()
+    return drawn if color else ANSI.sub("", drawn)  # plotext leaves reset codes even uncoloured
+
+
+def _barrier_key(metric: str) -> str:
+    split = metric.split("_")[0]
+    return f"loss_barrier_{split}" if metric.endswith("loss") else f"error_barrier_{split}"
