@@ -37,7 +37,7 @@ def test_permuted_random_network_computes_the_same_function(config):
     torch.testing.assert_close(twin(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-TRAINED = [ModelConfig("mlp", 16, 2, "none", (1, 8, 8), 10),
+TRAINED = [ModelConfig("mlp", 16, 2, "none", (1, 8, 8), 10), ModelConfig("vgg", 1, 0, "none", (1, 8, 8), 10),
            *[ModelConfig("vgg", 1, 0, norm, (1, 8, 8), 10) for norm in ("batch", "layer")],
            *[ModelConfig("resnet20", 1, 0, norm, (1, 8, 8), 10) for norm in ("none", "batch", "layer")]]
 
