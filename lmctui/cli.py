@@ -95,6 +95,7 @@ def train(
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
     device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
     tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
     home: Home = None,
     json: Json = False,
@@ -112,7 +113,8 @@ def train(
     request = TrainRequest(
         data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width,
         depth=depth, norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)),
-        init_seed=init_seed, data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()))
+        init_seed=init_seed, data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()),
+        vectorize=vectorize)
     registry = _registry(home)
     _sigterm_as_interrupt()
     progress = TrainProgress(enabled=True)

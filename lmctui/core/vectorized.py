@@ -1,0 +1,150 @@
+"""Train several seeds of one configuration as one vectorized computation (torch.func).
+
+Runs that share data set, architecture, width and hyper-parameters, and differ only in
+their init and data-order seeds, are stacked along a new leading "seed" axis: one
+forward, one backward and one optimizer step serve all of them. SGD (with momentum and
+weight decay) and Adam act element-wise, so each seed follows exactly the trajectory it
+would follow alone, up to float reassociation. Each seed keeps its own initialization
+and its own data order.
+
+BatchNorm updates running statistics in place, which vmap cannot batch: such models
+train one seed at a time (`can_vectorize`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from torch.nn import functional as F
+
+from lmctui.core.data import Dataset
+from lmctui.core.evaluation import EVAL_BATCH
+from lmctui.core.models import ModelConfig
+from lmctui.core.training import (Cancelled, EpochEnd, StepProgress, TrainConfig, TrainResult, init_model,
+                                  lr_factor, make_optimizer)
+
+
+def can_vectorize(model_config: ModelConfig) -> bool:
+    return model_config.norm != "batch" or model_config.arch == "mlp"
+
+
+def same_but_seeds(configs: list[TrainConfig]) -> bool:
+    strip = [c.to_dict() | {"init_seed": 0, "data_seed": 0} for c in configs]
+    return all(s == strip[0] for s in strip)
+
+
+class SeedStack:
+    """S copies of one architecture as stacked tensors, run through vmap."""
+
+    def __init__(self, model_config: ModelConfig, configs: list[TrainConfig], device: torch.device,
+                 initial_state: dict[str, torch.Tensor] | None = None):
+        models = [init_model(model_config, c.init_seed) for c in configs]
+        if initial_state is not None:
+            for model in models:
+                model.load_state_dict(initial_state)
+        params, buffers = stack_module_state(models)  # name -> (S, ...)
+        self.skeleton = models[0].to("meta")  # structure only: the weights live in params
+        self.params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
+        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        self.size = len(configs)
+        # MLPs skip vmap: a chain of batched matmuls has far less per-step overhead.
+        self.mlp_depth = model_config.depth if model_config.arch == "mlp" else None
+
+    def _forward(self, params, buffers, x):
+        return functional_call(self.skeleton, (params, buffers), (x,))
+
+    def _mlp_forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(2)  # (S, B, D)
+        for i in range(self.mlp_depth):
+            w, b = self.params[f"hidden.{i}.weight"], self.params[f"hidden.{i}.bias"]
+            h = torch.relu(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))  # (S, B, width)
+        return torch.baddbmm(self.params["out.bias"].unsqueeze(1), h, self.params["out.weight"].transpose(1, 2))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (S, B, ...) one batch per seed -> (S, B, classes)."""
+        if self.mlp_depth is not None:
+            return self._mlp_forward(x)
+        return vmap(self._forward)(self.params, self.buffers, x)
+
+    @torch.no_grad()
+    def logits_shared(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, ...) the same inputs for every seed -> (S, N, classes)."""
+        if self.mlp_depth is not None:
+            return torch.cat([self._mlp_forward(x[i:i + EVAL_BATCH].expand(self.size, *x[i:i + EVAL_BATCH].shape))
+                              for i in range(0, len(x), EVAL_BATCH)], dim=1)
+        forward = vmap(self._forward, in_dims=(0, 0, None))
+        return torch.cat([forward(self.params, self.buffers, x[i:i + EVAL_BATCH])
+                          for i in range(0, len(x), EVAL_BATCH)], dim=1)
+
+    def state(self, index: int) -> dict[str, torch.Tensor]:
+        """Seed `index`'s weights as an ordinary CPU state dict."""
+        out = {k: v[index].detach().to("cpu", copy=True) for k, v in self.params.items()}
+        out |= {k: v[index].to("cpu", copy=True) for k, v in self.buffers.items()}
+        return out
+
+
+def evaluate_stack(stack: SeedStack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-seed (loss, accuracy) on shared inputs: two (S,) tensors."""
+    logits = stack.logits_shared(x)  # (S, N, C)
+    loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(stack.size), reduction="none").view(stack.size, -1)
+    acc = (logits.argmax(-1) == y).float().mean(1)
+    return loss.mean(1), acc
+
+
+def train_many(
+    model_config: ModelConfig,
+    configs: list[TrainConfig],
+    data: Dataset,
+    device: torch.device,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    on_event: Callable[[int, object], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[TrainResult]:
+    """Train len(configs) seeds together; `on_event(seed_index, event)` as in `train`."""
+    if not same_but_seeds(configs):
+        raise ValueError("vectorized runs must differ only in their seeds")
+    config = configs[0].validate()
+    emit = on_event or (lambda index, event: None)
+    stack = SeedStack(model_config, configs, device, initial_state)
+    S, n = stack.size, len(data.x_train)
+    optimizer = make_optimizer(stack.params.values(), config)
+    steps = math.ceil(n / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
+    orders = [torch.Generator().manual_seed(c.data_seed) for c in configs]
+    checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs else {} for i in range(S)]
+    histories: list[list[EpochEnd]] = [[] for _ in range(S)]
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (S, N)
+        loss_sum = torch.zeros(S, device=device)
+        correct = torch.zeros(S, device=device)
+        for step in range(steps):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            idx = perms[:, step * config.batch_size:(step + 1) * config.batch_size]  # (S, B)
+            x, y = data.x_train[idx], data.y_train[idx]  # (S, B, ...), (S, B)
+            logits = stack.logits(x)  # (S, B, C)
+            losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(S, -1).mean(1)
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # seeds are independent: each gets its own mean-loss gradient
+            optimizer.step()
+            scheduler.step()
+            loss_sum += losses.detach() * idx.shape[1]
+            correct += (logits.detach().argmax(-1) == y).sum(1)
+            for i in range(S):
+                emit(i, StepProgress(epoch, step + 1, steps))
+        test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
+        seconds = time.perf_counter() - start
+        for i in range(S):
+            event = EpochEnd(epoch, config.epochs, loss_sum[i].item() / n, correct[i].item() / n,
+                             test_loss[i].item(), test_acc[i].item(), seconds)
+            histories[i].append(event)
+            emit(i, event)
+            if epoch in config.save_epochs:
+                checkpoints[i][epoch] = stack.state(i)
+    return [TrainResult(stack.state(i), histories[i], checkpoints[i]) for i in range(S)]
