@@ -8,7 +8,9 @@ Both return permutations to apply to B (see permutation.py for the convention).
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +20,7 @@ from torch import nn
 
 from lmctui.core.permutation import PermutationSpec, Permutations, StateDict, identity_perms, permute_tensor
 
-IMPROVEMENT_TOLERANCE = 1e-9  # relative: an LAP that gains less than this changes nothing
+IMPROVEMENT_TOLERANCE = 1e-12  # relative: an LAP that gains less than this changes nothing
 
 
 @dataclass
@@ -43,58 +45,131 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
                     max_iter: int = 100, init: Permutations | None = None) -> MatchResult:
     """Coordinate descent over the spec's permutations, maximizing <A, P(B)>.
 
-    Each round visits the permutations in a random order (from `seed`). A permutation
-    whose neighbours have not changed since its last solve has the same cost matrix and
-    is skipped. Stops when a full round improves nothing, or after `max_iter` rounds.
+    Each round visits the permutations in a random order (from `seed`) and solves one
+    linear assignment problem for each. It stops when a full round improves nothing,
+    or after `max_iter` rounds. Work that cannot change the answer is not redone:
+    a permutation whose neighbours have not moved since its last solve has the same
+    cost matrix and is skipped, and each weight's share of a cost matrix is kept and
+    updated in place for the few units a neighbour moved (see `CostTerms`).
     """
     start = time.perf_counter()
     spec.check_covers(a)
-    perm_axes, neighbours = spec.perm_axes, spec.neighbours()
+    neighbours = spec.neighbours()
     device = next(iter(a.values())).device
     a64, b64 = _float64(a, device), _float64(b, device)
     perms = {p: v.to(device) for p, v in (init or identity_perms(spec, a)).items()}
+    terms = CostTerms(spec, a64, b64)
     version = {p: 0 for p in perms}  # bumped whenever a permutation changes
     seen: dict[str, tuple] = {}  # perm -> neighbours' versions at its last solve
     rng = np.random.default_rng(seed)
     names = sorted(perms)
     result = MatchResult(perms)
-    for _ in range(max_iter):
-        improved = False
-        for p in (names[i] for i in rng.permutation(len(names))):
-            stamp = tuple(version[q] for q in sorted(neighbours[p])) + (version[p],)
-            if seen.get(p) == stamp:
-                continue
-            cost = _cost_matrix(spec, perm_axes[p], perms, a64, b64).cpu().numpy()  # (n, n)
-            rows, cols = linear_sum_assignment(cost, maximize=True)
-            result.solves += 1
-            old = cost[rows, perms[p].cpu().numpy()].sum()
-            new = cost[rows, cols].sum()
-            if new > old + IMPROVEMENT_TOLERANCE * max(1.0, abs(old)):
-                perms[p] = torch.as_tensor(cols, device=device)
-                version[p] += 1
-                improved = True
-                stamp = stamp[:-1] + (version[p],)
-            seen[p] = stamp
-        result.iterations += 1
-        result.objective.append(_objective(spec, perms, a64, b64))
-        if not improved:
-            break
+    objective = _objective(spec, perms, a64, b64)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
+        for _ in range(max_iter):
+            improved = False
+            order = [names[i] for i in rng.permutation(len(names))]
+            for group in independent_runs(order, neighbours):
+                stale = []
+                for p in group:
+                    stamp = tuple(version[q] for q in sorted(neighbours[p]))
+                    if seen.get(p) != stamp:
+                        seen[p] = stamp
+                        stale.append(p)
+                # Members of a group share no weight, so solving them at once (scipy
+                # releases the GIL) gives exactly what solving them in order would.
+                costs = [terms.cost(p, perms).cpu().numpy() for p in stale]  # (n, n) each
+                solved = pool.map(lambda cost: linear_sum_assignment(cost, maximize=True), costs)
+                for p, cost, (rows, cols) in zip(stale, costs, solved):
+                    result.solves += 1
+                    old = cost[rows, perms[p].cpu().numpy()].sum()
+                    new = cost[rows, cols].sum()
+                    if new > old + IMPROVEMENT_TOLERANCE * max(1.0, abs(old)):
+                        perms[p] = torch.as_tensor(cols, device=device)
+                        version[p] += 1
+                        objective += new - old  # the other perms' share of <A, P(B)> did not move
+                        improved = True
+            result.iterations += 1
+            result.objective.append(float(objective))
+            if not improved:
+                break
+    result.objective[-1] = _objective(spec, perms, a64, b64)  # exact, free of accumulated rounding
     result.perms = {p: v.cpu() for p, v in perms.items()}
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _cost_matrix(spec, axes_of_p, perms, a64, b64) -> torch.Tensor:
-    """C[i, j] = sum over weights touching p of <A's unit i, B's unit j (others permuted)>."""
-    n = a64[axes_of_p[0][0]].shape[axes_of_p[0][1]]
-    cost = torch.zeros(n, n, dtype=torch.float64, device=next(iter(a64.values())).device)
-    for key, axis in axes_of_p:
-        if key not in a64:
-            continue
-        w_a = a64[key].movedim(axis, 0).reshape(n, -1)  # (n, rest)
-        w_b = permute_tensor(b64[key], spec.axes[key], perms, skip_axis=axis).movedim(axis, 0).reshape(n, -1)
-        cost += w_a @ w_b.T
-    return cost
+def independent_runs(order: list[str], neighbours: dict[str, set[str]]) -> list[list[str]]:
+    """Split a visiting order into consecutive runs of permutations that share no weight."""
+    runs: list[list[str]] = []
+    for p in order:
+        if runs and not any(q in neighbours[p] for q in runs[-1]):
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
+
+
+class CostTerms:
+    """Each weight's share of each permutation's cost matrix, kept between solves.
+
+    For permutation p and a weight W whose p-axis has n units, the share is
+    T[i, j] = <A_W unit i, B_W unit j> with B_W's other permuted axis (if any) gathered
+    by its current permutation. When that neighbour moved only k of its m units, the
+    share changes by a rank-k product, which costs k/m of recomputing it.
+    """
+
+    def __init__(self, spec: PermutationSpec, a64: StateDict, b64: StateDict):
+        self.spec, self.a64, self.b64 = spec, a64, b64
+        self.perm_axes = spec.perm_axes
+        self.cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor | None]] = {}
+
+    def cost(self, p: str, perms: Permutations) -> torch.Tensor:
+        shares = [self._term(key, axis, perms) for key, axis in self.perm_axes[p] if key in self.a64]
+        if len(shares) == 1:
+            return shares[0]
+        total = shares[0] + shares[1]  # one new tensor: the cached shares stay untouched
+        for share in shares[2:]:
+            total.add_(share)
+        return total
+
+    def _term(self, key: str, axis: int, perms: Permutations) -> torch.Tensor:
+        others = [(i, q) for i, q in enumerate(self.spec.axes[key]) if q is not None and i != axis]
+        if len(others) > 1:  # no such weight in our specs: recompute rather than track
+            return self._full(key, axis, perms)
+        other_axis, q = others[0] if others else (None, None)
+        cached = self.cache.get((key, axis))
+        if cached is None:
+            term = self._full(key, axis, perms)
+        elif q is None:
+            term = cached[0]
+        else:
+            term, old_perm = cached
+            moved = (old_perm != perms[q]).nonzero().flatten()
+            if len(moved) * 4 > len(old_perm):
+                term = self._full(key, axis, perms)
+            elif len(moved):
+                term = term + self._delta(key, axis, other_axis, moved, old_perm, perms[q])
+        self.cache[(key, axis)] = (term, perms[q].clone() if q is not None else None)
+        return term
+
+    def _full(self, key: str, axis: int, perms: Permutations) -> torch.Tensor:
+        n = self.a64[key].shape[axis]
+        w_a = self.a64[key].movedim(axis, 0).reshape(n, -1)  # (n, rest)
+        w_b = permute_tensor(self.b64[key], self.spec.axes[key], perms, skip_axis=axis)
+        return w_a @ w_b.movedim(axis, 0).reshape(n, -1).T  # (n, n)
+
+    def _delta(self, key, axis, other_axis, moved, old_perm, new_perm) -> torch.Tensor:
+        """T_new - T_old when the other axis's permutation changed at positions `moved`."""
+        n = self.a64[key].shape[axis]
+        a = self.a64[key].index_select(other_axis, moved)  # only the moved slices
+        b_new = self.b64[key].index_select(other_axis, new_perm[moved])
+        b_old = self.b64[key].index_select(other_axis, old_perm[moved])
+        return _rows(a, axis, n) @ (_rows(b_new, axis, n) - _rows(b_old, axis, n)).T
+
+
+def _rows(w: torch.Tensor, axis: int, n: int) -> torch.Tensor:
+    return w.movedim(axis, 0).reshape(n, -1)  # (n, everything else)
 
 
 def _objective(spec, perms, a64, b64) -> float:
