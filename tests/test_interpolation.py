@@ -111,3 +111,23 @@ def test_repair_leaves_the_endpoints_alone_and_lowers_the_naive_barrier(trained_
     assert repaired.test_loss[0] == pytest.approx(plain.test_loss[0], rel=1e-3)
     assert repaired.test_loss[-1] == pytest.approx(plain.test_loss[-1], rel=1e-3)
     assert repaired.summary()["loss_barrier_test"] < plain.summary()["loss_barrier_test"]
+
+
+@pytest.mark.parametrize("config", [
+    ModelConfig("mlp", 16, 2, "none", (1, 8, 8), 10),
+    ModelConfig("vgg", 1, 0, "layer", (1, 8, 8), 10),
+    ModelConfig("resnet20", 1, 0, "none", (1, 8, 8), 10),
+], ids=["mlp", "vgg-layer", "resnet-none"])
+def test_batched_curve_equals_evaluating_each_alpha_alone(digits, config):
+    from lmctui.core.interpolation import lerp_states
+
+    a = build_model(config, torch.Generator().manual_seed(0)).state_dict()
+    b = build_model(config, torch.Generator().manual_seed(1)).state_dict()
+    curve = interpolate(config, a, b, digits, InterpolationOptions(points=7))
+    stacked = lerp_states(a, b, curve.alpha)
+    for i, alpha in enumerate(curve.alpha):
+        single = lerp_state(a, b, alpha)
+        assert all(torch.equal(stacked[k][i], single[k]) for k in a)
+        loss, acc = evaluate(as_model(config, single), digits.x_test, digits.y_test)
+        assert curve.test_loss[i] == pytest.approx(loss, rel=1e-5, abs=1e-6)
+        assert curve.test_acc[i] == pytest.approx(acc)

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import EVAL_BATCH
-from lmctui.core.models import ModelConfig
+from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.training import (Cancelled, EpochEnd, StepProgress, TrainConfig, TrainResult, init_model,
                                   lr_factor, make_optimizer)
 
@@ -38,22 +38,26 @@ def same_but_seeds(configs: list[TrainConfig]) -> bool:
     return all(s == strip[0] for s in strip)
 
 
-class SeedStack:
-    """S copies of one architecture as stacked tensors, run through vmap."""
+class StackedModel:
+    """S networks of one architecture as stacked tensors (leading axis S), run at once.
 
-    def __init__(self, model_config: ModelConfig, configs: list[TrainConfig], device: torch.device,
-                 initial_state: dict[str, torch.Tensor] | None = None):
-        models = [init_model(model_config, c.init_seed) for c in configs]
-        if initial_state is not None:
-            for model in models:
-                model.load_state_dict(initial_state)
-        params, buffers = stack_module_state(models)  # name -> (S, ...)
-        self.skeleton = models[0].to("meta")  # structure only: the weights live in params
-        self.params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
-        self.buffers = {k: v.to(device) for k, v in buffers.items()}
-        self.size = len(configs)
+    Used for S seeds in training and for S points of an interpolation curve.
+    """
+
+    def __init__(self, model_config: ModelConfig, params: dict[str, torch.Tensor],
+                 buffers: dict[str, torch.Tensor]):
+        self.skeleton = build_model(model_config).to("meta")  # structure only
+        self.params, self.buffers = params, buffers
+        self.size = len(next(iter(params.values())))
         # MLPs skip vmap: a chain of batched matmuls has far less per-step overhead.
         self.mlp_depth = model_config.depth if model_config.arch == "mlp" else None
+
+    @classmethod
+    def from_states(cls, model_config: ModelConfig, stacked: dict[str, torch.Tensor]) -> "StackedModel":
+        """From a state dict whose every tensor has the leading axis S."""
+        names = {n for n, _ in build_model(model_config).to("meta").named_parameters()}
+        return cls(model_config, {k: v for k, v in stacked.items() if k in names},
+                   {k: v for k, v in stacked.items() if k not in names})
 
     def _forward(self, params, buffers, x):
         return functional_call(self.skeleton, (params, buffers), (x,))
@@ -66,29 +70,41 @@ class SeedStack:
         return torch.baddbmm(self.params["out.bias"].unsqueeze(1), h, self.params["out.weight"].transpose(1, 2))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (S, B, ...) one batch per seed -> (S, B, classes)."""
+        """x: (S, B, ...) one batch per network -> (S, B, classes)."""
         if self.mlp_depth is not None:
             return self._mlp_forward(x)
         return vmap(self._forward)(self.params, self.buffers, x)
 
     @torch.no_grad()
     def logits_shared(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, ...) the same inputs for every seed -> (S, N, classes)."""
+        """x: (N, ...) the same inputs for every network -> (S, N, classes)."""
         if self.mlp_depth is not None:
-            return torch.cat([self._mlp_forward(x[i:i + EVAL_BATCH].expand(self.size, *x[i:i + EVAL_BATCH].shape))
-                              for i in range(0, len(x), EVAL_BATCH)], dim=1)
+            chunks = (x[i:i + EVAL_BATCH] for i in range(0, len(x), EVAL_BATCH))
+            return torch.cat([self._mlp_forward(c.expand(self.size, *c.shape)) for c in chunks], dim=1)
+        step = max(32, EVAL_BATCH // self.size)  # S copies of every activation are alive at once
         forward = vmap(self._forward, in_dims=(0, 0, None))
-        return torch.cat([forward(self.params, self.buffers, x[i:i + EVAL_BATCH])
-                          for i in range(0, len(x), EVAL_BATCH)], dim=1)
+        return torch.cat([forward(self.params, self.buffers, x[i:i + step]) for i in range(0, len(x), step)], dim=1)
 
     def state(self, index: int) -> dict[str, torch.Tensor]:
-        """Seed `index`'s weights as an ordinary CPU state dict."""
+        """Network `index` as an ordinary CPU state dict."""
         out = {k: v[index].detach().to("cpu", copy=True) for k, v in self.params.items()}
         out |= {k: v[index].to("cpu", copy=True) for k, v in self.buffers.items()}
         return out
 
 
-def evaluate_stack(stack: SeedStack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def seed_stack(model_config: ModelConfig, configs: list[TrainConfig], device: torch.device,
+               initial_state: dict[str, torch.Tensor] | None = None) -> StackedModel:
+    """One freshly initialized network per config (its own init seed), stacked and trainable."""
+    models = [init_model(model_config, c.init_seed) for c in configs]
+    if initial_state is not None:
+        for model in models:
+            model.load_state_dict(initial_state)
+    params, buffers = stack_module_state(models)  # name -> (S, ...)
+    return StackedModel(model_config, {k: v.detach().to(device).requires_grad_() for k, v in params.items()},
+                        {k: v.to(device) for k, v in buffers.items()})
+
+
+def evaluate_stack(stack: StackedModel, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-seed (loss, accuracy) on shared inputs: two (S,) tensors."""
     logits = stack.logits_shared(x)  # (S, N, C)
     loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(stack.size), reduction="none").view(stack.size, -1)
@@ -110,7 +126,7 @@ def train_many(
         raise ValueError("vectorized runs must differ only in their seeds")
     config = configs[0].validate()
     emit = on_event or (lambda index, event: None)
-    stack = SeedStack(model_config, configs, device, initial_state)
+    stack = seed_stack(model_config, configs, device, initial_state)
     S, n = stack.size, len(data.x_train)
     optimizer = make_optimizer(stack.params.values(), config)
     steps = math.ceil(n / config.batch_size)
