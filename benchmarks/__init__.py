@@ -1,0 +1,1 @@
+"""lmctui's benchmark suite: `python -m benchmarks [--quick]` or `lmctui-cli bench`."""

@@ -281,6 +281,25 @@ def export_barriers(
     emit_json(result) if json else message(f"wrote {result['rows']} curves to {result['path']}")
 
 
+@app.command()
+@command
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer epochs and repetitions")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON here")] = None,
+    json: Json = False,
+):
+    """Time lmctui against plain reference code on this machine."""
+    import json as json_module
+
+    from benchmarks.suite import run
+
+    results = run(quick, log=message)
+    if out is not None:
+        out.write_text(json_module.dumps(results, indent=2))
+    if json:
+        emit_json(results)
+
+
 def _render_runs(runs: list[dict], as_json: bool) -> None:
     if as_json:
         emit_json({"runs": runs})

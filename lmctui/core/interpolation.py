@@ -21,6 +21,7 @@ from lmctui.core.permutation import StateDict
 
 DEFAULT_POINTS = 25
 CALIBRATION_SAMPLES = 10_000  # BatchNorm reset and REPAIR statistics: enough, and bounded
+BATCHED_CPU_MAX_WIDTH = 128  # measured on a 2-core CPU: batching loses beyond this (benchmarks/)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, dat
     """
     device = data.x_train.device
     alphas = alpha_grid(options.points)
-    if not options.repair and not (options.reset_bn and config.norm == "batch"):
+    if batching_pays(config, device) and not options.repair and not (options.reset_bn and config.norm == "batch"):
         return _interpolate_batched(config, state_a, state_b, data, alphas, on_point)
     model = build_model(config).to(device)
     calibration = data.x_train[:CALIBRATION_SAMPLES]
@@ -104,11 +105,18 @@ def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, dat
     return Curve(alphas, train_loss, test_loss, train_acc, test_acc)
 
 
+def batching_pays(config: ModelConfig, device: torch.device) -> bool:
+    """Batching all alphas wins where per-alpha overhead dominates: on a GPU, and for
+    narrow MLPs on a CPU. Wide networks on a CPU are bound by arithmetic and memory,
+    and evaluating S copies at once only spills the caches (see benchmarks/)."""
+    return device.type == "cuda" or (config.arch == "mlp" and config.width <= BATCHED_CPU_MAX_WIDTH)
+
+
 def _interpolate_batched(config, state_a, state_b, data, alphas, on_point) -> Curve:
     """Every alpha's network in one vectorized pass per batch (no per-alpha reloads)."""
     from lmctui.core.vectorized import StackedModel, evaluate_stack
 
-    stack = StackedModel.from_states(config, lerp_states(state_a, state_b, alphas))
+    stack = StackedModel.on_a_line(config, state_a, state_b, alphas)
     train_loss, train_acc = evaluate_stack(stack, data.x_train, data.y_train)
     test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
     if on_point is not None:

@@ -25,8 +25,11 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import EVAL_BATCH
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.training import (Cancelled, EpochEnd, StepProgress, TrainConfig, TrainResult, init_model,
-                                  lr_factor, make_optimizer)
+from lmctui.core.training import (PROGRESS_SECONDS, Cancelled, EpochEnd, StepProgress, Throttle, TrainConfig,
+                                  TrainResult, init_model, lr_factor, make_optimizer)
+
+
+MLP_CPU_CHUNK = 256
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
@@ -46,27 +49,53 @@ class StackedModel:
 
     def __init__(self, model_config: ModelConfig, params: dict[str, torch.Tensor],
                  buffers: dict[str, torch.Tensor]):
-        self.skeleton = build_model(model_config).to("meta")  # structure only
+        self.skeleton = _skeleton(model_config)
         self.params, self.buffers = params, buffers
         self.size = len(next(iter(params.values())))
         # MLPs skip vmap: a chain of batched matmuls has far less per-step overhead.
         self.mlp_depth = model_config.depth if model_config.arch == "mlp" else None
+        self.first_layer_line = None  # set by `on_a_line`
 
     @classmethod
     def from_states(cls, model_config: ModelConfig, stacked: dict[str, torch.Tensor]) -> "StackedModel":
         """From a state dict whose every tensor has the leading axis S."""
-        names = {n for n, _ in build_model(model_config).to("meta").named_parameters()}
+        names = {n for n, _ in _skeleton(model_config).named_parameters()}
         return cls(model_config, {k: v for k, v in stacked.items() if k in names},
                    {k: v for k, v in stacked.items() if k not in names})
+
+    @classmethod
+    def on_a_line(cls, model_config: ModelConfig, a: dict, b: dict, alphas: list[float]) -> "StackedModel":
+        """The networks (1 - alpha) a + alpha b for every alpha, stacked.
+
+        An MLP's first layer is linear in its weights, so its pre-activations on the
+        line are the same mix of the endpoints' pre-activations: two matmuls instead of
+        one per alpha.
+        """
+        from lmctui.core.interpolation import lerp_states
+
+        stack = cls.from_states(model_config, lerp_states(a, b, alphas))
+        if stack.mlp_depth is not None:
+            weight = torch.tensor(alphas, dtype=a["hidden.0.weight"].dtype, device=a["hidden.0.weight"].device)
+            stack.first_layer_line = (a["hidden.0.weight"], a["hidden.0.bias"], b["hidden.0.weight"],
+                                      b["hidden.0.bias"], weight.view(-1, 1, 1))
+        return stack
 
     def _forward(self, params, buffers, x):
         return functional_call(self.skeleton, (params, buffers), (x,))
 
-    def _mlp_forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.flatten(2)  # (S, B, D)
-        for i in range(self.mlp_depth):
+    def _mlp_forward(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
+        """x: (S, B, ...), or (B, ...) for every network when `shared`."""
+        h, first = (x.flatten(1) if shared else x.flatten(2)), 0  # (B, D) or (S, B, D)
+        if shared and self.first_layer_line is not None:
+            w_a, b_a, w_b, b_b, alpha = self.first_layer_line
+            z_a, z_b = torch.addmm(b_a, h, w_a.T), torch.addmm(b_b, h, w_b.T)  # (B, width) each
+            h = torch.relu(torch.lerp(z_a.expand(self.size, *z_a.shape), z_b.expand(self.size, *z_b.shape), alpha))
+            first = 1
+        elif shared:
+            h = h.expand(self.size, *h.shape)
+        for i in range(first, self.mlp_depth):
             w, b = self.params[f"hidden.{i}.weight"], self.params[f"hidden.{i}.bias"]
-            h = torch.relu(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))  # (S, B, width)
+            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)).relu_()  # (S, B, width)
         return torch.baddbmm(self.params["out.bias"].unsqueeze(1), h, self.params["out.weight"].transpose(1, 2))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,8 +108,9 @@ class StackedModel:
     def logits_shared(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, ...) the same inputs for every network -> (S, N, classes)."""
         if self.mlp_depth is not None:
-            chunks = (x[i:i + EVAL_BATCH] for i in range(0, len(x), EVAL_BATCH))
-            return torch.cat([self._mlp_forward(c.expand(self.size, *c.shape)) for c in chunks], dim=1)
+            # Small chunks keep S copies of the activations in cache on a CPU.
+            step = EVAL_BATCH if x.is_cuda else MLP_CPU_CHUNK
+            return torch.cat([self._mlp_forward(x[i:i + step], shared=True) for i in range(0, len(x), step)], dim=1)
         step = max(32, EVAL_BATCH // self.size)  # S copies of every activation are alive at once
         forward = vmap(self._forward, in_dims=(0, 0, None))
         return torch.cat([forward(self.params, self.buffers, x[i:i + step]) for i in range(0, len(x), step)], dim=1)
@@ -90,6 +120,12 @@ class StackedModel:
         out = {k: v[index].detach().to("cpu", copy=True) for k, v in self.params.items()}
         out |= {k: v[index].to("cpu", copy=True) for k, v in self.buffers.items()}
         return out
+
+
+def _skeleton(model_config: ModelConfig) -> torch.nn.Module:
+    """The module structure only, on the meta device: no memory, no init."""
+    with torch.device("meta"):
+        return build_model(model_config)
 
 
 def seed_stack(model_config: ModelConfig, configs: list[TrainConfig], device: torch.device,
@@ -135,6 +171,7 @@ def train_many(
     checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs else {} for i in range(S)]
     histories: list[list[EpochEnd]] = [[] for _ in range(S)]
     start = time.perf_counter()
+    progress = Throttle(PROGRESS_SECONDS)
     for epoch in range(1, config.epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (S, N)
         loss_sum = torch.zeros(S, device=device)
@@ -152,8 +189,9 @@ def train_many(
             scheduler.step()
             loss_sum += losses.detach() * idx.shape[1]
             correct += (logits.detach().argmax(-1) == y).sum(1)
-            for i in range(S):
-                emit(i, StepProgress(epoch, step + 1, steps))
+            if progress.due():
+                for i in range(S):
+                    emit(i, StepProgress(epoch, step + 1, steps))
         test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
         seconds = time.perf_counter() - start
         for i in range(S):

@@ -95,10 +95,14 @@ def seed_config(request: TrainRequest, seed: int) -> TrainConfig:
 class _RunFiles:
     """One run being trained: its registry entry, its folder and its metrics sink."""
 
-    def __init__(self, registry, request, prepared, config, seed, on_event):
-        doc = registry.insert("runs", _new_run_doc(request, prepared, config, seed))
+    def __init__(self, registry: Registry, doc: dict, on_event: EventSink | None):
         self.registry, self.id, self.dir, self.on_event = registry, doc["id"], registry.run_dir(doc["id"]), on_event
         write_json(self.dir / CONFIG, doc["config"])
+
+    @classmethod
+    def start(cls, registry, request, prepared, configs, seeds, on_event) -> list["_RunFiles"]:
+        docs = registry.insert_many("runs", [_new_run_doc(request, prepared, c, s) for c, s in zip(configs, seeds)])
+        return [cls(registry, doc, on_event) for doc in docs]
 
     def sink(self, event) -> None:
         if isinstance(event, EpochEnd):
@@ -107,11 +111,10 @@ class _RunFiles:
             self.on_event(self.id, event)
 
     def stopped(self, status: str, error: str | None = None) -> dict:
-        self.registry.update("runs", self.id, {**_progress_fields(self.dir), "status": status,
-                                               "finished": now(), "error": error})
-        return run_view(self.registry.get("runs", self.id))
+        return {**_progress_fields(self.dir), "status": status, "finished": now(), "error": error}
 
     def finished(self, result: TrainResult) -> dict:
+        """Save the weights; return the registry fields of the finished (or diverged) run."""
         diverged = next((e.epoch for e in result.history if not math.isfinite(e.train_loss)), None)
         if diverged is not None:
             return self.stopped("failed", f"training diverged at epoch {diverged} (loss is not finite); lower --lr")
@@ -119,12 +122,15 @@ class _RunFiles:
             save_weights(checkpoint_path(self.dir, epoch), state)
         sha = save_weights(self.dir / WEIGHTS, result.state_dict)
         last = result.history[-1]
-        self.registry.update("runs", self.id, {
-            "status": "done", "finished": now(), "weights_sha256": sha, "seconds": round(last.seconds, 3),
-            "epochs_done": last.epoch, "train_loss": last.train_loss, "train_acc": last.train_acc,
-            "test_loss": last.test_loss, "test_acc": last.test_acc, "checkpoints": sorted(result.checkpoints),
-        })
-        return run_view(self.registry.get("runs", self.id))
+        return {"status": "done", "finished": now(), "weights_sha256": sha, "seconds": round(last.seconds, 3),
+                "epochs_done": last.epoch, "train_loss": last.train_loss, "train_acc": last.train_acc,
+                "test_loss": last.test_loss, "test_acc": last.test_acc, "checkpoints": sorted(result.checkpoints)}
+
+
+def _record(registry: Registry, runs: list[_RunFiles], fields: list[dict]) -> list[dict]:
+    """Write the runs' outcomes in one registry write; return their records."""
+    registry.update_many("runs", {run.id: f for run, f in zip(runs, fields)})
+    return [run_view(registry.get("runs", run.id)) for run in runs]
 
 
 def _stop_status(stop: BaseException) -> str:
@@ -132,30 +138,29 @@ def _stop_status(stop: BaseException) -> str:
 
 
 def _train_alone(registry, request, prepared, config, seed, on_event, should_stop) -> dict:
-    run = _RunFiles(registry, request, prepared, config, seed, on_event)
+    [run] = _RunFiles.start(registry, request, prepared, [config], [seed], on_event)
     try:
         result = train(prepared.model, config, prepared.data, prepared.device,
                        prepared.initial_state, run.sink, should_stop)
     except (KeyboardInterrupt, Cancelled) as stop:
-        run.stopped(_stop_status(stop))
+        _record(registry, [run], [run.stopped(_stop_status(stop))])
         raise
     except Exception as err:  # a failed run must never take its siblings down
-        return run.stopped("failed", f"{type(err).__name__}: {err}")
-    return run.finished(result)
+        return _record(registry, [run], [run.stopped("failed", f"{type(err).__name__}: {err}")])[0]
+    return _record(registry, [run], [run.finished(result)])[0]
 
 
 def _train_together(registry, request, prepared, configs, on_event, should_stop) -> list[dict]:
-    runs = [_RunFiles(registry, request, prepared, c, seed, on_event) for c, seed in zip(configs, request.seeds)]
+    runs = _RunFiles.start(registry, request, prepared, configs, request.seeds, on_event)
     try:
         results = train_many(prepared.model, configs, prepared.data, prepared.device, prepared.initial_state,
                              lambda index, event: runs[index].sink(event), should_stop)
     except (KeyboardInterrupt, Cancelled) as stop:
-        for run in runs:
-            run.stopped(_stop_status(stop))
+        _record(registry, runs, [run.stopped(_stop_status(stop)) for run in runs])
         raise
     except Exception as err:
-        return [run.stopped("failed", f"{type(err).__name__}: {err}") for run in runs]
-    return [run.finished(result) for run, result in zip(runs, results)]
+        return _record(registry, runs, [run.stopped("failed", f"{type(err).__name__}: {err}") for run in runs])
+    return _record(registry, runs, [run.finished(result) for run, result in zip(runs, results)])
 
 
 def _new_run_doc(request: TrainRequest, prepared: PreparedTraining, config: TrainConfig, seed: int) -> dict:

@@ -73,16 +73,27 @@ class Registry:
     # -- writes ----------------------------------------------------------------------
     def insert(self, table: str, doc: dict) -> dict:
         """Store `doc` under a fresh short id (chosen under the lock); return it."""
+        return self.insert_many(table, [doc])[0]
+
+    def insert_many(self, table: str, docs: list[dict]) -> list[dict]:
+        """Like `insert` for several documents, in one write of the file."""
         with self._locked():
             taken = {d["id"] for t in TABLES for d in self._table(t).all()}
-            stamped = {**doc, "id": new_id(taken), "schema": SCHEMA_VERSION,
-                       "created": doc.get("created") or now()}
-            self._table(table).insert(stamped)
+            stamped = []
+            for doc in docs:
+                stamped.append({**doc, "id": new_id(taken), "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
+                taken.add(stamped[-1]["id"])
+            self._table(table).insert_multiple(stamped)
         return stamped
 
     def update(self, table: str, doc_id: str, fields: dict) -> None:
         with self._locked():
             self._table(table).update(fields, where("id") == doc_id)
+
+    def update_many(self, table: str, changes: dict[str, dict]) -> None:
+        """Apply {id: fields} to several documents in one write of the file."""
+        with self._locked():
+            self._table(table).update_multiple([(fields, where("id") == doc_id) for doc_id, fields in changes.items()])
 
     def remove(self, table: str, doc_id: str) -> None:
         with self._locked():
