@@ -97,6 +97,7 @@ def train(
     device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
     vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
     tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
+    queue: Annotated[bool, typer.Option("--queue", help="Queue a job for `lmctui-cli worker` or the app instead of training now")] = False,
     home: Home = None,
     json: Json = False,
 ):
@@ -116,6 +117,16 @@ def train(
         init_seed=init_seed, data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()),
         vectorize=vectorize)
     registry = _registry(home)
+    if queue:
+        from lmctui.jobs.queue import JobQueue
+        from lmctui.service.jobs import train_request_to_params
+        from lmctui.service.training import prepare_training
+
+        prepare_training(registry, request)  # refuse bad input now, not in the worker
+        job = JobQueue(registry).submit("train", train_request_to_params(request), device,
+                                        f"train {dataset} {arch} w{width} seeds {seeds}")
+        emit_json({"job": job}) if json else message(f"queued job {job['id']}")
+        return
     _sigterm_as_interrupt()
     progress = TrainProgress(enabled=True)
     with progress.running():
@@ -298,6 +309,78 @@ def bench(
         out.write_text(json_module.dumps(results, indent=2))
     if json:
         emit_json(results)
+
+
+@app.command()
+@command
+def worker(
+    cpu_slots: Annotated[int, typer.Option(help="CPU jobs run at once")] = 1,
+    once: Annotated[bool, typer.Option("--once", help="Exit when the queue is empty")] = False,
+    home: Home = None,
+    json: Json = False,
+):
+    """Run queued jobs headless (outlives the SSH session under nohup or tmux)."""
+    import threading
+
+    from lmctui.jobs.queue import JobQueue
+    from lmctui.jobs.worker import DevicePolicy, Worker
+    from lmctui.service.jobs import execute
+
+    if cpu_slots < 1:
+        raise UserError(f"--cpu-slots must be at least 1, got {cpu_slots}")
+    registry = _registry(home)
+    policy = DevicePolicy(cpu_slots=cpu_slots, cuda_available=_cuda_devices)
+    queue = JobQueue(registry)
+    workers = [Worker(queue, lambda job, stop, progress: execute(registry, job, stop, progress), policy,
+                      f"cli-{i}") for i in range(cpu_slots)]
+    stop = threading.Event()
+    _sigterm_as_interrupt()
+    threads = [threading.Thread(target=w.run_until, args=(stop, once), daemon=True) for w in workers]
+    for thread in threads:
+        thread.start()
+    message(f"worker: {cpu_slots} CPU slot(s), home {registry.home}; Ctrl-C stops")
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        stop.set()
+        for w in workers:
+            w.stopping.set()
+        for thread in threads:
+            thread.join()
+        raise
+    jobs = queue.jobs()
+    emit_json({"jobs": jobs}) if json else message(f"worker: queue empty ({len(jobs)} jobs in the registry)")
+
+
+def _cuda_devices() -> list[str]:
+    import torch
+
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+@app.command()
+@command
+def jobs(
+    cancel: Annotated[Optional[str], typer.Option(help="Cancel this job (id or prefix)")] = None,
+    requeue: Annotated[Optional[str], typer.Option(help="Re-queue this failed/cancelled/interrupted job")] = None,
+    home: Home = None,
+    json: Json = False,
+):
+    """List the job queue; cancel or re-queue a job."""
+    from lmctui.jobs.queue import JobQueue
+
+    queue = JobQueue(_registry(home))
+    if cancel:
+        queue.cancel(cancel)
+    if requeue:
+        queue.requeue(requeue)
+    listed = queue.jobs()
+    if json:
+        emit_json({"jobs": listed})
+    else:
+        print_table(listed, ["id", "kind", "title", "status", "progress", "device_used", "message", "error"])
 
 
 def _render_runs(runs: list[dict], as_json: bool) -> None:

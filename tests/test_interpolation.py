@@ -132,3 +132,16 @@ def test_batched_curve_equals_evaluating_each_alpha_alone(digits, config):
         loss, acc = evaluate(as_model(config, single), digits.x_test, digits.y_test)
         assert curve.test_loss[i] == pytest.approx(loss, rel=1e-5, abs=1e-6)
         assert curve.test_acc[i] == pytest.approx(acc)
+
+
+def test_the_benchmark_reference_computes_the_same_curve(trained_pair, digits):
+    """The benchmark compares like with like: its plain loop gives lmctui's numbers."""
+    from benchmarks.references import interpolate_alpha_by_alpha
+
+    config, (a, b) = trained_pair
+    curve = interpolate(config, a, b, digits, InterpolationOptions(points=5))
+    rows = interpolate_alpha_by_alpha(as_model(config, a), a, b, digits.x_train, digits.y_train,
+                                      digits.x_test, digits.y_test, 5)
+    for i, (train_loss, train_acc, test_loss, test_acc) in enumerate(rows):
+        assert curve.train_loss[i] == pytest.approx(train_loss, rel=1e-5)
+        assert curve.test_acc[i] == pytest.approx(test_acc)

@@ -51,6 +51,7 @@ class Registry:
         self.path = self.home / "registry.json"
         self._db = TinyDB(storage=AtomicJSONStorage, path=self.path, schema_version=SCHEMA_VERSION)
         self._thread_lock = threading.RLock()
+        self._lock_depth = 0  # nesting of `locked` in the thread that holds it
         self._db.storage.read()  # refuse a corrupt or future registry right away
 
     # -- locations -------------------------------------------------------------------
@@ -77,7 +78,7 @@ class Registry:
 
     def insert_many(self, table: str, docs: list[dict]) -> list[dict]:
         """Like `insert` for several documents, in one write of the file."""
-        with self._locked():
+        with self.locked():
             taken = {d["id"] for t in TABLES for d in self._table(t).all()}
             stamped = []
             for doc in docs:
@@ -87,16 +88,16 @@ class Registry:
         return stamped
 
     def update(self, table: str, doc_id: str, fields: dict) -> None:
-        with self._locked():
+        with self.locked():
             self._table(table).update(fields, where("id") == doc_id)
 
     def update_many(self, table: str, changes: dict[str, dict]) -> None:
         """Apply {id: fields} to several documents in one write of the file."""
-        with self._locked():
+        with self.locked():
             self._table(table).update_multiple([(fields, where("id") == doc_id) for doc_id, fields in changes.items()])
 
     def remove(self, table: str, doc_id: str) -> None:
-        with self._locked():
+        with self.locked():
             self._table(table).remove(where("id") == doc_id)
 
     def mark_orphans_interrupted(self) -> list[str]:
@@ -119,17 +120,27 @@ class Registry:
         return Table(self._db.storage, name, cache_size=0)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """Hold the write lock across a read-modify-write (re-entrant within a thread)."""
         with self._thread_lock:
+            if self._lock_depth:  # flock is per open file: only the outermost holder takes it
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
             try:
                 self.home.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise RegistryError(f"cannot create home {self.home}: {err.strerror}") from None
             with open(self.home / ".lock", "a") as lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
+                self._lock_depth = 1
                 try:
                     yield
                 finally:
+                    self._lock_depth = 0
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
