@@ -106,8 +106,10 @@ def train(
     from lmctui.core.training import TrainConfig
     from lmctui.service.training import TrainRequest, train_runs
 
+    from lmctui.choices import DEFAULT_LR
+
     train_config = TrainConfig(
-        optimizer=optimizer, lr=lr if lr is not None else (1e-3 if optimizer == "adam" else 0.05),
+        optimizer=optimizer, lr=lr if lr is not None else DEFAULT_LR.get(optimizer, 0.05),
         momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
         warmup_epochs=warmup, schedule=schedule,
         save_epochs=tuple(parse_int_list(save_epochs, "--save-epochs")) if save_epochs else ())

@@ -14,11 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmctui.choices import DATASETS, IMAGE_DATASETS, TOY_DATASETS  # noqa: F401  (re-exported)
 from lmctui.errors import UserError
 
-TOY_DATASETS = ("moons", "circles", "spirals", "blobs", "xor")
-IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
-DATASETS = TOY_DATASETS + ("digits",) + IMAGE_DATASETS
 
 # Default input noise per toy problem: enough overlap that the task is not trivial,
 # little enough that a small MLP reaches > 90 % test accuracy.

@@ -14,10 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lmctui.choices import ARCHS, NORMS
 from lmctui.errors import UserError
 
-ARCHS = ("mlp", "vgg", "resnet20")
-NORMS = ("none", "batch", "layer")
 
 # VGG: output channels per conv at width 1; "M" is a 2x2 max-pool. Three pools take
 # 8x8 digits to 1x1 and 32x32 CIFAR to 4x4 before the global average pool.

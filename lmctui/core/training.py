@@ -20,10 +20,9 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
+from lmctui.choices import OPTIMIZERS, SCHEDULES
 from lmctui.errors import UserError
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,22 @@ class Throttle:
 
 
 class Cancelled(Exception):
-    """Raised inside `train` when `should_stop()` turns true."""
+    """Raised inside `train` when `should_stop()` turns true.
+
+    `should_stop` may return the status to record ("cancelled", "interrupted").
+    """
+
+    def __init__(self, status: str = "cancelled"):
+        super().__init__(status)
+        self.status = status
+
+
+def check_stop(should_stop: Callable[[], object] | None) -> None:
+    """Raise Cancelled between batches if the caller asked to stop."""
+    if should_stop is not None:
+        stop = should_stop()
+        if stop:
+            raise Cancelled(stop if isinstance(stop, str) else "cancelled")
 
 
 def init_model(model_config: ModelConfig, init_seed: int) -> nn.Module:
@@ -145,8 +159,7 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         for step in range(steps):
-            if should_stop is not None and should_stop():
-                raise Cancelled()
+            check_stop(should_stop)
             idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
             x, y = data.x_train[idx], data.y_train[idx]
             logits = model(x)  # (B, classes)

@@ -25,8 +25,8 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import EVAL_BATCH
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.training import (PROGRESS_SECONDS, Cancelled, EpochEnd, StepProgress, Throttle, TrainConfig,
-                                  TrainResult, init_model, lr_factor, make_optimizer)
+from lmctui.core.training import (PROGRESS_SECONDS, EpochEnd, StepProgress, Throttle, TrainConfig,
+                                  TrainResult, check_stop, init_model, lr_factor, make_optimizer)
 
 
 MLP_CPU_CHUNK = 256
@@ -177,8 +177,7 @@ def train_many(
         loss_sum = torch.zeros(S, device=device)
         correct = torch.zeros(S, device=device)
         for step in range(steps):
-            if should_stop is not None and should_stop():
-                raise Cancelled()
+            check_stop(should_stop)
             idx = perms[:, step * config.batch_size:(step + 1) * config.batch_size]  # (S, B)
             x, y = data.x_train[idx], data.y_train[idx]  # (S, B, ...), (S, B)
             logits = stack.logits(x)  # (S, B, C)

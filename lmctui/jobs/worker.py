@@ -82,14 +82,17 @@ class Worker:
         last_poll = [0.0]
         told_to_stop = threading.Event()
 
-        def should_stop() -> bool:
+        def should_stop() -> str | None:
+            """None to go on, else the status the stopped work should record."""
             if self.stopping.is_set() or job["id"] in self.local_cancel:
                 told_to_stop.set()
             elif time.monotonic() - last_poll[0] > CANCEL_POLL_SECONDS:
                 last_poll[0] = time.monotonic()
                 if self.queue.cancel_requested(job["id"]):
                     told_to_stop.set()
-            return told_to_stop.is_set()
+            if not told_to_stop.is_set():
+                return None
+            return "interrupted" if self.stopping.is_set() else "cancelled"
 
         def on_progress(fraction: float, message: str) -> None:
             self.queue.progress(job["id"], fraction, message, started)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import torch
 
-from lmctui.core.averaging import METHODS as AVERAGE_METHODS
+from lmctui.choices import ALIGN_METHODS, AVERAGE_METHODS, CURVE_METHODS
 from lmctui.core.averaging import average as average_states
 from lmctui.core.averaging import ensemble, load
 from lmctui.core.data import DataConfig, Dataset, load_dataset
@@ -24,8 +24,6 @@ from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 from lmctui.store.runfiles import CONFIG, WEIGHTS, load_weights, save_weights, write_json
 
-ALIGN_METHODS = ("weight", "activation")
-CURVE_METHODS = ("naive",) + ALIGN_METHODS
 MUST_MATCH = ("dataset", "arch", "width", "depth", "norm")
 
 
@@ -182,8 +180,11 @@ def curve_record(doc: dict) -> dict:
 # -- average -----------------------------------------------------------------------------
 
 def average(registry: Registry, prefixes: list[str], method: str = "weight", reference: str | None = None,
-            seed: int = 0, device: str = "auto") -> dict:
-    """Average K >= 2 runs by `method`; report it next to the endpoints and the ensemble."""
+            seed: int = 0, device: str = "auto", register: bool = True) -> dict:
+    """Average K >= 2 runs by `method`; report it next to the endpoints and the ensemble.
+
+    With `register`, the averaged network is stored as a run of kind "averaged".
+    """
     if method not in AVERAGE_METHODS:
         raise UserError(f"--method must be one of {', '.join(AVERAGE_METHODS)}, got {method!r}")
     if len(prefixes) < 2:
@@ -203,9 +204,11 @@ def average(registry: Registry, prefixes: list[str], method: str = "weight", ref
     result = average_states(runs[0].model, states, method, data, reference=ref_index, seed=seed)
     ens_loss, ens_acc = ensemble(runs[0].model, states, data.x_test, data.y_test)
     endpoints = [{"id": r.id, "test_acc": r.doc.get("test_acc"), "test_loss": r.doc.get("test_loss")} for r in runs]
-    averaged_run = _register_derived(registry, runs[ref_index].doc, result.state, data, kind="averaged",
-                                     extra={"parent": ",".join(r.id for r in runs), "average_method": method,
-                                            "seed": None, "init_seed": None, "data_seed": None})
+    averaged_run = None
+    if register:
+        averaged_run = _register_derived(registry, runs[ref_index].doc, result.state, data, kind="averaged",
+                                         extra={"parent": ",".join(r.id for r in runs), "average_method": method,
+                                                "seed": None, "init_seed": None, "data_seed": None})
     doc = registry.insert("averages", {
         "method": method, "runs": [r.id for r in runs], "reference": runs[ref_index].id, "rounds": result.rounds,
         "averaged_run": averaged_run, "train_loss": result.train_loss, "train_acc": result.train_acc,

@@ -134,7 +134,7 @@ def _record(registry: Registry, runs: list[_RunFiles], fields: list[dict]) -> li
 
 
 def _stop_status(stop: BaseException) -> str:
-    return "cancelled" if isinstance(stop, Cancelled) else "interrupted"
+    return stop.status if isinstance(stop, Cancelled) else "interrupted"
 
 
 def _train_alone(registry, request, prepared, config, seed, on_event, should_stop) -> dict:

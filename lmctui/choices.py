@@ -1,0 +1,13 @@
+"""The names every layer accepts, in one torch-free place (forms validate against these)."""
+
+TOY_DATASETS = ("moons", "circles", "spirals", "blobs", "xor")
+IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+DATASETS = TOY_DATASETS + ("digits",) + IMAGE_DATASETS
+ARCHS = ("mlp", "vgg", "resnet20")
+NORMS = ("none", "batch", "layer")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine")
+CURVE_METHODS = ("naive", "weight", "activation")
+ALIGN_METHODS = ("weight", "activation")
+AVERAGE_METHODS = ("naive", "weight", "activation", "mergemany")
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}

@@ -1,0 +1,50 @@
+"""A pair of runs: loss and accuracy against alpha, naive and aligned overlaid, with barriers."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from lmctui.tui.widgets.curve_plot import CurvePlot
+
+PANELS = (("train_loss", "train loss"), ("test_loss", "test loss"), ("train_acc", "train accuracy"),
+          ("test_acc", "test accuracy"))
+
+
+class InterpolationScreen(Screen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+
+    def __init__(self, run_a: str, run_b: str):
+        super().__init__()
+        self.run_a, self.run_b = run_a, run_b
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="barrier-numbers")
+        with Grid(id="interp-grid"):
+            for key, _ in PANELS:
+                yield CurvePlot(id=f"plot-{key}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        from lmctui.service.views import pair_curves
+
+        curves = pair_curves(self.app.registry, self.run_a, self.run_b)
+        if not curves:
+            self.query_one("#barrier-numbers", Static).update(
+                f"no stored curve between {self.run_a} and {self.run_b}: select both runs and press i")
+            return
+        rows = [f"{self.run_a} -> {self.run_b}   loss barrier train/test   error barrier train/test"]
+        for method, c in curves.items():
+            rows.append(f"{method:>12}   {c['loss_barrier_train']:8.4f} / {c['loss_barrier_test']:<8.4f}"
+                        f"   {c['error_barrier_train']:8.4f} / {c['error_barrier_test']:.4f}")
+        self.query_one("#barrier-numbers", Static).update("\n".join(rows))
+        for key, title in PANELS:
+            self.query_one(f"#plot-{key}", CurvePlot).draw(
+                title, "alpha", [(method, c["alpha"], c[key]) for method, c in curves.items()])

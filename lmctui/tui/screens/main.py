@@ -1,0 +1,233 @@
+"""The home screen: tabs for runs, jobs, barriers and the width sweep."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+
+from lmctui.errors import UserError
+from lmctui.records import CURVE_FIELDS, RUN_FIELDS, write_csv
+from lmctui.tui.widgets.curve_plot import CurvePlot
+from lmctui.tui.widgets.record_table import RecordTable
+
+RUN_COLUMNS = [("id", "id"), ("kind", "kind"), ("dataset", "data"), ("arch", "arch"), ("width", "width"), ("depth", "depth"),
+               ("seed", "seed"), ("optimizer", "opt"), ("lr", "lr"), ("epochs", "epochs"), ("status", "status"),
+               ("test_acc", "test acc"), ("test_loss", "test loss"), ("tags", "tags")]
+JOB_COLUMNS = [("id", "id"), ("title", "job"), ("status", "status"), ("bar", "progress"), ("elapsed", "elapsed"),
+               ("eta", "eta"), ("device_used", "device"), ("message", "message")]
+BARRIER_COLUMNS = [("pair", "pair"), ("dataset", "data"), ("width", "width"), ("method", "method"),
+                   ("loss_barrier_train", "loss train"), ("loss_barrier_test", "loss test"),
+                   ("error_barrier_train", "err train"), ("error_barrier_test", "err test")]
+SWEEP_COLUMNS = [("setting", "setting"), ("method", "method"), ("width", "width"), ("pairs", "pairs"),
+                 ("mean", "mean barrier"), ("std", "std")]
+TABS = ("runs", "jobs", "barriers", "sweeps")
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("tab", "next_tab", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "previous_tab", "Previous pane", show=False, priority=True),
+        Binding("1", "show_tab('runs')", "Runs", show=False),
+        Binding("2", "show_tab('jobs')", "Jobs", show=False),
+        Binding("3", "show_tab('barriers')", "Barriers", show=False),
+        Binding("4", "show_tab('sweeps')", "Sweeps", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("n", "app.new_training", "Train"),
+        Binding("i", "app.interpolate", "Interp"),
+        Binding("a", "app.align", "Align", show=False),
+        Binding("v", "app.average", "Average", show=False),
+        Binding("p", "app.pairwise", "Pairwise", show=False),
+        Binding("w", "app.sweep", "Sweep", show=False),
+        Binding("d", "app.regions", "Regions", show=False),
+        Binding("c", "cancel_job", "Cancel job", show=False),
+        Binding("r", "requeue_job", "Re-queue", show=False),
+        Binding("e", "export", "Export"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs", initial="runs"):
+            with TabPane("Runs", id="runs"):
+                yield RecordTable(RUN_COLUMNS, selectable=True, id="runs-table")
+            with TabPane("Jobs", id="jobs"):
+                yield RecordTable(JOB_COLUMNS, id="jobs-table")
+            with TabPane("Barriers", id="barriers"):
+                yield RecordTable(BARRIER_COLUMNS, id="barriers-table")
+            with TabPane("Sweeps", id="sweeps"):
+                with Vertical():
+                    yield CurvePlot(id="sweep-plot")
+                    yield RecordTable(SWEEP_COLUMNS, id="sweeps-table")
+        yield Input(placeholder="filter: text or key=value ... (enter to keep, esc to clear)", id="filter")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.refresh_data()
+        self.runs_table().focus()
+
+    # -- data ---------------------------------------------------------------------------
+    def refresh_data(self) -> None:
+        from lmctui.service.views import latest_curves, width_sweep
+
+        registry = self.app.registry
+        try:
+            runs = [{k: d.get(k) for k in RUN_FIELDS} for d in registry.all("runs")]
+            jobs = registry.all("jobs")
+            curves = latest_curves(registry)
+            sweep = width_sweep(registry)
+        except UserError as err:
+            self.app.show_registry_error(str(err))
+            return
+        self.query_one("#runs-table", RecordTable).set_records(sorted(runs, key=lambda r: r.get("created") or ""))
+        self.query_one("#jobs-table", RecordTable).set_records([job_row(j) for j in reversed(
+            sorted(jobs, key=lambda d: d.get("created") or ""))])
+        self.query_one("#barriers-table", RecordTable).set_records(
+            [{**c, "pair": f"{c['run_a']}-{c['run_b']}"} for c in curves])
+        self.query_one("#sweeps-table", RecordTable).set_records(
+            [{**row, "id": f"{row['setting']}|{row['method']}|{row['width']}"} for row in sweep])
+        self._draw_sweep(sweep)
+        self.counts = (len(runs), sum(j["status"] == "running" for j in jobs), sum(j["status"] == "queued" for j in jobs))
+        self.update_status()
+
+    def update_status(self) -> None:
+        runs, running, queued = getattr(self, "counts", (0, 0, 0))
+        selected = len(self.runs_table().selected)
+        self.query_one("#status", Static).update(
+            f"{runs} runs | {running} running, {queued} queued jobs | {selected} selected | {self.app.home}")
+
+    def on_record_table_selection_changed(self, message: RecordTable.SelectionChanged) -> None:
+        self.update_status()
+
+    def _draw_sweep(self, sweep: list[dict]) -> None:
+        lines = {}
+        for row in sweep:
+            label = f"{row['method']} {row['setting']}"
+            xs, ys = lines.setdefault(label, ([], []))
+            xs.append(row["width"])
+            ys.append(row["mean"])
+        self.query_one("#sweep-plot", CurvePlot).draw("test loss barrier against width (mean over pairs)", "width",
+                                                      [(label, xs, ys) for label, (xs, ys) in lines.items()])
+
+    def current_table(self) -> RecordTable:
+        tab = self.query_one("#tabs", TabbedContent).active or "runs"
+        return self.query_one(f"#{tab}-table", RecordTable)
+
+    def runs_table(self) -> RecordTable:
+        return self.query_one("#runs-table", RecordTable)
+
+    # -- actions ------------------------------------------------------------------------
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        self.current_table().focus()
+
+    def action_next_tab(self) -> None:
+        self._step_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self._step_tab(-1)
+
+    def _step_tab(self, step: int) -> None:
+        if isinstance(self.focused, Input):
+            return
+        active = self.query_one("#tabs", TabbedContent).active or "runs"
+        self.action_show_tab(TABS[(TABS.index(active) + step) % len(TABS)])
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.value = self.current_table().filter_text
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.current_table().set_filter("")
+        self.current_table().focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.current_table().set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = bool(event.value)
+        self.current_table().focus()
+
+    def action_open(self) -> None:
+        table = self.current_table()
+        record = table.cursor_record()
+        if record is None:
+            return
+        if table.id == "runs-table":
+            from lmctui.tui.screens.run_detail import RunDetailScreen
+
+            self.app.push_screen(RunDetailScreen(record["id"]))
+        elif table.id == "barriers-table":
+            from lmctui.tui.screens.interpolation import InterpolationScreen
+
+            self.app.push_screen(InterpolationScreen(record["run_a"], record["run_b"]))
+
+    def on_data_table_row_selected(self, event) -> None:
+        self.action_open()
+
+    def action_cancel_job(self) -> None:
+        self._job_action("cancel")
+
+    def action_requeue_job(self) -> None:
+        self._job_action("requeue")
+
+    def _job_action(self, what: str) -> None:
+        if self.current_table().id != "jobs-table":
+            self.notify("switch to the Jobs pane (2) first", severity="warning")
+            return
+        record = self.current_table().cursor_record()
+        if record is None:
+            return
+        try:
+            job = self.app.cancel_job(record["id"]) if what == "cancel" else self.app.job_queue.requeue(record["id"])
+        except UserError as err:
+            self.notify(str(err), severity="error")
+            return
+        self.notify(f"job {job['id']}: {job['status']}{' (stopping)' if job.get('cancel_requested') else ''}")
+        self.refresh_data()
+
+    def action_export(self) -> None:
+        table = self.current_table()
+        name = table.id.removesuffix("-table")
+        fields = {"runs": RUN_FIELDS, "barriers": ("pair",) + CURVE_FIELDS}.get(name)
+        fields = fields or [k for k, _ in table.record_columns]
+        path = Path(self.app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = table.visible_records()
+        write_csv(path, rows, fields)
+        self.notify(f"exported {len(rows)} rows to {path}", timeout=8)
+
+
+def job_row(job: dict) -> dict:
+    """A job as the Jobs pane shows it: a text progress bar, elapsed time and ETA."""
+    from datetime import datetime
+
+    fraction = float(job.get("progress") or 0)
+    filled = int(round(fraction * 10))
+    elapsed = None
+    if job.get("started"):
+        end = datetime.fromisoformat(job["finished"]) if job.get("finished") else datetime.now().astimezone()
+        elapsed = _duration((end - datetime.fromisoformat(job["started"])).total_seconds())
+    eta = _duration(job["eta_s"]) if job.get("eta_s") is not None and job["status"] == "running" else None
+    return {**job, "bar": "█" * filled + "░" * (10 - filled) + f" {fraction:4.0%}", "elapsed": elapsed, "eta": eta,
+            "message": job.get("error") or job.get("message")}
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"

@@ -1,0 +1,66 @@
+"""The matrix of barriers over all pairs of the selected runs, naive and aligned."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+
+def barrier_style(value: float | None) -> str:
+    """Green where averaging works (no barrier), red where a wall stands."""
+    if value is None:
+        return "dim"
+    if value < 0.05:
+        return "bold green"
+    if value < 0.25:
+        return "yellow"
+    return "bold red"
+
+
+class PairwiseScreen(Screen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
+                Binding("c", "compute", "Compute missing pairs")]
+
+    def __init__(self, run_ids: list[str]):
+        super().__init__()
+        self.run_ids = run_ids
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="matrix")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        from lmctui.service.views import pairwise_matrix
+
+        matrix = pairwise_matrix(self.app.registry, self.run_ids)
+        table = Table(title="test loss barrier: naive / aligned (upper: naive, lower: aligned)")
+        table.add_column("")
+        for run in self.run_ids:
+            table.add_column(run, justify="right")
+        for i, a in enumerate(self.run_ids):
+            cells = []
+            for j, b in enumerate(self.run_ids):
+                if i == j:
+                    cells.append(Text("·", style="dim"))
+                    continue
+                pair = matrix["cells"].get((a, b)) or matrix["cells"].get((b, a))
+                value = pair["naive"] if i < j else pair["aligned"]
+                cells.append(Text("-" if value is None else f"{value:.3f}", style=barrier_style(value)))
+            table.add_row(a, *cells)
+        missing = sum(1 for c in matrix["cells"].values() if c["naive"] is None or c["aligned"] is None)
+        footer = f"\n{missing} pair(s) without curves: press c to queue them" if missing else ""
+        self.query_one("#matrix", Static).update(Group(table, Text(footer)))
+
+    def action_compute(self) -> None:
+        queued = self.app.queue_missing_pairs(self.run_ids)
+        self.notify(f"queued {queued} interpolation job(s)")
+

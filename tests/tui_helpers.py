@@ -1,0 +1,51 @@
+"""Registries with fixed contents for the app's tests and snapshots (no training needed)."""
+
+import json
+
+from lmctui.store import Registry
+
+FIXED = "2026-01-01T00:00:00+00:00"
+
+
+def run_doc(run_id, seed, width=16, dataset="moons", status="done", acc=0.95, **extra):
+    return {"id": run_id, "kind": "trained", "status": status, "dataset": dataset, "arch": "mlp", "width": width,
+            "depth": 1, "norm": "none", "seed": seed, "init_seed": seed, "data_seed": seed, "optimizer": "sgd",
+            "lr": 0.05, "batch_size": 64, "epochs": 10, "epochs_done": 10, "test_acc": acc, "test_loss": 0.1,
+            "train_loss": 0.08, "train_acc": acc, "tags": [], "created": f"2026-01-01T00:{width:02d}:{seed:02d}+00:00",
+            "config": {"data": {"name": dataset}, "model": {"arch": "mlp", "width": width, "depth": 1,
+                                                             "norm": "none", "input_shape": [2], "num_classes": 2},
+                       "train": {"epochs": 10}}, **extra}
+
+
+def curve_doc(curve_id, run_a, run_b, method, barrier, width=16):
+    alpha = [i / 4 for i in range(5)]
+    bump = [0, barrier / 2, barrier, barrier / 2, 0]
+    return {"id": curve_id, "run_a": run_a, "run_b": run_b, "method": method, "dataset": "moons", "arch": "mlp",
+            "width": width, "depth": 1, "points": 5, "alpha": alpha, "train_loss": [0.1 + b for b in bump],
+            "test_loss": [0.1 + b for b in bump], "train_acc": [0.95 - b / 4 for b in bump],
+            "test_acc": [0.95 - b / 4 for b in bump], "loss_barrier_train": barrier, "loss_barrier_test": barrier,
+            "error_barrier_train": barrier / 4, "error_barrier_test": barrier / 4, "created": FIXED}
+
+
+def write_registry(home, runs=(), curves=(), jobs=()):
+    """Write registry.json directly, so ids and timestamps are fixed (snapshots need that)."""
+    home.mkdir(parents=True, exist_ok=True)
+    data = {"_meta": {"1": {"schema": 1}}}
+    for table, docs in (("runs", runs), ("curves", curves), ("jobs", jobs)):
+        data[table] = {str(i + 1): {"schema": 1, **d} for i, d in enumerate(docs)}
+    (home / "registry.json").write_text(json.dumps(data))
+    return Registry(home)
+
+
+def sample_registry(home):
+    runs = [run_doc("aaa111", 0, 16), run_doc("bbb222", 1, 16), run_doc("ccc333", 0, 64), run_doc("ddd444", 1, 64)]
+    curves = [curve_doc("cu0001", "aaa111", "bbb222", "naive", 0.40), curve_doc("cu0002", "aaa111", "bbb222", "weight", 0.03),
+              curve_doc("cu0003", "ccc333", "ddd444", "naive", 0.20, 64),
+              curve_doc("cu0004", "ccc333", "ddd444", "weight", 0.01, 64)]
+    jobs = [{"id": "job001", "kind": "train", "title": "train moons mlp w16 seeds [0, 1]", "status": "done",
+             "progress": 1.0, "started": FIXED, "finished": "2026-01-01T00:00:42+00:00", "device_used": "cpu",
+             "message": "epoch 10/10", "created": FIXED, "params": {}},
+            {"id": "job002", "kind": "interp", "title": "interp aaa111 bbb222", "status": "failed", "progress": 0.0,
+             "started": FIXED, "finished": FIXED, "device_used": "cpu", "error": "runs differ in width",
+             "created": "2026-01-01T00:00:01+00:00", "params": {}}]
+    return write_registry(home, runs, curves, jobs)
