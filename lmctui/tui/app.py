@@ -284,3 +284,7 @@ def _make_demo(home: str | None) -> None:
     except UserError as err:
         print(f"lmctui: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

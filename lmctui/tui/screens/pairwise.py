@@ -42,7 +42,7 @@ class PairwiseScreen(Screen):
         from lmctui.service.views import pairwise_matrix
 
         matrix = pairwise_matrix(self.app.registry, self.run_ids)
-        table = Table(title="test loss barrier: naive / aligned (upper: naive, lower: aligned)")
+        table = Table()
         table.add_column("")
         for run in self.run_ids:
             table.add_column(run, justify="right")
@@ -58,7 +58,9 @@ class PairwiseScreen(Screen):
             table.add_row(a, *cells)
         missing = sum(1 for c in matrix["cells"].values() if c["naive"] is None or c["aligned"] is None)
         footer = f"\n{missing} pair(s) without curves: press c to queue them" if missing else ""
-        self.query_one("#matrix", Static).update(Group(table, Text(footer)))
+        intro = Text("Test loss barrier of every pair: naive above the diagonal, aligned below.\n"
+                     "Green: averaging works here; red: a barrier stands.")
+        self.query_one("#matrix", Static).update(Group(intro, table, Text(footer)))
 
     def action_compute(self) -> None:
         queued = self.app.queue_missing_pairs(self.run_ids)

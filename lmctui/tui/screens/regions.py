@@ -36,7 +36,10 @@ class RegionsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.recompute()
+        self.call_after_refresh(self.recompute)  # after layout, so the map knows its size
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.recompute)
 
     def action_alpha(self, step: int) -> None:
         if self.run_b is None:
