@@ -39,10 +39,10 @@ def test_lmctui_runs_in_tmux_and_quits_on_q(home):
     started = tmux("new-session", "-d", "-s", SESSION, "-x", "80", "-y", "24", command)
     assert started.returncode == 0, started.stderr
     try:
-        assert wait_for_text("aaa111"), screen()
-        assert "4 runs" in screen()
+        assert wait_for_text("aaa111", 60), screen()
+        assert wait_for_text("4 runs"), screen()
         tmux("send-keys", "-t", SESSION, "3")
-        assert wait_for_text("loss test"), screen()
+        assert wait_for_text("aaa111-bbb222"), screen()
         tmux("send-keys", "-t", SESSION, "q")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and tmux("has-session", "-t", SESSION).returncode == 0:
