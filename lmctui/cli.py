@@ -315,6 +315,82 @@ def bench(
 
 @app.command()
 @command
+def sweep(
+    dataset: Annotated[str, typer.Option(help="Data set")] = "moons",
+    arch: Annotated[str, typer.Option(help="mlp|vgg|resnet20")] = "mlp",
+    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = 1,
+    norm: Annotated[str, typer.Option(help="CNN norm: none|batch|layer")] = "none",
+    widths: Annotated[str, typer.Option(help="Widths to sweep, e.g. 8,32,128")] = "8,32,128",
+    width: Annotated[int, typer.Option(help="The width when --sweep names another axis")] = 64,
+    sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1 or optimizer=sgd,adam ...")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per value (>= 2)")] = 2,
+    epochs: Annotated[int, typer.Option()] = 20,
+    methods: Annotated[str, typer.Option(help="Comma list of naive,weight,activation")] = "naive,weight",
+    optimizer: Annotated[str, typer.Option(help="sgd|adam")] = "sgd",
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: 0.05 sgd, 0.001 adam]")] = None,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    points: Annotated[int, typer.Option(help="Alphas per curve")] = 25,
+    plot: Annotated[bool, typer.Option("--plot", help="Draw barrier against the swept value")] = False,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    home: Home = None,
+    json: Json = False,
+):
+    """Train N seeds per value, measure every pair's barriers, average them: one table."""
+    from lmctui.choices import DEFAULT_LR
+    from lmctui.parsing import parse_csv_words
+    from lmctui.service.sweeps import SUMMARY_FIELDS, run_sweep, sweep_params
+
+    axis, values = "width", parse_int_list(widths, "--widths")
+    if sweep_axis:
+        axis, sep, raw = sweep_axis.partition("=")
+        if not sep:
+            raise UserError(f"--sweep takes axis=v1,v2, got {sweep_axis!r}")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+    train = {"optimizer": optimizer, "batch_size": batch_size, "epochs": epochs,
+             "lr": lr if lr is not None else DEFAULT_LR.get(optimizer, 0.05)}
+    if axis == "optimizer" and lr is None:
+        train.pop("lr")
+    params = sweep_params(dataset, arch, depth, axis.strip(), values, seeds,
+                          parse_csv_words(methods, ("naive", "weight", "activation"), "--methods"), train,
+                          width=width, norm=norm, points=points)
+    registry = _registry(home)
+    _sigterm_as_interrupt()
+    result = run_sweep(registry, params, device, on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
+    if json:
+        emit_json(result)
+    else:
+        print_table(result["summary"], list(SUMMARY_FIELDS), f"sweep {result['sweep']} over {axis}")
+    if plot:
+        import sys
+
+        from lmctui.plots import sweep_plot
+
+        stream = sys.stderr if json else sys.stdout
+        print(sweep_plot(result["summary"], axis, color=stream.isatty()), file=stream)
+
+
+@export_app.command("sweep")
+@command
+def export_sweep(
+    sweep_id: Annotated[str, typer.Argument(help="Sweep id or unique prefix")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    summary: Annotated[bool, typer.Option("--summary", help="The per-value summary instead of every pair")] = False,
+    home: Home = None,
+    json: Json = False,
+):
+    """Write a sweep's rows (one per value, method and pair) or its summary as CSV."""
+    from lmctui.records import write_csv
+    from lmctui.service.sweeps import ROW_FIELDS, SUMMARY_FIELDS
+
+    doc = _registry(home).resolve("sweeps", sweep_id)
+    rows = doc.get("summary" if summary else "rows") or []
+    path = write_csv(out, rows, SUMMARY_FIELDS if summary else ROW_FIELDS)
+    result = {"path": str(path), "rows": len(rows), "sweep": doc["id"]}
+    emit_json(result) if json else message(f"wrote {len(rows)} rows of sweep {doc['id']} to {path}")
+
+
+@app.command()
+@command
 def worker(
     cpu_slots: Annotated[int, typer.Option(help="CPU jobs run at once")] = 1,
     once: Annotated[bool, typer.Option("--once", help="Exit when the queue is empty")] = False,

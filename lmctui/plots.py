@@ -33,3 +33,29 @@ def curves_plot(curves: list[dict], metric: str = "test_loss", width: int = 80, 
 def _barrier_key(metric: str) -> str:
     split = metric.split("_")[0]
     return f"loss_barrier_{split}" if metric.endswith("loss") else f"error_barrier_{split}"
+
+
+def sweep_plot(summary: list[dict], axis: str, width: int = 80, height: int = 20, color: bool = True) -> str:
+    """Mean test loss barrier against the swept value, one line per method."""
+    import plotext as plt
+
+    color = color and not os.environ.get("NO_COLOR")
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("pro" if color else "clear")
+    methods = list(dict.fromkeys(row["method"] for row in summary))
+    values = list(dict.fromkeys(row["value"] for row in summary))
+    numeric = all(isinstance(v, (int, float)) for v in values)
+    for method in methods:
+        rows = [r for r in summary if r["method"] == method]
+        xs = [r["value"] if numeric else values.index(r["value"]) for r in rows]
+        plt.plot(xs, [r["loss_barrier_test_mean"] for r in rows], label=method, marker="braille",
+                 color=METHOD_COLORS.get(method) if color else None)
+    if numeric and len(values) > 1 and min(values) > 0 and max(values) / min(values) >= 8:
+        plt.xscale("log")
+    if not numeric:
+        plt.xticks(list(range(len(values))), [str(v) for v in values])
+    plt.title(f"test loss barrier against {axis} (mean over seed pairs)")
+    plt.xlabel(axis)
+    drawn = plt.build()
+    return drawn if color else ANSI.sub("", drawn)
