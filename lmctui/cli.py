@@ -24,6 +24,8 @@ app.add_typer(export_app, name="export")
 
 Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
+MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of the weight-matching visiting order")]
 TABLE_COLUMNS = ["id", "dataset", "arch", "width", "depth", "seed", "optimizer", "lr", "epochs",
                  "status", "test_acc", "test_loss", "tags"]
 
@@ -94,7 +96,7 @@ def train(
     noise: Annotated[Optional[float], typer.Option(help="Toy data: input noise")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    device: Device = "auto",
     vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
     tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job for `lmctui-cli worker` or the app instead of training now")] = False,
@@ -201,8 +203,8 @@ def align(
     run_a: Annotated[str, typer.Argument(help="Reference run (A)")],
     run_b: Annotated[str, typer.Argument(help="Run to permute (B)")],
     method: Annotated[str, typer.Option(help="weight|activation")] = "weight",
-    seed: Annotated[int, typer.Option(help="Seed of the weight-matching visiting order")] = 0,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    seed: MatchSeed = 0,
+    device: Device = "auto",
     home: Home = None,
     json: Json = False,
 ):
@@ -227,8 +229,8 @@ def interp(
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
     reset_bn: Annotated[bool, typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha")] = True,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal")] = False,
-    seed: Annotated[int, typer.Option(help="Weight-matching seed")] = 0,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    seed: MatchSeed = 0,
+    device: Device = "auto",
     home: Home = None,
     json: Json = False,
 ):
@@ -262,8 +264,8 @@ def average(
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids")],
     method: Annotated[str, typer.Option(help="naive|weight|activation|mergemany")] = "weight",
     reference: Annotated[Optional[str], typer.Option(help="Run to align the others to [default: the first]")] = None,
-    seed: Annotated[int, typer.Option(help="Weight-matching seed")] = 0,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    seed: MatchSeed = 0,
+    device: Device = "auto",
     home: Home = None,
     json: Json = False,
 ):
@@ -331,7 +333,7 @@ def sweep(
     batch_size: Annotated[int, typer.Option()] = 64,
     points: Annotated[int, typer.Option(help="Alphas per curve")] = 25,
     plot: Annotated[bool, typer.Option("--plot", help="Draw barrier against the swept value")] = False,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")] = "auto",
+    device: Device = "auto",
     home: Home = None,
     json: Json = False,
 ):

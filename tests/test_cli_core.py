@@ -181,3 +181,17 @@ def test_batchnorm_seeds_fall_back_to_one_at_a_time(cli):
                  "--seeds", "0,1", "--epochs", "1", "--json")
     assert result.code == 0, result.stderr
     assert [r["status"] for r in result.json["runs"]] == ["done", "done"]
+
+
+@pytest.mark.slow
+def test_demo_registry_is_made_on_first_use_only(home):
+    from lmctui.service.catalog import open_registry
+    from lmctui.service.training import ensure_demo
+
+    registry = open_registry(home)
+    assert ensure_demo(registry) == 4
+    runs = registry.all("runs")
+    trained = [r for r in runs if r["kind"] == "trained"]
+    assert len(trained) == 4 and all(r["status"] == "done" and r["test_acc"] > 0.8 for r in runs)
+    assert {c["method"] for c in registry.all("curves")} == {"naive", "weight"}
+    assert ensure_demo(registry) == 0 and len(registry.all("runs")) == len(runs)

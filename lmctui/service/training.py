@@ -216,10 +216,15 @@ DEMO_REQUESTS = (
 
 
 def ensure_demo(registry: Registry, on_event: EventSink | None = None) -> int:
-    """Train a few toy networks into an empty registry; return how many were made."""
+    """Train a few toy networks into an empty registry, with the curves between seeds;
+    return how many runs were made."""
+    from lmctui.service.science import interp
+
     if registry.all("runs"):
         return 0
     made = 0
     for request in DEMO_REQUESTS:
-        made += len(train_runs(registry, replace(request, device="cpu"), on_event))
+        runs = train_runs(registry, replace(request, device="cpu"), on_event)
+        interp(registry, runs[0]["id"], runs[1]["id"], ["naive", "weight"], device="cpu")
+        made += len(runs)
     return made

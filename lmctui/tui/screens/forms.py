@@ -54,6 +54,12 @@ class Form(ModalScreen[dict | None]):
             raise UserError(f"{label} must be at least {minimum}")
         return value
 
+    def widths(self) -> list[int]:
+        widths = parse_int_list(self.text("widths"), "widths")
+        if not widths or min(widths) <= 0:
+            raise UserError("widths must be positive whole numbers")
+        return widths
+
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
         try:
@@ -97,9 +103,7 @@ class TrainForm(Form):
         yield from labelled("data dir (MNIST, CIFAR-10)", Input("", id="data_dir"))
 
     def build(self) -> dict:
-        widths = parse_int_list(self.text("widths"), "widths")
-        if not widths or min(widths) <= 0:
-            raise UserError("widths must be positive whole numbers")
+        widths = self.widths()
         seeds = parse_int_list(self.text("seeds"), "seeds")
         optimizer = self.value("optimizer")
         lr = self.number("lr", float, label="learning rate") if self.text("lr") else DEFAULT_LR[optimizer]
@@ -176,9 +180,7 @@ class SweepForm(Form):
         yield from labelled("methods", Input("naive,weight", id="methods"))
 
     def build(self) -> dict:
-        widths = parse_int_list(self.text("widths"), "widths")
-        if not widths or min(widths) <= 0:
-            raise UserError("widths must be positive whole numbers")
+        widths = self.widths()
         seeds = self.number("seeds", minimum=2, label="seeds per width")
         params = {"dataset": self.value("dataset"), "arch": self.value("arch"),
                   "depth": self.number("depth", minimum=1), "norm": "none", "width": widths[0], "axis": "width",
