@@ -64,11 +64,15 @@ def _registry(home):
 
 
 def _sigterm_as_interrupt() -> None:
-    """A kill (SIGTERM) unwinds like Ctrl-C, so the run is marked interrupted."""
+    """Ctrl-C and a kill (SIGTERM) unwind the work, so the run is marked interrupted.
+
+    SIGINT is set explicitly: a process started in the background inherits it ignored.
+    """
     def handler(signum, frame):
         raise KeyboardInterrupt()
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Provider
+from textual.css.query import NoMatches
 
 from lmctui.errors import UserError
 from lmctui.tui.messages import RegistryChanged
@@ -139,6 +140,8 @@ class LmcApp(App):
         if refresh is not None and self.registry is not None:
             try:
                 refresh()
+            except NoMatches:
+                pass  # the screen is still being composed; the next tick draws it
             except UserError as err:
                 self.show_registry_error(str(err))
 
