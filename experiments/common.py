@@ -1,0 +1,72 @@
+"""Shared plumbing for the study scripts: a registry, the sweep runner, CSV and plots."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tempfile
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument("--home", default=None, help="registry folder (default: a fresh temporary one)")
+    parser.add_argument("--device", default="auto")
+    return parser.parse_args()
+
+
+def registry(home: str | None):
+    from lmctui.service.catalog import open_registry
+
+    return open_registry(home or tempfile.mkdtemp(prefix="lmctui-study-"))
+
+
+def write_rows(name: str, rows: list[dict]) -> Path:
+    ASSETS.mkdir(exist_ok=True)
+    path = ASSETS / f"{name}.csv"
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path} ({len(rows)} rows)")
+    return path
+
+
+def figure(name: str, fig) -> Path:
+    ASSETS.mkdir(exist_ok=True)
+    path = ASSETS / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+    return path
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_barrier_vs(ax, summary: list[dict], key: str = "loss_barrier_test", log_x: bool = True, label: str = ""):
+    """Mean barrier with a +-1 std band per method, against the swept value."""
+    methods = list(dict.fromkeys(r["method"] for r in summary))
+    colors = {"naive": "tab:red", "weight": "tab:blue", "activation": "tab:green"}
+    for method in methods:
+        rows = [r for r in summary if r["method"] == method]
+        xs = [r["value"] for r in rows]
+        mean = [r[f"{key}_mean"] for r in rows]
+        std = [r[f"{key}_std"] for r in rows]
+        ax.plot(xs, mean, marker="o", color=colors.get(method), label=f"{label}{method}")
+        ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                        color=colors.get(method), alpha=0.15)
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_ylabel(key.replace("_", " "))
+    ax.legend()

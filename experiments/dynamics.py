@@ -1,0 +1,46 @@
+"""Study 3: training dynamics. The barrier study swept over optimizer, learning rate,
+batch size and training length, on moons and digits.
+
+    .venv/bin/python experiments/dynamics.py [--quick]
+"""
+
+from common import figure, parse_args, plot_barrier_vs, pyplot, registry, write_rows
+
+from lmctui.service.sweeps import run_sweep, sweep_params
+
+SETTINGS = {"moons": {"depth": 1, "width": 64}, "digits": {"depth": 2, "width": 64}}
+AXES = {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.05, 0.2], "batch_size": [16, 64, 256], "epochs": [2, 10, 40]}
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    reg = registry(args.home)
+    seeds = 2 if args.quick else 3
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(AXES), figsize=(16, 7))
+    rows = []
+    for row, (dataset, setting) in zip(axes, SETTINGS.items()):
+        for ax, (axis, values) in zip(row, AXES.items()):
+            train = {"epochs": 5 if args.quick else 20, "lr": 0.05, "batch_size": 64, "optimizer": "sgd"}
+            if axis == "optimizer":
+                train.pop("lr")  # each optimizer its default rate
+            values = values[:2] if args.quick else values
+            params = sweep_params(dataset, "mlp", setting["depth"], axis, values, seeds, ["naive", "weight"], train,
+                                  width=setting["width"])
+            result = run_sweep(reg, params, args.device,
+                               on_progress=lambda f, m: print(f"  [{f:4.0%}] {dataset} {m}"))
+            rows += [{"dataset": dataset, "axis": axis, **r} for r in result["summary"]]
+            summary = result["summary"]
+            if axis == "optimizer":
+                summary = [{**r, "value": values.index(r["value"])} for r in summary]
+            plot_barrier_vs(ax, summary, log_x=axis in ("lr", "batch_size", "epochs"))
+            if axis == "optimizer":
+                ax.set_xticks(range(len(values)), values)
+            ax.set_xlabel(axis)
+            ax.set_title(f"{dataset}: {axis}")
+    write_rows("study3_dynamics", rows)
+    figure("study3_dynamics", fig)
+
+
+if __name__ == "__main__":
+    main()
