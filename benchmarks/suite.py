@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +28,6 @@ def median_seconds(fn, repeats: int) -> tuple[float, object]:
 
 def bench_training(quick: bool, peak_flops: float) -> list[dict]:
     """16 seeds of a digits MLP: `lmctui-cli train --seeds 0-15` vs a plain loop per seed."""
-    import torch
     from torch import nn
 
     from benchmarks.references import train_one_at_a_time

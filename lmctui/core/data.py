@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmctui.choices import DATASETS, IMAGE_DATASETS, TOY_DATASETS  # noqa: F401  (re-exported)
+from lmctui.choices import DATASETS, TOY_DATASETS
 from lmctui.errors import UserError
 
 

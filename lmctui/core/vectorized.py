@@ -18,7 +18,6 @@ import time
 from typing import Callable
 
 import torch
-from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 

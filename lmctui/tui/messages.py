@@ -15,8 +15,3 @@ class RegistryChanged(Message):
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RegistryChanged)
 
-
-class JobFinished(Message):
-    def __init__(self, job: dict):
-        super().__init__()
-        self.job = job
