@@ -79,7 +79,8 @@ class Registry:
     def insert_many(self, table: str, docs: list[dict]) -> list[dict]:
         """Like `insert` for several documents, in one write of the file."""
         with self.locked():
-            taken = {d["id"] for t in TABLES for d in self._table(t).all()}
+            data = self._db.storage.read() or {}  # one read for every table's ids
+            taken = {d.get("id") for t in TABLES for d in (data.get(t) or {}).values()}
             stamped = []
             for doc in docs:
                 stamped.append({**doc, "id": new_id(taken), "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-METHOD_COLORS = {"naive": "red", "weight": "blue", "activation": "green", "train": "cyan", "test": "magenta"}
+from lmctui.plots import METHOD_COLORS
 
 
 class CurvePlot(PlotextPlot):
