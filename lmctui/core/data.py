@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmctui.choices import DATASETS, TOY_DATASETS
+from lmctui.choices import TOY_DATASETS
+from lmctui.configs import DataConfig
 from lmctui.errors import UserError
 
 
@@ -23,25 +24,6 @@ from lmctui.errors import UserError
 DEFAULT_NOISE = {"moons": 0.1, "circles": 0.06, "spirals": 0.04, "blobs": 0.6, "xor": 0.08}
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # one fixed split per data set, so every run sees the same examples
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    name: str = "moons"
-    n_samples: int = 1000  # toy problems only: train + test examples
-    noise: float | None = None  # toy problems only: None means DEFAULT_NOISE[name]
-    data_dir: str | None = None  # torchvision data sets only
-    download: bool = False  # torchvision data sets only: fetch into data_dir when missing
-
-    def validate(self) -> "DataConfig":
-        if self.name not in DATASETS:
-            raise UserError(f"unknown data set {self.name!r}; choose one of {', '.join(DATASETS)}")
-        if self.name in TOY_DATASETS:
-            if self.n_samples < 10:
-                raise UserError(f"--n-samples must be at least 10, got {self.n_samples}")
-            if self.noise is not None and self.noise < 0:
-                raise UserError(f"--noise must be >= 0, got {self.noise}")
-        return self
 
 
 @dataclass(frozen=True)

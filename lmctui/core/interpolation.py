@@ -13,22 +13,16 @@ from typing import Callable
 import numpy as np
 import torch
 
+from lmctui.configs import InterpolationOptions
 from lmctui.core.calibration import channel_stats, has_batchnorm, recalibrate, repair_modules
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.permutation import StateDict
 
-DEFAULT_POINTS = 25
+DEFAULT_POINTS = InterpolationOptions.points
 CALIBRATION_SAMPLES = 10_000  # BatchNorm reset and REPAIR statistics: enough, and bounded
 BATCHED_CPU_MAX_WIDTH = 128  # measured on a 2-core CPU: batching loses beyond this (benchmarks/)
-
-
-@dataclass(frozen=True)
-class InterpolationOptions:
-    points: int = DEFAULT_POINTS  # grid of alphas in [0, 1], ends included
-    reset_bn: bool = True  # re-estimate BatchNorm statistics at every alpha
-    repair: bool = False  # REPAIR: rescale units to the alpha-mix of the endpoints' statistics
 
 
 @dataclass(frozen=True)

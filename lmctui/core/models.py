@@ -8,14 +8,12 @@ weight: `hidden.{i}` / `out` for the MLP, `convs.{i}` / `norms.{i}` / `head` for
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lmctui.choices import ARCHS, NORMS
-from lmctui.errors import UserError
+from lmctui.configs import ModelConfig
 
 
 # VGG: output channels per conv at width 1; "M" is a 2x2 max-pool. Three pools take
@@ -23,37 +21,6 @@ from lmctui.errors import UserError
 VGG_LAYOUT = (16, "M", 32, "M", 64, 64, "M")
 RESNET_STAGE_CHANNELS = (16, 32, 64)  # times the width multiplier
 RESNET_BLOCKS_PER_STAGE = 3  # 3 stages x 3 blocks x 2 convs + stem + head = 20 layers
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    arch: str = "mlp"
-    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier
-    depth: int = 2  # MLP only: number of hidden layers
-    norm: str = "none"  # CNNs only: none | batch | layer
-    input_shape: tuple[int, ...] = (2,)
-    num_classes: int = 2
-
-    def validate(self) -> "ModelConfig":
-        if self.arch not in ARCHS:
-            raise UserError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if self.width <= 0:
-            raise UserError(f"--width must be a positive integer, got {self.width}")
-        if self.arch == "mlp" and self.depth <= 0:
-            raise UserError(f"--depth must be a positive integer, got {self.depth}")
-        if self.norm not in NORMS:
-            raise UserError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
-        if self.arch != "mlp" and len(self.input_shape) != 3:
-            raise UserError(f"{self.arch} needs image data (digits, mnist, fashion-mnist, cifar10), "
-                            f"not inputs of shape {self.input_shape}")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        return cls(**{**d, "input_shape": tuple(d["input_shape"])})
 
 
 def build_model(config: ModelConfig, generator: torch.Generator | None = None) -> nn.Module:

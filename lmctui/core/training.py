@@ -20,45 +20,8 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.choices import OPTIMIZERS, SCHEDULES
-from lmctui.errors import UserError
+from lmctui.configs import TrainConfig
 
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    optimizer: str = "sgd"
-    lr: float = 0.05  # a safe SGD rate for the small nets here; Adam wants ~1e-3
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 20
-    warmup_epochs: float = 0.0  # linear warm-up from 0, in (fractional) epochs
-    schedule: str = "constant"  # constant | cosine (decay to 0 over the run, after warm-up)
-    init_seed: int = 0
-    data_seed: int = 0
-    save_epochs: tuple[int, ...] = ()  # keep checkpoints at these epochs (0 = the init)
-
-    def validate(self) -> "TrainConfig":
-        checks = [
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose sgd or adam"),
-            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose constant or cosine"),
-            (self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}"),
-            (self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}"),
-            (self.epochs > 0, f"--epochs must be positive, got {self.epochs}"),
-            (self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
-            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
-            (self.warmup_epochs >= 0, f"--warmup must be >= 0, got {self.warmup_epochs}"),
-            (all(0 <= e <= self.epochs for e in self.save_epochs),
-             f"--save-epochs must lie in 0..{self.epochs}, got {list(self.save_epochs)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
-        return self
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "save_epochs": list(self.save_epochs)}
 
 
 @dataclass(frozen=True)
@@ -187,8 +150,8 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     params = list(params)
     # foreach: one kernel per update step for all tensors, not one per tensor (fewer launches on a CPU too)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True)
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay,
                            foreach=True)
 
 

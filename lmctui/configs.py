@@ -1,0 +1,183 @@
+"""The configs of data, model, training and interpolation: frozen dataclasses, torch-free.
+
+Every layer shares them: the core computes with them, the service validates requests
+with them before anything heavy is imported, the registry stores their `to_dict()`.
+Each default lives here once, with a comment on why. Errors name the field
+(`FieldError`), never a CLI flag.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+
+from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
+from lmctui.errors import FieldError
+
+# Upper bounds, checked before any work: far above any study this tool is for, low
+# enough that a typo cannot exhaust memory or run for days.
+MAX_WIDTH = 1 << 16
+MAX_DEPTH = 64
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+MAX_SAMPLES = 10_000_000
+MAX_POINTS = 1001
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes int64
+MAX_LR = 1e6  # far above anything that trains; a diverging run is still recorded as diverged
+MIN_SAMPLES = 10
+
+
+def check(ok: bool, field: str, problem: str) -> None:
+    """Raise FieldError(field, problem) unless `ok`."""
+    if not ok:
+        raise FieldError(field, problem)
+
+
+def check_int(value, field: str, low: int, high: int) -> int:
+    """`value` is a true int (not a bool) in [low, high]."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    check(ok, field, f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def check_number(value, field: str, low: float, high: float, low_open: bool = False) -> float:
+    """`value` is a finite number in [low, high] (or (low, high] when `low_open`)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > low if low_open else value >= low) and value <= high
+    bracket = "(" if low_open else "["
+    check(ok, field, f"must be a finite number in {bracket}{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def check_choice(value, field: str, allowed: tuple[str, ...]) -> str:
+    check(value in allowed, field, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU
+    n_samples: int = 1000  # toy problems only: train + test examples
+    noise: float | None = None  # toy problems only: None means the problem's default noise
+    data_dir: str | None = None  # torchvision data sets only
+    download: bool = False  # torchvision data sets only: fetch into data_dir when missing
+
+    def validate(self) -> "DataConfig":
+        check_choice(self.name, "dataset", DATASETS)
+        if self.name in TOY_DATASETS:
+            check_int(self.n_samples, "n_samples", MIN_SAMPLES, MAX_SAMPLES)
+            if self.noise is not None:
+                check_number(self.noise, "noise", 0.0, 100.0)
+        return self
+
+    @property
+    def images(self) -> bool:
+        return self.name not in TOY_DATASETS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataConfig":
+        return cls(**_known(cls, d))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "mlp"
+    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier
+    depth: int = 2  # MLP only: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical)
+    norm: str = "none"  # CNNs only: none | batch | layer
+    input_shape: tuple[int, ...] = (2,)
+    num_classes: int = 2
+
+    def validate(self) -> "ModelConfig":
+        check_choice(self.arch, "arch", ARCHS)
+        check_int(self.width, "width", 1, MAX_WIDTH)
+        check_int(self.depth, "depth", 1, MAX_DEPTH)
+        check_choice(self.norm, "norm", NORMS)
+        check(self.arch != "mlp" or self.norm == "none", "norm",
+              f"applies to CNNs only; an MLP has no normalization layers, got {self.norm!r}")
+        check(self.arch == "mlp" or len(self.input_shape) == 3, "arch",
+              f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return cls(**{**_known(cls, d), "input_shape": tuple(d["input_shape"])})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: the optimizer's default (DEFAULT_LR: 0.05 for SGD, 1e-3 for Adam)
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 20
+    warmup_epochs: float = 0.0  # linear warm-up from 0, in (fractional) epochs
+    schedule: str = "constant"  # constant | cosine (decay to 0 over the run, after warm-up)
+    init_seed: int = 0
+    data_seed: int = 0
+    save_epochs: tuple[int, ...] = ()  # keep checkpoints at these epochs (0 = the init)
+
+    @property
+    def learning_rate(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+    def validate(self) -> "TrainConfig":
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        if self.lr is not None:
+            check_number(self.lr, "lr", 0.0, MAX_LR, low_open=True)
+        check_int(self.batch_size, "batch_size", 1, MAX_BATCH)
+        check_int(self.epochs, "epochs", 1, MAX_EPOCHS)
+        check_number(self.weight_decay, "weight_decay", 0.0, 1.0)
+        check(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1, "momentum",
+              f"must be in [0, 1), got {self.momentum!r}")
+        check_number(self.warmup_epochs, "warmup_epochs", 0.0, float(self.epochs))
+        check_int(self.init_seed, "init_seed", 0, MAX_SEED)
+        check_int(self.data_seed, "data_seed", 0, MAX_SEED)
+        check(all(isinstance(e, int) and 0 <= e <= self.epochs for e in self.save_epochs), "save_epochs",
+              f"must lie in 0..{self.epochs}, got {list(self.save_epochs)}")
+        return self
+
+    def to_dict(self) -> dict:
+        """The stored form: the learning rate resolved, so equal trainings compare equal."""
+        return {**asdict(self), "lr": self.learning_rate, "save_epochs": list(self.save_epochs)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = _known(cls, d)
+        return cls(**{**known, "save_epochs": tuple(known.get("save_epochs") or ())})
+
+
+@dataclass(frozen=True)
+class InterpolationOptions:
+    points: int = 25  # grid of alphas in [0, 1], ends included; odd, so 0.5 is on it
+    reset_bn: bool = True  # re-estimate BatchNorm statistics at every alpha
+    repair: bool = False  # REPAIR: rescale units to the alpha-mix of the endpoints' statistics
+
+    def validate(self) -> "InterpolationOptions":
+        check_int(self.points, "points", 2, MAX_POINTS)
+        return self
+
+
+def _known(cls, d: dict) -> dict:
+    """The entries of `d` that are fields of `cls` (stored documents may carry more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?|mps)$")
+
+
+def check_device(spec) -> str:
+    """auto, cpu, cuda, cuda:N or mps; whether it exists is checked where torch is loaded."""
+    check(isinstance(spec, str) and bool(DEVICE_PATTERN.match(spec)), "device",
+          f"must be auto, cpu or cuda[:N], got {spec!r}")
+    return spec
