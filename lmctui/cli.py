@@ -1,21 +1,26 @@
-"""`lmctui-cli`: the scripting interface. Each command parses, calls the service, renders.
+"""`lmctui-cli`: the scripting interface. Each command parses, builds a request, calls the service, renders.
 
-Torch is imported only inside commands that do work, so `--help` answers at once.
-Exit codes: 0 success, 2 bad input (one line on stderr), 1 failure while working.
+Only the service and presentation modules are imported here, and torch only inside
+the service calls that do work, so `--help` and every refusal of bad input answer at
+once. Exit codes: 0 success, 2 bad input (one line on stderr), 1 failure while working.
 """
 
 from __future__ import annotations
 
 import functools
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from lmctui.choices import ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, NORMS, OPTIMIZERS
 from lmctui.cli_output import TrainProgress, emit_json, message, print_table
-from lmctui.errors import UserError
-from lmctui.parsing import parse_filter, parse_int_list
+from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
+from lmctui.errors import FieldError, UserError, WorkFailed
+from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
+from lmctui.records import RUN_COLUMNS, RUN_FIELDS
 
 app = typer.Typer(help="lmctui: train, align, interpolate and average networks from scripts.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -26,12 +31,15 @@ Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (e
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
 MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of the weight-matching visiting order")]
-TABLE_COLUMNS = ["id", "dataset", "arch", "width", "depth", "seed", "optimizer", "lr", "epochs",
-                 "status", "test_acc", "test_loss", "tags"]
+Out = Annotated[Path, typer.Option("--out", help="CSV file to write")]
+LR_HELP = "Learning rate [default: 0.05 sgd, 0.001 adam]"
+# Request fields whose flag is not --field-with-dashes.
+FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",
+         "runs": "RUNS", "filter": "--filter", "sweep": "--sweep"}
 
 
-class WorkFailed(Exception):
-    """The command ran but some of its work failed (exit 1)."""
+def flag(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def command(func):
@@ -41,20 +49,23 @@ def command(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except FieldError as err:
+            fail(2, f"error: {err.worded(flag(err.field))}")
         except UserError as err:
-            message(f"error: {err}")
-            raise typer.Exit(2) from None
+            fail(2, f"error: {err}")
         except KeyboardInterrupt:
-            message("interrupted")
-            raise typer.Exit(130) from None
+            fail(130, "interrupted")
         except WorkFailed as err:
-            message(f"failed: {err}")
-            raise typer.Exit(1) from None
+            fail(1, f"failed: {err}")
         except Exception as err:  # the last line of defence: no traceback for the user
-            message(f"failed: {type(err).__name__}: {err}")
-            raise typer.Exit(1) from None
+            fail(1, f"failed: {type(err).__name__}: {err}")
 
     return wrapper
+
+
+def fail(code: int, text: str):
+    message(" ".join(str(text).split()))  # one line, always
+    raise typer.Exit(code)
 
 
 def _registry(home):
@@ -63,7 +74,7 @@ def _registry(home):
     return open_registry(home)
 
 
-def _sigterm_as_interrupt() -> None:
+def _signals_interrupt() -> None:
     """Ctrl-C and a kill (SIGTERM) unwind the work, so the run is marked interrupted.
 
     SIGINT is set explicitly: a process started in the background inherits it ignored.
@@ -78,25 +89,25 @@ def _sigterm_as_interrupt() -> None:
 @app.command()
 @command
 def train(
-    dataset: Annotated[str, typer.Option(help="moons|circles|spirals|blobs|xor|digits|mnist|fashion-mnist|cifar10")] = "moons",
-    arch: Annotated[str, typer.Option(help="mlp|vgg|resnet20")] = "mlp",
-    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = 64,
-    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = 2,
-    norm: Annotated[str, typer.Option(help="CNN norm: none|batch|layer")] = "none",
+    dataset: Annotated[str, typer.Option(help="|".join(DATASETS))] = DataConfig.name,
+    arch: Annotated[str, typer.Option(help="|".join(ARCHS))] = "mlp",
+    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = ModelConfig.width,
+    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = ModelConfig.depth,
+    norm: Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))] = "none",
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-7: one run each")] = "0",
     init_seed: Annotated[Optional[int], typer.Option(help="Same init seed for every run")] = None,
     data_seed: Annotated[Optional[int], typer.Option(help="Same data-order seed for every run")] = None,
-    epochs: Annotated[int, typer.Option()] = 20,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: 0.05 sgd, 0.001 adam]")] = None,
-    optimizer: Annotated[str, typer.Option(help="sgd|adam")] = "sgd",
-    momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.9,
-    weight_decay: Annotated[float, typer.Option()] = 0.0,
-    batch_size: Annotated[int, typer.Option()] = 64,
-    warmup: Annotated[float, typer.Option(help="Linear warm-up epochs")] = 0.0,
-    schedule: Annotated[str, typer.Option(help="constant|cosine")] = "constant",
+    epochs: Annotated[int, typer.Option()] = TrainConfig.epochs,
+    lr: Annotated[Optional[float], typer.Option(help=LR_HELP)] = None,
+    optimizer: Annotated[str, typer.Option(help="|".join(OPTIMIZERS))] = TrainConfig.optimizer,
+    momentum: Annotated[float, typer.Option(help="SGD momentum")] = TrainConfig.momentum,
+    weight_decay: Annotated[float, typer.Option()] = TrainConfig.weight_decay,
+    batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
+    warmup: Annotated[float, typer.Option(help="Linear warm-up epochs")] = TrainConfig.warmup_epochs,
+    schedule: Annotated[str, typer.Option(help="constant|cosine")] = TrainConfig.schedule,
     save_epochs: Annotated[Optional[str], typer.Option(help="Keep checkpoints at these epochs, e.g. 0,1,5")] = None,
     init_from: Annotated[Optional[str], typer.Option(help="Start from RUN or RUN@EPOCH (spawning)")] = None,
-    n_samples: Annotated[int, typer.Option(help="Toy data: examples in train + test")] = 1000,
+    n_samples: Annotated[int, typer.Option(help="Toy data: examples in train + test")] = DataConfig.n_samples,
     noise: Annotated[Optional[float], typer.Option(help="Toy data: input noise")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
@@ -108,34 +119,26 @@ def train(
     json: Json = False,
 ):
     """Train one network per seed into the registry."""
-    from lmctui.core.data import DataConfig
-    from lmctui.core.training import TrainConfig
-    from lmctui.service.training import TrainRequest, train_runs
-
-    from lmctui.choices import DEFAULT_LR
+    from lmctui.service.requests import TrainRequest
 
     train_config = TrainConfig(
-        optimizer=optimizer, lr=lr if lr is not None else DEFAULT_LR.get(optimizer, 0.05),
-        momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
-        warmup_epochs=warmup, schedule=schedule,
-        save_epochs=tuple(parse_int_list(save_epochs, "--save-epochs")) if save_epochs else ())
+        optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
+        epochs=epochs, warmup_epochs=warmup, schedule=schedule,
+        save_epochs=tuple(parse_int_list(save_epochs, "save_epochs")) if save_epochs is not None else ())
     request = TrainRequest(
-        data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width,
-        depth=depth, norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)),
-        init_seed=init_seed, data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()),
-        vectorize=vectorize)
-    registry = _registry(home)
+        data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width, depth=depth,
+        norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed,
+        init_from=init_from, device=device, tags=tuple(tag or ()), vectorize=vectorize)
     if queue:
-        from lmctui.jobs.queue import JobQueue
-        from lmctui.service.jobs import train_request_to_params
-        from lmctui.service.training import prepare_training
-
-        prepare_training(registry, request)  # refuse bad input now, not in the worker
-        job = JobQueue(registry).submit("train", train_request_to_params(request), device,
-                                        f"train {dataset} {arch} w{width} seeds {seeds}")
-        emit_json({"job": job}) if json else message(f"queued job {job['id']}")
+        _queue(request, home, json)
         return
-    _sigterm_as_interrupt()
+    from lmctui.service.jobs import check_submittable
+
+    registry = _registry(home)
+    check_submittable(registry, request)  # refused here, before torch is imported
+    from lmctui.service.training import train_runs
+
+    _signals_interrupt()
     progress = TrainProgress(enabled=True)
     with progress.running():
         runs = train_runs(registry, request, on_event=progress)
@@ -143,6 +146,13 @@ def train(
     failed = [r for r in runs if r["status"] != "done"]
     if failed:
         raise WorkFailed("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))
+
+
+def _queue(request, home, as_json: bool) -> None:
+    from lmctui.service.jobs import Jobs
+
+    job = Jobs(_registry(home)).submit(request)
+    emit_json({"job": job}) if as_json else message(f"queued job {job['id']}: {job['title']}")
 
 
 @app.command("list")
@@ -163,7 +173,6 @@ def list_(
 @command
 def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home: Home = None, json: Json = False):
     """Show one run: its record, config and per-epoch metrics."""
-    from lmctui.records import RUN_FIELDS
     from lmctui.service.catalog import show_run
 
     shown = show_run(_registry(home), run)
@@ -188,7 +197,7 @@ def rm(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home
 @export_app.command("runs")
 @command
 def export_runs(
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    out: Out,
     filter: Annotated[Optional[list[str]], typer.Option("--filter", help="key=value (repeatable)")] = None,
     tag: Annotated[Optional[list[str]], typer.Option(help="Only runs with this tag")] = None,
     home: Home = None,
@@ -206,16 +215,23 @@ def export_runs(
 def align(
     run_a: Annotated[str, typer.Argument(help="Reference run (A)")],
     run_b: Annotated[str, typer.Argument(help="Run to permute (B)")],
-    method: Annotated[str, typer.Option(help="weight|activation")] = "weight",
+    method: Annotated[str, typer.Option(help="|".join(ALIGN_METHODS))] = "weight",
     seed: MatchSeed = 0,
     device: Device = "auto",
+    queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of aligning now")] = False,
     home: Home = None,
     json: Json = False,
 ):
     """Permute B's hidden units to match A; register the permuted B as a new run."""
+    from lmctui.service.requests import AlignRequest
+
+    request = AlignRequest(run_a, run_b, method, seed, device)
+    if queue:
+        return _queue(request, home, json)
+    registry = _ready(home, request)
     from lmctui.service.science import align as run_align
 
-    alignment = run_align(_registry(home), run_a, run_b, method, seed, device)
+    alignment = run_align(registry, request)
     if json:
         emit_json({"alignment": alignment})
     else:
@@ -223,38 +239,49 @@ def align(
                                   "seconds", "reused"])
 
 
+def _ready(home, request):
+    """The registry, once `request` has passed every check that needs no torch."""
+    from lmctui.service.jobs import check_submittable
+
+    registry = _registry(home)
+    check_submittable(registry, request)
+    _signals_interrupt()
+    return registry
+
+
 @app.command()
 @command
 def interp(
     run_a: Annotated[str, typer.Argument(help="Run A (alpha = 0)")],
     run_b: Annotated[str, typer.Argument(help="Run B (alpha = 1)")],
-    methods: Annotated[str, typer.Option(help="Comma list of naive,weight,activation")] = "naive,weight",
-    points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = 25,
+    methods: Annotated[str, typer.Option(help="Comma list of " + ",".join(CURVE_METHODS))] = "naive,weight",
+    points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = InterpolationOptions.points,
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
     reset_bn: Annotated[bool, typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha")] = True,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal")] = False,
     seed: MatchSeed = 0,
     device: Device = "auto",
+    queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of interpolating now")] = False,
     home: Home = None,
     json: Json = False,
 ):
     """Loss and accuracy along the line from A to B, naive and after alignment."""
-    from lmctui.core.interpolation import InterpolationOptions
-    from lmctui.parsing import parse_csv_words
-    from lmctui.service.science import CURVE_METHODS
+    from lmctui.service.requests import InterpRequest
+
+    request = InterpRequest(run_a, run_b, parse_csv_words(methods, CURVE_METHODS, "methods"),
+                            InterpolationOptions(points, reset_bn, repair), seed, device)
+    if queue:
+        return _queue(request, home, json)
+    registry = _ready(home, request)
     from lmctui.service.science import interp as run_interp
 
-    chosen = parse_csv_words(methods, CURVE_METHODS, "--methods")
-    options = InterpolationOptions(points=points, reset_bn=reset_bn, repair=repair)
-    curves = run_interp(_registry(home), run_a, run_b, chosen, options, seed, device)
+    curves = run_interp(registry, request)
     if json:
         emit_json({"curves": curves})
     else:
         print_table(curves, ["method", "loss_barrier_train", "loss_barrier_test", "error_barrier_train",
                              "error_barrier_test", "mid_acc_test"], f"{curves[0]['run_a']} -> {curves[0]['run_b']}")
     if plot:
-        import sys
-
         from lmctui.plots import curves_plot
 
         stream = sys.stderr if json else sys.stdout  # --json keeps stdout for the document
@@ -266,17 +293,24 @@ def interp(
 @command
 def average(
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids")],
-    method: Annotated[str, typer.Option(help="naive|weight|activation|mergemany")] = "weight",
+    method: Annotated[str, typer.Option(help="|".join(AVERAGE_METHODS))] = "weight",
     reference: Annotated[Optional[str], typer.Option(help="Run to align the others to [default: the first]")] = None,
     seed: MatchSeed = 0,
     device: Device = "auto",
+    queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of averaging now")] = False,
     home: Home = None,
     json: Json = False,
 ):
     """Average the weights of K runs; compare with each endpoint and the ensemble."""
+    from lmctui.service.requests import AverageRequest
+
+    request = AverageRequest(tuple(runs), method, reference, seed, device)
+    if queue:
+        return _queue(request, home, json)
+    registry = _ready(home, request)
     from lmctui.service.science import average as run_average
 
-    result = run_average(_registry(home), runs, method, reference, seed, device)
+    result = run_average(registry, request)
     if json:
         emit_json({"average": result})
         return
@@ -288,11 +322,7 @@ def average(
 
 @export_app.command("barriers")
 @command
-def export_barriers(
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
-    home: Home = None,
-    json: Json = False,
-):
+def export_barriers(out: Out, home: Home = None, json: Json = False):
     """Write every stored interpolation curve's barriers as CSV."""
     from lmctui.service.catalog import export_barriers as export
 
@@ -312,6 +342,8 @@ def bench(
 
     from benchmarks.suite import run
 
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        raise FieldError("out", f"{out} must be a file in an existing folder")
     results = run(quick, log=message)
     if out is not None:
         out.write_text(json_module.dumps(results, indent=2))
@@ -322,77 +354,80 @@ def bench(
 @app.command()
 @command
 def sweep(
-    dataset: Annotated[str, typer.Option(help="Data set")] = "moons",
-    arch: Annotated[str, typer.Option(help="mlp|vgg|resnet20")] = "mlp",
-    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = 1,
-    norm: Annotated[str, typer.Option(help="CNN norm: none|batch|layer")] = "none",
+    dataset: Annotated[str, typer.Option(help="|".join(DATASETS))] = DataConfig.name,
+    arch: Annotated[str, typer.Option(help="|".join(ARCHS))] = "mlp",
+    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = ModelConfig.depth,
+    norm: Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))] = "none",
     widths: Annotated[str, typer.Option(help="Widths to sweep, e.g. 8,32,128")] = "8,32,128",
-    width: Annotated[int, typer.Option(help="The width when --sweep names another axis")] = 64,
+    width: Annotated[int, typer.Option(help="The width when --sweep names another axis")] = ModelConfig.width,
     sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1 or optimizer=sgd,adam ...")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per value (>= 2)")] = 2,
-    epochs: Annotated[int, typer.Option()] = 20,
-    methods: Annotated[str, typer.Option(help="Comma list of naive,weight,activation")] = "naive,weight",
-    optimizer: Annotated[str, typer.Option(help="sgd|adam")] = "sgd",
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: 0.05 sgd, 0.001 adam]")] = None,
-    batch_size: Annotated[int, typer.Option()] = 64,
-    points: Annotated[int, typer.Option(help="Alphas per curve")] = 25,
+    epochs: Annotated[int, typer.Option()] = TrainConfig.epochs,
+    methods: Annotated[str, typer.Option(help="Comma list of " + ",".join(CURVE_METHODS))] = "naive,weight",
+    optimizer: Annotated[str, typer.Option(help="|".join(OPTIMIZERS))] = TrainConfig.optimizer,
+    lr: Annotated[Optional[float], typer.Option(help=LR_HELP)] = None,
+    batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
+    points: Annotated[int, typer.Option(help="Alphas per curve")] = InterpolationOptions.points,
     plot: Annotated[bool, typer.Option("--plot", help="Draw barrier against the swept value")] = False,
     device: Device = "auto",
+    queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of sweeping now")] = False,
     home: Home = None,
     json: Json = False,
 ):
     """Train N seeds per value, measure every pair's barriers, average them: one table."""
-    from lmctui.choices import DEFAULT_LR
-    from lmctui.parsing import parse_csv_words
-    from lmctui.service.sweeps import SUMMARY_FIELDS, run_sweep, sweep_params
+    from lmctui.service.requests import SweepRequest, TrainRequest, sweep_values
 
-    axis, values = "width", parse_int_list(widths, "--widths")
-    if sweep_axis:
+    axis, values = "width", tuple(parse_int_list(widths, "widths"))
+    if sweep_axis is not None:
         axis, sep, raw = sweep_axis.partition("=")
         if not sep:
-            raise UserError(f"--sweep takes axis=v1,v2, got {sweep_axis!r}")
-        values = [v.strip() for v in raw.split(",") if v.strip()]
-    train = {"optimizer": optimizer, "batch_size": batch_size, "epochs": epochs,
-             "lr": lr if lr is not None else DEFAULT_LR.get(optimizer, 0.05)}
-    if axis == "optimizer" and lr is None:
-        train.pop("lr")
-    params = sweep_params(dataset, arch, depth, axis.strip(), values, seeds,
-                          parse_csv_words(methods, ("naive", "weight", "activation"), "--methods"), train,
-                          width=width, norm=norm, points=points)
-    registry = _registry(home)
-    _sigterm_as_interrupt()
-    result = run_sweep(registry, params, device, on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
+            raise FieldError("sweep", f"takes axis=v1,v2, got {sweep_axis!r}")
+        axis = axis.strip()
+        values = sweep_values(axis, [v.strip() for v in raw.split(",") if v.strip()])
+    check_count(seeds, "seeds")
+    base = TrainRequest(DataConfig(dataset), arch, width, depth, norm,
+                        TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
+                        seeds=tuple(range(seeds)), device=device)
+    request = SweepRequest(base, axis, values, parse_csv_words(methods, CURVE_METHODS, "methods"), points)
+    if queue:
+        return _queue(request, home, json)
+    registry = _ready(home, request)
+    from lmctui.service.sweeps import SUMMARY_FIELDS, run_sweep
+
+    result = run_sweep(registry, request, on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
     if json:
         emit_json(result)
     else:
         print_table(result["summary"], list(SUMMARY_FIELDS), f"sweep {result['sweep']} over {axis}")
     if plot:
-        import sys
-
         from lmctui.plots import sweep_plot
 
         stream = sys.stderr if json else sys.stdout
         print(sweep_plot(result["summary"], axis, color=stream.isatty()), file=stream)
 
 
+def check_count(value: int, field: str, most: int = 1024) -> None:
+    if not 0 <= value <= most:
+        raise FieldError(field, f"must be from 0 to {most}, got {value}")
+
+
 @export_app.command("sweep")
 @command
 def export_sweep(
     sweep_id: Annotated[str, typer.Argument(help="Sweep id or unique prefix")],
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    out: Out,
     summary: Annotated[bool, typer.Option("--summary", help="The per-value summary instead of every pair")] = False,
     home: Home = None,
     json: Json = False,
 ):
     """Write a sweep's rows (one per value, method and pair) or its summary as CSV."""
     from lmctui.records import write_csv
-    from lmctui.service.sweeps import ROW_FIELDS, SUMMARY_FIELDS
+    from lmctui.service.sweeps import sweep_table
 
-    doc = _registry(home).resolve("sweeps", sweep_id)
-    rows = doc.get("summary" if summary else "rows") or []
-    path = write_csv(out, rows, SUMMARY_FIELDS if summary else ROW_FIELDS)
-    result = {"path": str(path), "rows": len(rows), "sweep": doc["id"]}
-    emit_json(result) if json else message(f"wrote {len(rows)} rows of sweep {doc['id']} to {path}")
+    found, rows, fields = sweep_table(_registry(home), sweep_id, summary)
+    path = write_csv(out, rows, fields)
+    result = {"path": str(path), "rows": len(rows), "sweep": found}
+    emit_json(result) if json else message(f"wrote {len(rows)} rows of sweep {found} to {path}")
 
 
 @app.command()
@@ -403,45 +438,32 @@ def worker(
     home: Home = None,
     json: Json = False,
 ):
-    """Run queued jobs headless (outlives the SSH session under nohup or tmux)."""
+    """Run queued jobs headless (outlives the SSH session under nohup or tmux).
+
+    Ctrl-C or SIGTERM stops the running jobs between batches, marks them interrupted,
+    and exits 130 or 143.
+    """
     import threading
 
-    from lmctui.jobs.queue import JobQueue
-    from lmctui.jobs.worker import DevicePolicy, Worker
-    from lmctui.service.jobs import execute
+    from lmctui.service.jobs import Jobs
 
-    if cpu_slots < 1:
-        raise UserError(f"--cpu-slots must be at least 1, got {cpu_slots}")
-    registry = _registry(home)
-    policy = DevicePolicy(cpu_slots=cpu_slots, cuda_available=_cuda_devices)
-    queue = JobQueue(registry)
-    workers = [Worker(queue, lambda job, stop, progress: execute(registry, job, stop, progress), policy,
-                      f"cli-{i}") for i in range(cpu_slots)]
-    stop = threading.Event()
-    _sigterm_as_interrupt()
-    threads = [threading.Thread(target=w.run_until, args=(stop, once), daemon=True) for w in workers]
-    for thread in threads:
-        thread.start()
-    message(f"worker: {cpu_slots} CPU slot(s), home {registry.home}; Ctrl-C stops")
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
-    except KeyboardInterrupt:
-        stop.set()
-        for w in workers:
-            w.stopping.set()
-        for thread in threads:
-            thread.join()
-        raise
-    jobs = queue.jobs()
-    emit_json({"jobs": jobs}) if json else message(f"worker: queue empty ({len(jobs)} jobs in the registry)")
+    jobs = Jobs(_registry(home), cpu_slots, name="cli")
+    stopped, received = threading.Event(), []
 
+    def on_signal(signum, frame):
+        received.append(signum)
+        stopped.set()
 
-def _cuda_devices() -> list[str]:
-    import torch
-
-    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    jobs.start_workers(idle_exit=once)
+    message(f"worker: {cpu_slots} CPU slot(s), home {jobs.registry.home}; Ctrl-C stops")
+    jobs.serve(stopped)
+    if received:
+        message("worker: stopped; its running jobs are marked interrupted")
+        raise typer.Exit(128 + received[0])
+    listed = jobs.list()
+    emit_json({"jobs": listed}) if json else message(f"worker: queue empty ({len(listed)} jobs in the registry)")
 
 
 @app.command()
@@ -453,14 +475,15 @@ def jobs(
     json: Json = False,
 ):
     """List the job queue; cancel or re-queue a job."""
-    from lmctui.jobs.queue import JobQueue
+    from lmctui.service.jobs import Jobs
 
-    queue = JobQueue(_registry(home))
-    if cancel:
-        queue.cancel(cancel)
-    if requeue:
-        queue.requeue(requeue)
-    listed = queue.jobs()
+    queue = Jobs(_registry(home))
+    targets = [queue.resolve(p) for p in (cancel, requeue) if p is not None]  # refuse bad ids before acting
+    if cancel is not None:
+        queue.cancel(targets[0]["id"])
+    if requeue is not None:
+        queue.requeue(targets[-1]["id"])
+    listed = queue.list()
     if json:
         emit_json({"jobs": listed})
     else:
@@ -471,12 +494,32 @@ def _render_runs(runs: list[dict], as_json: bool) -> None:
     if as_json:
         emit_json({"runs": runs})
     else:
-        print_table(runs, TABLE_COLUMNS)
+        print_table(runs, [key for key, _ in RUN_COLUMNS])
 
 
 def main() -> None:
-    app()
+    """Run the CLI; usage errors (unknown option, bad type) get one line and exit 2, like every refusal.
 
+    Typer's exception classes moved between releases (click's, then its own copy), so
+    they are told apart by what they carry, not by their import path.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except Exception as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            print(err.ctx.get_help())
+            code = 0
+        elif type(err).__name__ == "Abort":
+            message("interrupted")
+            code = 130
+        elif hasattr(err, "format_message") and hasattr(err, "exit_code"):
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            message(" ".join(f"error: {err.format_message()}{hint}".split()))
+            code = err.exit_code
+        else:
+            raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 if __name__ == "__main__":
     main()

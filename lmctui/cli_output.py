@@ -10,6 +10,8 @@ from typing import Iterator
 from rich.console import Console
 from rich.table import Table
 
+from lmctui.formatting import format_cell
+
 # Piped output gets a wide table rather than 80 squeezed columns.
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -31,16 +33,6 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None) 
     for row in rows:
         table.add_row(*(format_cell(row.get(c)) for c in columns))
     stdout.print(table)
-
-
-def format_cell(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 class TrainProgress:
@@ -67,13 +59,11 @@ class TrainProgress:
     def __call__(self, run_id: str, event) -> None:
         if self._bars is None:
             return
-        from lmctui.core.training import EpochEnd, StepProgress
-
         if run_id not in self._tasks:
             self._tasks[run_id] = self._bars.add_task(f"run {run_id}", total=None, status="")
         task = self._tasks[run_id]
-        if isinstance(event, StepProgress):
-            self._bars.update(task, total=None, completed=None, status=f"epoch {event.epoch}")
-        elif isinstance(event, EpochEnd):
+        if hasattr(event, "test_acc"):  # an epoch ended (core's EpochEnd, read by its fields)
             self._bars.update(task, total=event.epochs, completed=event.epoch,
                               status=f"test acc {event.test_acc:.3f}")
+        elif hasattr(event, "step"):  # steps within an epoch
+            self._bars.update(task, total=None, completed=None, status=f"epoch {event.epoch}")

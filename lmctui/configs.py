@@ -95,7 +95,8 @@ class ModelConfig:
     def validate(self) -> "ModelConfig":
         check_choice(self.arch, "arch", ARCHS)
         check_int(self.width, "width", 1, MAX_WIDTH)
-        check_int(self.depth, "depth", 1, MAX_DEPTH)
+        if self.arch == "mlp":
+            check_int(self.depth, "depth", 1, MAX_DEPTH)
         check_choice(self.norm, "norm", NORMS)
         check(self.arch != "mlp" or self.norm == "none", "norm",
               f"applies to CNNs only; an MLP has no normalization layers, got {self.norm!r}")

@@ -27,3 +27,7 @@ class FieldError(UserError):
 
 class RegistryError(UserError):
     """The registry on disk cannot be used (corrupt, future schema, not a folder)."""
+
+
+class WorkFailed(Exception):
+    """The work ran, but some of it failed (a run diverged, a job's run did not finish): exit 1."""

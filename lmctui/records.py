@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -18,6 +19,80 @@ RUN_FIELDS = (
     "optimizer", "lr", "batch_size", "epochs", "status", "epochs_done", "train_loss", "train_acc",
     "test_loss", "test_acc", "seconds", "device", "parent", "tags", "created", "finished", "error",
 )
+# What a table of runs shows first, in the CLI and the app: (field, short label).
+RUN_COLUMNS = (("id", "id"), ("kind", "kind"), ("dataset", "data"), ("arch", "arch"), ("width", "width"),
+               ("depth", "depth"), ("seed", "seed"), ("optimizer", "opt"), ("lr", "lr"), ("epochs", "epochs"),
+               ("status", "status"), ("test_acc", "test acc"), ("test_loss", "test loss"), ("tags", "tags"))
+
+
+@dataclass
+class RunRecord:
+    """A run as the registry stores it: the one place that says what a run document holds.
+
+    `trained` builds the record of a run about to train; `derived` the record of a
+    network made from others (aligned, averaged). `to_doc` is what gets stored.
+    """
+
+    kind: str  # trained | aligned | averaged
+    dataset: str
+    arch: str
+    width: int
+    depth: int | None  # MLPs only
+    norm: str
+    config: dict  # {"data", "model", "train", "init_from"}: enough to rebuild the run
+    seed: int | None = None
+    init_seed: int | None = None
+    data_seed: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    status: str = "running"
+    epochs_done: int = 0
+    train_loss: float | None = None
+    train_acc: float | None = None
+    test_loss: float | None = None
+    test_acc: float | None = None
+    seconds: float | None = None
+    device: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    parent: str | None = None
+    tags: list = field(default_factory=list)
+    started: str | None = None
+    finished: str | None = None
+    error: str | None = None
+    weights_sha256: str | None = None
+    checkpoints: list = field(default_factory=list)
+    checkpoint_sha256: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # kind-specific: aligned_to, align_method, average_method
+
+    @classmethod
+    def trained(cls, config: dict, seed: int, tags=(), parent: str | None = None, **where) -> "RunRecord":
+        """A run about to train, from its stored config {"data", "model", "train", "init_from"}."""
+        model, train = config["model"], config["train"]
+        return cls(kind="trained", dataset=config["data"]["name"], arch=model["arch"], width=model["width"],
+                   depth=model["depth"] if model["arch"] == "mlp" else None, norm=model["norm"], config=config,
+                   seed=seed, init_seed=train["init_seed"], data_seed=train["data_seed"],
+                   optimizer=train["optimizer"], lr=train["lr"], batch_size=train["batch_size"],
+                   epochs=train["epochs"], tags=list(tags), parent=parent, **where)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "RunRecord":
+        names = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in doc.items() if k in names},
+                   extra={k: v for k, v in doc.items() if k not in names and k not in ("id", "created", "schema")})
+
+    def derived(self, kind: str, parent: str, **extra) -> "RunRecord":
+        """A network made from this run's architecture (aligned or averaged), not trained."""
+        seeds = {} if kind == "aligned" else {"seed": None, "init_seed": None, "data_seed": None}
+        return replace(self, kind=kind, parent=parent, status="running", error=None, weights_sha256=None,
+                       checkpoints=[], checkpoint_sha256={}, epochs_done=self.epochs_done, started=None,
+                       finished=None, extra=extra, **seeds)
+
+    def to_doc(self) -> dict:
+        doc = asdict(self)
+        return {**doc.pop("extra"), **doc}
 
 
 CURVE_FIELDS = (

@@ -59,7 +59,7 @@ def test_sweep_over_another_axis_and_bad_sweeps(cli, home):
     assert result.code == 0, result.stderr
     assert [s["value"] for s in result.json["summary"]] == ["sgd", "adam"]
     for args, needle in ((["--seeds", "1"], "--seeds"), (["--sweep", "colour=red"], "axis"),
-                         (["--sweep", "lr=fast"], "cannot read"), (["--widths", "0,4"], "positive"),
+                         (["--sweep", "lr=fast"], "cannot read"), (["--widths", "0,4"], "--widths must be"),
                          (["--methods", "magic"], "--methods")):
         bad = cli("sweep", *args)
         assert bad.code == 2 and needle in bad.stderr, (args, bad.stderr)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmctui.core.data import DATASETS, TOY_DATASETS, DataConfig, load_dataset, make_toy
+from lmctui.choices import DATASETS, TOY_DATASETS
+from lmctui.core.data import DataConfig, load_dataset, make_toy
 from lmctui.errors import UserError
 
 
@@ -52,7 +53,7 @@ def test_digits_has_a_fixed_split_of_the_bundled_images():
 
 
 def test_unknown_dataset_is_a_user_error():
-    with pytest.raises(UserError, match="unknown data set"):
+    with pytest.raises(UserError, match="dataset must be one of"):
         load_dataset(DataConfig("imagenet"))
     assert "mnist" in DATASETS
 

@@ -76,12 +76,40 @@ def test_a_running_job_stops_between_batches_when_cancelled(queue):
 def test_one_gpu_job_per_device_and_cpu_slots():
     policy = DevicePolicy(cpu_slots=2, cuda_available=lambda: ["cuda:0"])
     running = [{"device_used": "cuda:0"}]
-    assert policy.accept({"device": "auto"}, [], 0) == "cuda:0"
-    assert policy.accept({"device": "cuda:0"}, running, 0) is None
-    assert policy.accept({"device": "cuda:1"}, [], 0) is None
-    assert policy.accept({"device": "cpu"}, running, 1) == "cpu"
-    assert policy.accept({"device": "cpu"}, running, 2) is None
-    assert DevicePolicy(1, lambda: []).accept({"device": "auto"}, [], 0) == "cpu"
+    assert policy.accept({"device": "auto"}, []) == "cuda:0"
+    assert policy.accept({"device": "cuda:0"}, running) is None
+    assert policy.accept({"device": "cuda:1"}, []) is None
+    policy.cpu_jobs = 1
+    assert policy.accept({"device": "cpu"}, running) == "cpu"
+    policy.cpu_jobs = 2
+    assert policy.accept({"device": "cpu"}, running) is None
+    assert DevicePolicy(1, lambda: []).accept({"device": "auto"}, []) == "cpu"
+
+
+def test_cpu_slots_count_every_worker_of_the_process(queue):
+    """Two worker threads sharing one slot never run two CPU jobs at once."""
+    for n in range(4):
+        queue.submit("align", {"n": n}, "cpu")
+    policy = DevicePolicy(cpu_slots=1)
+    lock, active, most = threading.Lock(), [0], [0]
+
+    def execute(job, stop, progress):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return {}
+
+    workers = [Worker(queue, execute, policy, f"w{i}") for i in range(2)]
+    threads = [threading.Thread(target=w.run_until, args=(threading.Event(), True)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [j["status"] for j in queue.jobs()] == ["done"] * 4
+    assert most[0] == 1 and policy.cpu_jobs == 0
 
 
 def test_progress_writes_are_throttled_and_carry_an_eta(queue):

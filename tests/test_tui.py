@@ -7,6 +7,8 @@ import time
 import pytest
 from textual.widgets import Input, Static
 
+from lmctui.configs import DataConfig, TrainConfig
+from lmctui.service.requests import InterpRequest, TrainRequest
 from lmctui.tui.app import make_app
 from lmctui.tui.screens.dialogs import ConfirmScreen, RegistryErrorScreen
 from lmctui.tui.screens.forms import TrainForm
@@ -16,7 +18,7 @@ from lmctui.tui.screens.main import MainScreen
 from lmctui.tui.screens.pairwise import PairwiseScreen
 from lmctui.tui.screens.run_detail import RunDetailScreen
 from lmctui.tui.widgets.record_table import RecordTable
-from tui_helpers import run_doc, sample_registry, write_registry
+from tui_helpers import run_doc, sample_registry, settled, write_registry
 
 
 def run(coro):
@@ -33,6 +35,7 @@ def test_runs_pane_moves_selects_filters_sorts_and_exports(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             table = app.screen.query_one("#runs-table", RecordTable)
             assert table.row_count == 4
             await pilot.press("j", "j", "k")
@@ -62,6 +65,7 @@ def test_tabs_jobs_cancel_and_requeue(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             await pilot.press("tab")
             jobs = app.screen.query_one("#jobs-table", RecordTable)
             assert app.screen.current_table() is jobs and jobs.row_count == 2
@@ -89,6 +93,7 @@ def test_barriers_pane_opens_the_interpolation_screen(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             await pilot.press("3")
             table = app.screen.query_one("#barriers-table", RecordTable)
             assert table.row_count == 4
@@ -109,6 +114,7 @@ def test_pairwise_matrix_and_sweep_pane(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             await pilot.press("space", "space", "p")
             await pilot.pause()
             assert isinstance(app.screen, PairwiseScreen)
@@ -137,6 +143,7 @@ def test_help_and_command_palette(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             assert "Filter" in text_of(app, "#help-text") and "Pairwise" in text_of(app, "#help-text")
@@ -156,6 +163,7 @@ def test_train_form_refuses_bad_values_with_a_message(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 40)) as pilot:
+            await settled(pilot)
             await pilot.press("n")
             await pilot.pause()
             assert isinstance(app.screen, TrainForm)
@@ -172,7 +180,7 @@ def test_train_form_refuses_bad_values_with_a_message(home):
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert isinstance(app.screen, MainScreen)
-            jobs = app.job_queue.jobs()
+            jobs = app.jobs.list()
             assert [j["params"]["width"] for j in jobs if j["status"] == "queued"] == [8, 32]
 
     run(scenario())
@@ -196,6 +204,7 @@ def test_a_real_training_job_from_the_form_runs_to_done(home):
     async def scenario():
         app = make_app(home)
         async with app.run_test(size=(100, 40)) as pilot:
+            await settled(pilot)
             await pilot.press("n")
             await pilot.pause()
             form = app.screen
@@ -203,8 +212,8 @@ def test_a_real_training_job_from_the_form_runs_to_done(home):
             form.query_one("#epochs", Input).value = "3"
             form.query_one("#seeds", Input).value = "0-1"
             await pilot.press("ctrl+s")
-            assert await wait_for(lambda: app.job_queue.jobs()[0]["status"] in ("done", "failed"), pilot)
-            assert app.job_queue.jobs()[0]["status"] == "done", app.job_queue.jobs()[0]
+            assert await wait_for(lambda: app.jobs.list()[0]["status"] in ("done", "failed"), pilot)
+            assert app.jobs.list()[0]["status"] == "done", app.jobs.list()[0]
             await pilot.pause(1.2)
             table = app.screen.query_one("#runs-table", RecordTable)
             assert [r["status"] for r in table.visible_records()] == ["done", "done"]
@@ -222,10 +231,10 @@ def test_a_real_training_job_from_the_form_runs_to_done(home):
             assert await wait_for(lambda: "0.55" in text_of(app, "#regions-caption"), pilot, 60)
             await pilot.press("escape")
             # a job that fails is marked failed and the app goes on
-            app.submit("interp", {"run_a": "nope00", "run_b": "nope01"}, "bad interp")
-            assert await wait_for(lambda: app.job_queue.jobs()[-1]["status"] == "failed", pilot, 60)
-            assert "no run" in app.job_queue.jobs()[-1]["error"]
-            assert isinstance(app.screen, MainScreen)
+            # a job naming runs that do not exist is refused before it is queued
+            count = len(app.jobs.list())
+            assert app.submit(InterpRequest("nope00", "nope01")) is None
+            assert len(app.jobs.list()) == count and isinstance(app.screen, MainScreen)
 
     run(scenario())
 
@@ -237,8 +246,8 @@ def test_quitting_with_a_running_job_asks_first(home):
     async def scenario():
         app = make_app(home)
         async with app.run_test(size=(80, 24)) as pilot:
-            app.submit("train", {"data": {"name": "digits"}, "arch": "mlp", "width": 32, "seeds": [0],
-                                 "train": {"epochs": 5000}}, "long")
+            await settled(pilot)
+            app.submit(TrainRequest(DataConfig("digits"), width=32, train=TrainConfig(epochs=5000)))
             assert await wait_for(lambda: app.running_here(), pilot, 60)
             await pilot.press("q")
             assert isinstance(app.screen, ConfirmScreen)
@@ -260,6 +269,7 @@ def test_corrupt_registry_gets_a_clear_screen(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             assert isinstance(app.screen, RegistryErrorScreen)
             message = text_of(app, "#registry-error")
             assert "registry.json" in message and "corrupt" in message
@@ -275,6 +285,7 @@ def test_resizing_never_crashes(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             for size in ((30, 10), (200, 60), (80, 24)):
                 await pilot.resize_terminal(*size)
                 await pilot.pause()
@@ -293,6 +304,7 @@ def test_a_worker_in_another_process_shows_up(home):
     async def scenario():
         app = make_app(home, run_jobs=False)
         async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
             registry.insert("runs", run_doc("zzz999", 7, status="running"))
             await pilot.pause(1.5)
             table = app.screen.query_one("#runs-table", RecordTable)

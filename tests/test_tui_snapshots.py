@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lmctui.tui.app import make_app
-from tui_helpers import sample_registry
+from tui_helpers import sample_registry, settled
 
 SNAPSHOT_HOME = Path(tempfile.gettempdir()) / "lmctui-snapshot-home"
 
@@ -28,4 +28,4 @@ def snapshot_app():
 @pytest.mark.parametrize("keys", [[], ["2"], ["3"], ["3", "enter"], ["space", "space", "p"], ["question_mark"]],
                          ids=["runs", "jobs", "barriers", "interpolation", "pairwise", "help"])
 def test_main_screens(snap_compare, snapshot_app, keys):
-    assert snap_compare(snapshot_app, press=keys, terminal_size=(80, 24))
+    assert snap_compare(snapshot_app, press=keys, terminal_size=(80, 24), run_before=settled)

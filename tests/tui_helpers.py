@@ -49,3 +49,20 @@ def sample_registry(home):
              "started": FIXED, "finished": FIXED, "device_used": "cpu", "error": "runs differ in width",
              "created": "2026-01-01T00:00:01+00:00", "params": {}}]
     return write_registry(home, runs, curves, jobs)
+
+
+async def settled(pilot, seconds: float = 10.0):
+    """Wait until the app has opened its registry and the main screen drew its first snapshot."""
+    import time
+
+    app = pilot.app
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.screen.__class__.__name__ == "RegistryErrorScreen":
+            return
+        if app.views is not None and any("shown" in vars(s) for s in app.screen_stack):
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the app did not draw its first snapshot in time")

@@ -11,6 +11,8 @@ from lmctui.records import CURVE_FIELDS, RUN_FIELDS, filter_docs, run_view, view
 from lmctui.store import Registry, resolve_home
 from lmctui.store.runfiles import METRICS, read_metrics
 
+MUST_MATCH = ("dataset", "arch", "width", "depth", "norm")  # what runs must share to be aligned
+
 
 def open_registry(home: str | os.PathLike | None) -> Registry:
     """The registry at --home / $LMCTUI_HOME / ./lmc-runs, with dead runs marked interrupted."""
@@ -23,6 +25,32 @@ def require_done(doc: dict) -> dict:
     if doc.get("status") != "done":
         raise UserError(f"run {doc['id']} is {doc.get('status')}, not done")
     return doc
+
+
+def check_compatible(docs: list[dict]) -> None:
+    """Refuse runs that cannot share a permutation spec, saying what differs."""
+    first = docs[0]
+    for other in docs[1:]:
+        why = incompatibility(first, other)
+        if why:
+            raise UserError(why)
+
+
+def incompatibility(a: dict, b: dict) -> str | None:
+    """Why runs `a` and `b` cannot be aligned or interpolated, or None when they can."""
+    for key in MUST_MATCH:
+        if a.get(key) != b.get(key):
+            return f"runs {a['id']} and {b['id']} differ in {key}: {a.get(key)} vs {b.get(key)}"
+    model_a, model_b = a["config"]["model"], b["config"]["model"]
+    for key in ("num_classes", "input_shape"):
+        if _as_list(model_a[key]) != _as_list(model_b[key]):
+            return (f"runs {a['id']} and {b['id']} differ in {key.replace('_', ' ')}: "
+                    f"{model_a[key]} vs {model_b[key]}")
+    return None
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def list_runs(registry: Registry, filters: list[tuple[str, str]] = (), tags: list[str] = ()) -> list[dict]:
@@ -51,11 +79,11 @@ def export_runs(registry: Registry, out: str | Path, filters=(), tags=()) -> dic
     return {"path": str(path), "rows": len(rows)}
 
 
-
-
 def export_barriers(registry: Registry, out: str | Path) -> dict:
     """One row per stored curve: the pair, their configs, the method and every barrier."""
     docs = sorted(registry.all("curves"), key=lambda d: d.get("created") or "")
-    rows = [{**view(d, CURVE_FIELDS), "config_a": d.get("config_a"), "config_b": d.get("config_b")} for d in docs]
+    configs = {d["id"]: d.get("config") for d in registry.all("runs")}
+    rows = [{**view(d, CURVE_FIELDS), "config_a": configs.get(d["run_a"]), "config_b": configs.get(d["run_b"])}
+            for d in docs]
     path = write_csv(out, rows, CURVE_FIELDS + ("config_a", "config_b"))
     return {"path": str(path), "rows": len(rows)}

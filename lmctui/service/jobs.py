@@ -1,73 +1,168 @@
-"""Jobs as use cases: how each job kind's parameters become a service call.
+"""The job system as both interfaces use it: submit, cancel, re-queue, list, run workers.
 
-`execute` is what the worker threads (TUI) and `lmctui-cli worker` run for a job.
+The CLI and the app never touch `lmctui.jobs` or `lmctui.store` themselves: they hold
+a `Jobs`. Nothing here imports torch; the work does, inside the worker threads.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import threading
+import time
 from typing import Callable
 
-from lmctui.core.data import DataConfig
-from lmctui.core.interpolation import InterpolationOptions
-from lmctui.core.training import EpochEnd, TrainConfig
-from lmctui.errors import UserError
-from lmctui.service.training import TrainRequest, train_runs
+from lmctui.errors import UserError, WorkFailed
+from lmctui.jobs.queue import JobQueue
+from lmctui.jobs.worker import DevicePolicy, Worker
+from lmctui.service.catalog import check_compatible, require_done
+from lmctui.service.requests import (AlignRequest, InterpRequest, SweepRequest, TrainRequest,
+                                     request_from_job)
 from lmctui.store import Registry
 
-
-def train_request_to_params(request: TrainRequest) -> dict:
-    params = asdict(request)
-    params["train"] = request.train.to_dict()
-    return params
+MAX_CPU_SLOTS = 64  # worker threads one process may run
+ORPHAN_CHECK_SECONDS = 10.0  # how often a long-lived process looks for jobs whose process died
 
 
-def train_request_from_params(params: dict) -> TrainRequest:
-    fields = dict(params)
-    fields["data"] = DataConfig(**fields["data"])
-    train = dict(fields["train"])
-    train["save_epochs"] = tuple(train.get("save_epochs") or ())
-    fields["train"] = TrainConfig(**train)
-    fields["seeds"] = tuple(fields["seeds"])
-    fields["tags"] = tuple(fields.get("tags") or ())
-    return TrainRequest(**fields)
+def cuda_devices() -> list[str]:
+    """The CUDA devices of this machine, as job device names (imports torch)."""
+    import torch
+
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def execute(registry: Registry, job: dict, should_stop: Callable[[], bool],
-            on_progress: Callable[[float, str], None]) -> dict:
+class Jobs:
+    """One process's view of the shared queue, and the workers it runs."""
+
+    def __init__(self, registry: Registry, cpu_slots: int = 1, name: str = "cli",
+                 on_change: Callable[[], None] | None = None):
+        if not 1 <= cpu_slots <= MAX_CPU_SLOTS:
+            raise UserError(f"cpu slots must be from 1 to {MAX_CPU_SLOTS}, got {cpu_slots}")
+        self.registry, self.cpu_slots, self.name = registry, cpu_slots, name
+        self.queue = JobQueue(registry)
+        self.on_change = on_change or (lambda: None)
+        self.workers: list[Worker] = []
+        self.threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    # -- the queue --------------------------------------------------------------------
+    def submit(self, request) -> dict:
+        """Queue `request` after refusing what can be refused without torch."""
+        check_submittable(self.registry, request)
+        job = self.queue.submit(request.KIND, request.to_params(), request_device(request), request.title())
+        self.on_change()
+        return job
+
+    def cancel(self, prefix: str) -> dict:
+        job = self.queue.cancel(prefix)
+        for worker in self.workers:
+            worker.local_cancel.add(job["id"])
+        self.on_change()
+        return job
+
+    def requeue(self, prefix: str) -> dict:
+        job = self.queue.requeue(prefix)
+        self.on_change()
+        return job
+
+    def resolve(self, prefix: str) -> dict:
+        return self.registry.resolve("jobs", prefix, "job")
+
+    def list(self) -> list[dict]:
+        return self.queue.jobs()
+
+    def running_here(self) -> list[dict]:
+        names = {w.name for w in self.workers}
+        return [j for j in self.queue.jobs() if j["status"] == "running" and j.get("worker") in names]
+
+    # -- the workers ------------------------------------------------------------------
+    def start_workers(self, idle_exit: bool = False) -> list[threading.Thread]:
+        """Start `cpu_slots` worker threads draining the queue (daemons: they never hold the process)."""
+        policy = DevicePolicy(self.cpu_slots, cuda_devices)
+        for i in range(self.cpu_slots):
+            worker = Worker(self.queue, self._execute, policy, f"{self.name}-{i}", self.on_change)
+            thread = threading.Thread(target=worker.run_until, args=(self._stop, idle_exit), daemon=True,
+                                      name=f"lmctui-{worker.name}")
+            self.workers.append(worker)
+            self.threads.append(thread)
+            thread.start()
+        return self.threads
+
+    def _execute(self, job, should_stop, on_progress) -> dict:
+        return execute(self.registry, job, should_stop, on_progress)
+
+    def stop_workers(self) -> None:
+        """Running jobs stop at their next batch (marked interrupted); the threads end."""
+        self._stop.set()
+        for worker in self.workers:
+            worker.stopping.set()
+
+    def serve(self, stopped: threading.Event) -> None:
+        """Block while the workers run: until they end (idle exit) or `stopped` is set, then
+        stop them and wait for their jobs to be marked. Checks for orphans meanwhile."""
+        last_check = time.monotonic()
+        while any(t.is_alive() for t in self.threads) and not stopped.is_set():
+            stopped.wait(0.2)
+            if time.monotonic() - last_check > ORPHAN_CHECK_SECONDS:
+                self.registry.mark_orphans_interrupted()
+                last_check = time.monotonic()
+        self.stop_workers()
+        for thread in self.threads:
+            while thread.is_alive():
+                thread.join(0.2)
+
+
+def request_device(request) -> str:
+    return request.base.device if isinstance(request, SweepRequest) else request.device
+
+
+def check_submittable(registry: Registry, request) -> None:
+    """Everything about `request` that can be checked without torch: fields, and the runs it names."""
+    request.validate()
+    if isinstance(request, TrainRequest) and request.init_from:
+        from lmctui.parsing import parse_run_at_epoch
+
+        require_done(registry.resolve("runs", parse_run_at_epoch(request.init_from)[0]))
+    names = {AlignRequest: ("run_a", "run_b"), InterpRequest: ("run_a", "run_b")}.get(type(request))
+    prefixes = [getattr(request, n) for n in names] if names else list(getattr(request, "runs", ()) or ())
+    if prefixes:
+        docs = [require_done(registry.resolve("runs", p)) for p in prefixes]
+        if len({d["id"] for d in docs}) != len(docs):
+            raise UserError(f"the same run is named twice: {', '.join(d['id'] for d in docs)}")
+        check_compatible(docs)
+
+
+def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[float, str], None]) -> dict:
     """Run one job on the device the worker gave it; return its result for the registry."""
-    params, device = job["params"], job.get("device_used") or job.get("device") or "auto"
-    kind = job["kind"]
-    if kind == "train":
-        return _train(registry, params, device, should_stop, on_progress)
+    from dataclasses import replace
+
+    request = request_from_job(job)
+    device = job.get("device_used") or request_device(request)
+    if isinstance(request, SweepRequest):
+        from lmctui.service.sweeps import run_sweep
+
+        request = replace(request, base=replace(request.base, device=device))
+        return run_sweep(registry, request, should_stop, on_progress)
+    request = replace(request, device=device)
+    if isinstance(request, TrainRequest):
+        return _train(registry, request, should_stop, on_progress)
     from lmctui.service import science
 
-    if kind == "align":
-        return science.align(registry, params["run_a"], params["run_b"], params.get("method", "weight"),
-                             params.get("seed", 0), device)
-    if kind == "interp":
-        options = InterpolationOptions(params.get("points", 25), params.get("reset_bn", True), params.get("repair", False))
-        methods = params.get("methods", ["naive", "weight"])
+    if isinstance(request, AlignRequest):
+        return {"alignment": science.align(registry, request)["id"]}
+    if isinstance(request, InterpRequest):
+        methods = request.methods
 
         def report(method, done, total):
             on_progress((methods.index(method) + done / total) / len(methods), f"{method}: {done}/{total} points")
 
-        curves = science.interp(registry, params["run_a"], params["run_b"], methods, options,
-                                params.get("seed", 0), device, on_progress=report)
-        return {"curves": [c["id"] for c in curves]}
-    if kind == "average":
-        result = science.average(registry, params["runs"], params.get("method", "weight"), params.get("reference"),
-                                 params.get("seed", 0), device)
-        return {"average": result["id"], "test_acc": result["test_acc"]}
-    if kind == "sweep":
-        from lmctui.service.sweeps import run_sweep
-
-        return run_sweep(registry, params, device, should_stop, on_progress)
-    raise UserError(f"unknown job kind {kind!r}")
+        return {"curves": [c["id"] for c in science.interp(registry, request, report)]}
+    result = science.average(registry, request)
+    return {"average": result["id"], "test_acc": result["test_acc"]}
 
 
-def _train(registry, params, device, should_stop, on_progress) -> dict:
-    request = train_request_from_params({**params, "device": device})
+def _train(registry: Registry, request: TrainRequest, should_stop, on_progress) -> dict:
+    from lmctui.core.training import EpochEnd
+    from lmctui.service.training import train_runs
+
     total = request.train.epochs * len(request.seeds)
     done = set()
 
@@ -79,5 +174,5 @@ def _train(registry, params, device, should_stop, on_progress) -> dict:
     runs = train_runs(registry, request, on_event, should_stop)
     failed = [r for r in runs if r["status"] != "done"]
     if failed:
-        raise RuntimeError("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))
+        raise WorkFailed("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))
     return {"runs": [r["id"] for r in runs]}

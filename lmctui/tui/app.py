@@ -1,23 +1,24 @@
-"""`lmctui`: the Textual workbench. Screens read the registry; jobs run in worker threads.
+"""`lmctui`: the Textual workbench. Screens draw the service's snapshots; jobs run in worker threads.
 
-Torch is never imported at start-up: only the worker threads that run jobs (and the
-decision-region view) import it, when work starts.
+The app imports only the service and presentation modules. Torch is never imported
+at start-up: only the worker threads that run jobs (and the decision-region view)
+import it, when work starts. Storage is read off the UI thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from functools import partial
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Provider
 from textual.css.query import NoMatches
 
-from lmctui.errors import UserError
+from lmctui.errors import FieldError, UserError
 from lmctui.tui.messages import RegistryChanged
 
 REFRESH_SECONDS = 1.0  # also picks up what `lmctui-cli worker` in another process did
@@ -63,27 +64,36 @@ class LmcApp(App):
         self.sub_title = str(home)
         self.cpu_slots = cpu_slots
         self.run_jobs = run_jobs
-        self.registry = None
-        self.job_queue = None
-        self.workers_: list = []
-        self._stop = threading.Event()
+        self.registry = None  # set once opened (off the UI thread)
+        self.jobs = None  # the service's job facade
+        self.views = None  # the service's read snapshots
 
     def on_mount(self) -> None:
-        from lmctui.jobs.queue import JobQueue
-        from lmctui.service.catalog import open_registry
-
-        try:
-            self.registry = open_registry(self.home)
-        except UserError as err:
-            self.show_registry_error(str(err))
-            return
-        self.job_queue = JobQueue(self.registry)
         from lmctui.tui.screens.main import MainScreen
 
         self.push_screen(MainScreen())
+        self._open_registry()
+
+    @work(thread=True, exclusive=True, group="open")
+    def _open_registry(self) -> None:
+        from lmctui.service.catalog import open_registry
+        from lmctui.service.jobs import Jobs
+        from lmctui.service.views import Views
+
+        try:
+            registry = open_registry(self.home)
+            jobs = Jobs(registry, self.cpu_slots, name="tui", on_change=lambda: self.post_message(RegistryChanged()))
+        except UserError as err:
+            self.call_from_thread(self.show_registry_error, str(err))
+            return
+        self.call_from_thread(self._opened, registry, jobs, Views(registry))
+
+    def _opened(self, registry, jobs, views) -> None:
+        self.registry, self.jobs, self.views = registry, jobs, views
+        self.refresh_screen()
         self.set_interval(REFRESH_SECONDS, self.refresh_screen)
         if self.run_jobs:
-            self.start_job_workers()
+            jobs.start_workers()
 
     def show_registry_error(self, message: str) -> None:
         from lmctui.tui.screens.dialogs import RegistryErrorScreen
@@ -91,45 +101,29 @@ class LmcApp(App):
         self.push_screen(RegistryErrorScreen(message))
 
     # -- jobs ---------------------------------------------------------------------------
-    def start_job_workers(self) -> None:
-        from lmctui.jobs.worker import DevicePolicy, Worker
-
-        policy = DevicePolicy(cpu_slots=self.cpu_slots, cuda_available=_cuda_devices)
-        for i in range(self.cpu_slots):
-            worker = Worker(self.job_queue, self._execute, policy, f"tui-{i}",
-                            on_change=lambda: self.post_message(RegistryChanged()))
-            self.workers_.append(worker)
-            self.run_worker(partial(worker.run_until, self._stop), thread=True, group="jobs", name=f"jobs-{i}")
-
-    def _execute(self, job, should_stop, on_progress):
-        from lmctui.service.jobs import execute  # torch arrives here, in the worker thread
-
-        return execute(self.registry, job, should_stop, on_progress)
-
-    def submit(self, kind: str, params: dict, title: str) -> dict:
-        job = self.job_queue.submit(kind, params, "auto", title)
-        self.notify(f"queued {title} (job {job['id']})")
+    def submit(self, request) -> dict | None:
+        """Queue a request; a refusal is a notification, never an exception."""
+        try:
+            job = self.jobs.submit(request)
+        except FieldError as err:
+            self.notify(err.worded(err.field.replace("_", " ")), severity="error")
+            return None
+        except UserError as err:
+            self.notify(str(err), severity="error")
+            return None
+        self.notify(f"queued {job['title']} (job {job['id']})")
         self.refresh_screen()
         return job
 
-    def cancel_job(self, job_id: str) -> dict:
-        for worker in self.workers_:
-            worker.local_cancel.add(job_id)
-        return self.job_queue.cancel(job_id)
-
     def running_here(self) -> list[dict]:
-        names = {w.name for w in self.workers_}
-        return [j for j in self.registry.all("jobs") if j["status"] == "running" and j.get("worker") in names] \
-            if self.registry else []
+        return self.jobs.running_here() if self.jobs else []
 
     def queue_missing_pairs(self, run_ids: list[str]) -> int:
-        from lmctui.service.views import pairwise_matrix
+        from lmctui.service.requests import InterpRequest
 
-        cells = pairwise_matrix(self.registry, run_ids)["cells"]
+        cells = self.views.pairwise(run_ids)["cells"]
         missing = [(a, b) for (a, b), c in cells.items() if c["naive"] is None or c["aligned"] is None]
-        for a, b in missing:
-            self.submit("interp", {"run_a": a, "run_b": b, "methods": ["naive", "weight"]}, f"interp {a} {b}")
-        return len(missing)
+        return sum(self.submit(InterpRequest(a, b)) is not None for a, b in missing)
 
     # -- refresh ------------------------------------------------------------------------
     def on_registry_changed(self, message: RegistryChanged) -> None:
@@ -137,13 +131,11 @@ class LmcApp(App):
 
     def refresh_screen(self) -> None:
         refresh = getattr(self.screen, "refresh_data", None)
-        if refresh is not None and self.registry is not None:
+        if refresh is not None and self.views is not None:
             try:
                 refresh()
             except NoMatches:
                 pass  # the screen is still being composed; the next tick draws it
-            except UserError as err:
-                self.show_registry_error(str(err))
 
     # -- actions ------------------------------------------------------------------------
     def _main(self):
@@ -160,22 +152,20 @@ class LmcApp(App):
             return None
         return ids
 
+    def _form(self, form) -> None:
+        self.push_screen(form, lambda requests: [self.submit(r) for r in requests or []])
+
     def action_new_training(self) -> None:
         from lmctui.tui.screens.forms import TrainForm
 
-        def queue(result):
-            for params in (result or {}).get("jobs", []):
-                title = f"train {params['data']['name']} {params['arch']} w{params['width']} seeds {params['seeds']}"
-                self.submit("train", params, title)
-
-        self.push_screen(TrainForm(), queue)
+        self._form(TrainForm())
 
     def _pair_form(self, kind: str) -> None:
         from lmctui.tui.screens.forms import PairForm
 
         ids = self._selected(2, kind)
         if ids:
-            self.push_screen(PairForm(ids[0], ids[1], kind), self._submit_form)
+            self._form(PairForm(ids[0], ids[1], kind))
 
     def action_interpolate(self) -> None:
         self._pair_form("interp")
@@ -188,19 +178,12 @@ class LmcApp(App):
 
         ids = self._selected(2, "average")
         if ids:
-            self.push_screen(AverageForm(ids), self._submit_form)
+            self._form(AverageForm(ids))
 
     def action_sweep(self) -> None:
         from lmctui.tui.screens.forms import SweepForm
 
-        self.push_screen(SweepForm(), self._submit_form)
-
-    def _submit_form(self, result) -> None:
-        if result:
-            params = result["params"]
-            what = params.get("runs") or [params.get("run_a"), params.get("run_b")] if result["kind"] != "sweep" \
-                else [f"{params['dataset']} widths {params['values']}"]
-            self.submit(result["kind"], params, f"{result['kind']} {' '.join(map(str, what))}")
+        self._form(SweepForm())
 
     def action_pairwise(self) -> None:
         from lmctui.tui.screens.pairwise import PairwiseScreen
@@ -239,22 +222,17 @@ class LmcApp(App):
 
     def stop_job_workers(self) -> None:
         """Running jobs stop at their next batch (marked interrupted); the threads end."""
-        self._stop.set()
-        for worker in self.workers_:
-            worker.stopping.set()
+        if self.jobs is not None:
+            self.jobs.stop_workers()
 
     def on_unmount(self) -> None:
         self.stop_job_workers()
-
-
-def _cuda_devices() -> list[str]:
-    import torch
-
-    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+        for thread in self.jobs.threads if self.jobs else []:
+            thread.join(30)  # the running job marks itself interrupted before the process ends
 
 
 def make_app(home: str | Path | None = None, cpu_slots: int = 1, run_jobs: bool = True) -> LmcApp:
-    from lmctui.store import resolve_home
+    from lmctui.service.catalog import resolve_home
 
     return LmcApp(resolve_home(home), cpu_slots, run_jobs)
 
@@ -265,8 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="train a few toy networks first if the registry is empty")
     parser.add_argument("--cpu-jobs", type=int, default=1, help="CPU jobs run at once (default 1)")
     args = parser.parse_args(argv)
-    if args.cpu_jobs < 1:
-        parser.error("--cpu-jobs must be at least 1")
+    if not 1 <= args.cpu_jobs <= 64:
+        parser.error("--cpu-jobs must be from 1 to 64")
     if args.demo:
         _make_demo(args.home)
     make_app(args.home, args.cpu_jobs).run()
@@ -279,11 +257,12 @@ def _make_demo(home: str | None) -> None:
         registry = open_registry(home)
         if registry.all("runs"):
             return
-        print(f"lmctui: training a few toy networks into {registry.home} (first use only) ...", file=sys.stderr)
+        say = partial(print, file=sys.stderr, flush=True)
+        say(f"lmctui: first use: training a few toy networks into {registry.home} (about a minute)")
         from lmctui.service.training import ensure_demo
 
-        made = ensure_demo(registry)
-        print(f"lmctui: {made} demo runs ready", file=sys.stderr)
+        made = ensure_demo(registry, on_step=lambda text: say(f"lmctui:   {text} ..."))
+        say(f"lmctui: {made} demo runs trained, with their curves")
     except UserError as err:
         print(f"lmctui: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,7 +1,9 @@
-"""Modal forms for new work. Each validates what it can without torch and refuses bad
-values with a message; what only the data can tell is checked when the job starts."""
+"""Modal forms for new work. Each builds the service's typed request and lets it validate
+itself (no torch); what only the data can tell is checked when the job starts."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -10,22 +12,24 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
-                            OPTIMIZERS)
-from lmctui.errors import UserError
+from lmctui.choices import ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, NORMS, OPTIMIZERS
+from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
+from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_int_list
+from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest, SweepRequest, TrainRequest
 
 
-class Form(ModalScreen[dict | None]):
-    """Fields are (id, label, widget); `build()` turns their values into the result or raises UserError."""
+class Form(ModalScreen[list | None]):
+    """Fields are (id, label, widget); `build()` returns the requests to submit or raises UserError."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Submit")]
     TITLE_TEXT = ""
+    LABELS: dict[str, str] = {}  # request field -> the label its errors use
 
     def fields(self) -> ComposeResult:
         raise NotImplementedError
 
-    def build(self) -> dict:
+    def build(self) -> list:
         raise NotImplementedError
 
     def compose(self) -> ComposeResult:
@@ -38,36 +42,35 @@ class Form(ModalScreen[dict | None]):
                 yield Button("Cancel", id="cancel")
 
     def value(self, field_id: str):
-        widget = self.query_one(f"#{field_id}")
-        return widget.value
+        return self.query_one(f"#{field_id}").value
 
     def text(self, field_id: str) -> str:
         return str(self.value(field_id)).strip()
 
-    def number(self, field_id: str, kind=int, minimum=None, label: str | None = None):
-        label = label or field_id.replace("_", " ")
+    def number(self, field_id: str, kind=int):
         try:
-            value = kind(self.text(field_id))
+            return kind(self.text(field_id))
         except ValueError:
-            raise UserError(f"{label} must be a {'whole ' if kind is int else ''}number") from None
-        if minimum is not None and value < minimum:
-            raise UserError(f"{label} must be at least {minimum}")
-        return value
+            raise FieldError(field_id, f"must be a {'whole ' if kind is int else ''}number, "
+                                       f"got {self.text(field_id)!r}") from None
 
-    def widths(self) -> list[int]:
-        widths = parse_int_list(self.text("widths"), "widths")
-        if not widths or min(widths) <= 0:
-            raise UserError("widths must be positive whole numbers")
-        return widths
+    def optional_number(self, field_id: str, kind=float):
+        return self.number(field_id, kind) if self.text(field_id) else None
 
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
         try:
-            result = self.build()
-        except UserError as err:
-            self.query_one("#form-error", Static).update(f"[b red]{err}[/]")
+            requests = [request.validate() for request in self.build()]
+        except FieldError as err:
+            self._show_error(err.worded(self.LABELS.get(err.field, err.field.replace("_", " "))))
             return
-        self.dismiss(result)
+        except UserError as err:
+            self._show_error(str(err))
+            return
+        self.dismiss(requests)
+
+    def _show_error(self, text: str) -> None:
+        self.query_one("#form-error", Static).update(f"[b red]{text}[/]")
 
     @on(Input.Submitted)
     def _enter(self) -> None:
@@ -89,35 +92,28 @@ def select(field_id: str, options: tuple[str, ...], value: str) -> Select:
 
 class TrainForm(Form):
     TITLE_TEXT = "Train: one job per width, each training every seed"
+    LABELS = {"lr": "learning rate", "dataset": "data set", "arch": "architecture", "data_dir": "data dir",
+              "width": "widths"}
 
     def fields(self) -> ComposeResult:
-        yield from labelled("data set", select("dataset", DATASETS, "moons"))
+        yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
         yield from labelled("widths (e.g. 16 or 8,32,128)", Input("16", id="widths"))
-        yield from labelled("depth (MLP hidden layers)", Input("2", id="depth"))
+        yield from labelled("depth (MLP hidden layers)", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
         yield from labelled("seeds (e.g. 0,1 or 0-3)", Input("0-1", id="seeds"))
-        yield from labelled("optimizer", select("optimizer", OPTIMIZERS, "sgd"))
+        yield from labelled("optimizer", select("optimizer", OPTIMIZERS, TrainConfig.optimizer))
         yield from labelled("learning rate (blank: 0.05 sgd, 0.001 adam)", Input("", id="lr"))
-        yield from labelled("epochs", Input("20", id="epochs"))
+        yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
         yield from labelled("data dir (MNIST, CIFAR-10)", Input("", id="data_dir"))
 
-    def build(self) -> dict:
-        widths = self.widths()
-        seeds = parse_int_list(self.text("seeds"), "seeds")
-        optimizer = self.value("optimizer")
-        lr = self.number("lr", float, label="learning rate") if self.text("lr") else DEFAULT_LR[optimizer]
-        if lr <= 0:
-            raise UserError("learning rate must be positive")
-        dataset, arch = self.value("dataset"), self.value("arch")
-        if arch != "mlp" and dataset not in ("digits", "mnist", "fashion-mnist", "cifar10"):
-            raise UserError(f"{arch} needs image data (digits, mnist, fashion-mnist, cifar10)")
-        if dataset in ("mnist", "fashion-mnist", "cifar10") and not self.text("data_dir"):
-            raise UserError(f"{dataset} needs a data dir holding its files")
-        base = {"data": {"name": dataset, "data_dir": self.text("data_dir") or None}, "arch": arch,
-                "depth": self.number("depth", minimum=1), "norm": self.value("norm"), "seeds": seeds,
-                "train": {"optimizer": optimizer, "lr": lr, "epochs": self.number("epochs", minimum=1)}}
-        return {"jobs": [{**base, "width": w} for w in widths]}
+    def build(self) -> list[TrainRequest]:
+        train = TrainConfig(optimizer=self.value("optimizer"), lr=self.optional_number("lr"),
+                            epochs=self.number("epochs"))
+        base = TrainRequest(DataConfig(self.value("dataset"), data_dir=self.text("data_dir") or None),
+                            self.value("arch"), depth=self.number("depth"), norm=self.value("norm"), train=train,
+                            seeds=tuple(parse_int_list(self.text("seeds"), "seeds")))
+        return [replace(base, width=w) for w in parse_int_list(self.text("widths"), "widths")]
 
 
 class PairForm(Form):
@@ -131,25 +127,25 @@ class PairForm(Form):
     def fields(self) -> ComposeResult:
         if self.kind == "interp":
             yield from labelled("methods", Input("naive,weight", id="methods"))
-            yield from labelled("points", Input("25", id="points"))
+            yield from labelled("points", Input(str(InterpolationOptions.points), id="points"))
             yield Checkbox("REPAIR", id="repair")
             yield Checkbox("re-estimate BatchNorm statistics", value=True, id="reset_bn")
         else:
             yield from labelled("method", select("method", ALIGN_METHODS, "weight"))
         yield from labelled("seed (weight-matching order)", Input("0", id="seed"))
 
-    def build(self) -> dict:
-        params = {"run_a": self.run_a, "run_b": self.run_b, "seed": self.number("seed", minimum=0)}
+    def build(self) -> list:
+        seed = self.number("seed")
         if self.kind == "interp":
-            params |= {"methods": parse_csv_words(self.text("methods"), CURVE_METHODS, "methods"),
-                       "points": self.number("points", minimum=2), "repair": self.value("repair"),
-                       "reset_bn": self.value("reset_bn")}
-        else:
-            params["method"] = self.value("method")
-        return {"kind": self.kind, "params": params}
+            options = InterpolationOptions(self.number("points"), self.value("reset_bn"), self.value("repair"))
+            methods = parse_csv_words(self.text("methods"), CURVE_METHODS, "methods")
+            return [InterpRequest(self.run_a, self.run_b, methods, options, seed)]
+        return [AlignRequest(self.run_a, self.run_b, self.value("method"), seed)]
 
 
 class AverageForm(Form):
+    LABELS = {"reference": "reference run"}
+
     def __init__(self, runs: list[str]):
         super().__init__()
         self.runs = runs
@@ -159,32 +155,28 @@ class AverageForm(Form):
         yield from labelled("method", select("method", AVERAGE_METHODS, "weight"))
         yield from labelled("reference run (blank: the first)", Input("", id="reference"))
 
-    def build(self) -> dict:
-        reference = self.text("reference") or None
-        if reference and not any(r.startswith(reference) for r in self.runs):
-            raise UserError(f"reference {reference} is not one of the selected runs")
-        return {"kind": "average", "params": {"runs": self.runs, "method": self.value("method"),
-                                              "reference": reference}}
+    def build(self) -> list[AverageRequest]:
+        return [AverageRequest(tuple(self.runs), self.value("method"), self.text("reference") or None)]
 
 
 class SweepForm(Form):
     TITLE_TEXT = "Sweep over widths: train seeds per width, barriers of every pair"
+    LABELS = {"seeds": "seeds per width", "sweep": "widths"}
 
     def fields(self) -> ComposeResult:
-        yield from labelled("data set", select("dataset", DATASETS, "moons"))
+        yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
-        yield from labelled("depth", Input("1", id="depth"))
+        yield from labelled("depth", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("widths", Input("4,16,64", id="widths"))
         yield from labelled("seeds per width (>= 2)", Input("2", id="seeds"))
-        yield from labelled("epochs", Input("20", id="epochs"))
+        yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
         yield from labelled("methods", Input("naive,weight", id="methods"))
 
-    def build(self) -> dict:
-        widths = self.widths()
-        seeds = self.number("seeds", minimum=2, label="seeds per width")
-        params = {"dataset": self.value("dataset"), "arch": self.value("arch"),
-                  "depth": self.number("depth", minimum=1), "norm": "none", "width": widths[0], "axis": "width",
-                  "values": widths, "seeds": seeds,
-                  "methods": parse_csv_words(self.text("methods"), CURVE_METHODS, "methods"),
-                  "train": {"epochs": self.number("epochs", minimum=1)}, "points": 25}
-        return {"kind": "sweep", "params": params}
+    def build(self) -> list[SweepRequest]:
+        widths = tuple(parse_int_list(self.text("widths"), "widths"))
+        seeds = self.number("seeds")
+        if not 0 <= seeds <= 1024:
+            raise FieldError("seeds", f"must be from 2 to 1024, got {seeds}")
+        base = TrainRequest(DataConfig(self.value("dataset")), self.value("arch"), depth=self.number("depth"),
+                            train=TrainConfig(epochs=self.number("epochs")), seeds=tuple(range(seeds)))
+        return [SweepRequest(base, "width", widths, parse_csv_words(self.text("methods"), CURVE_METHODS, "methods"))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
@@ -33,9 +34,14 @@ class InterpolationScreen(Screen):
         self.refresh_data()
 
     def refresh_data(self) -> None:
-        from lmctui.service.views import pair_curves
+        self._load()
 
-        curves = pair_curves(self.app.registry, self.run_a, self.run_b)
+    @work(thread=True, exclusive=True, group="interpolation")
+    def _load(self) -> None:
+        curves = self.app.views.pair_curves(self.run_a, self.run_b)
+        self.app.call_from_thread(self.show, curves)
+
+    def show(self, curves: dict[str, dict]) -> None:
         if not curves:
             self.query_one("#barrier-numbers", Static).update(
                 f"no stored curve between {self.run_a} and {self.run_b}: select both runs and press i")

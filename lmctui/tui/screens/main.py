@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,13 +13,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from lmctui.errors import UserError
-from lmctui.records import CURVE_FIELDS, RUN_FIELDS, write_csv
+from lmctui.records import CURVE_FIELDS, RUN_COLUMNS, RUN_FIELDS, write_csv
+from lmctui.service.views import Snapshot
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 
-RUN_COLUMNS = [("id", "id"), ("kind", "kind"), ("dataset", "data"), ("arch", "arch"), ("width", "width"), ("depth", "depth"),
-               ("seed", "seed"), ("optimizer", "opt"), ("lr", "lr"), ("epochs", "epochs"), ("status", "status"),
-               ("test_acc", "test acc"), ("test_loss", "test loss"), ("tags", "tags")]
 JOB_COLUMNS = [("id", "id"), ("title", "job"), ("status", "status"), ("bar", "progress"), ("elapsed", "elapsed"),
                ("eta", "eta"), ("device_used", "device"), ("message", "message")]
 BARRIER_COLUMNS = [("pair", "pair"), ("dataset", "data"), ("width", "width"), ("method", "method"),
@@ -31,6 +29,7 @@ TABS = ("runs", "jobs", "barriers", "sweeps")
 
 
 class MainScreen(Screen):
+    shown = Snapshot()  # what the tables show now
     BINDINGS = [
         Binding("tab", "next_tab", "Next pane", show=False, priority=True),
         Binding("shift+tab", "previous_tab", "Previous pane", show=False, priority=True),
@@ -71,38 +70,40 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
-        self.refresh_data()
         self.runs_table().focus()
+        if self.app.views is not None:
+            self.refresh_data()
 
     # -- data ---------------------------------------------------------------------------
     def refresh_data(self) -> None:
-        from lmctui.service.views import latest_curves, width_sweep
+        """Ask for a snapshot off the UI thread; `show` draws it when it arrives."""
+        self._load_snapshot()
 
-        registry = self.app.registry
+    @work(thread=True, exclusive=True, group="snapshot")
+    def _load_snapshot(self) -> None:
         try:
-            runs = [{k: d.get(k) for k in RUN_FIELDS} for d in registry.all("runs")]
-            jobs = registry.all("jobs")
-            curves = latest_curves(registry)
-            sweep = width_sweep(registry)
+            snapshot = self.app.views.snapshot()
         except UserError as err:
-            self.app.show_registry_error(str(err))
+            self.app.call_from_thread(self.app.show_registry_error, str(err))
             return
-        self.query_one("#runs-table", RecordTable).set_records(sorted(runs, key=lambda r: r.get("created") or ""))
-        self.query_one("#jobs-table", RecordTable).set_records([job_row(j) for j in reversed(
-            sorted(jobs, key=lambda d: d.get("created") or ""))])
+        if snapshot is not self.shown:
+            self.app.call_from_thread(self.show, snapshot)
+
+    def show(self, snapshot) -> None:
+        self.shown = snapshot
+        self.query_one("#runs-table", RecordTable).set_records(snapshot.runs)
+        self.query_one("#jobs-table", RecordTable).set_records([job_row(j) for j in snapshot.jobs])
         self.query_one("#barriers-table", RecordTable).set_records(
-            [{**c, "pair": f"{c['run_a']}-{c['run_b']}"} for c in curves])
+            [{**c, "pair": f"{c['run_a']}-{c['run_b']}"} for c in snapshot.curves])
         self.query_one("#sweeps-table", RecordTable).set_records(
-            [{**row, "id": f"{row['setting']}|{row['method']}|{row['width']}"} for row in sweep])
-        self._draw_sweep(sweep)
-        self.counts = (len(runs), sum(j["status"] == "running" for j in jobs), sum(j["status"] == "queued" for j in jobs))
+            [{**row, "id": f"{row['setting']}|{row['method']}|{row['width']}"} for row in snapshot.sweep])
+        self._draw_sweep(snapshot.sweep)
         self.update_status()
 
     def update_status(self) -> None:
-        runs, running, queued = getattr(self, "counts", (0, 0, 0))
-        selected = len(self.runs_table().selected)
-        self.query_one("#status", Static).update(
-            f"{runs} runs | {running} running, {queued} queued jobs | {selected} selected | {self.app.home}")
+        shown, selected = self.shown, len(self.runs_table().selected)
+        self.query_one("#status", Static).update(f"{len(shown.runs)} runs | {shown.running} running, {shown.queued} "
+                                                 f"queued jobs | {selected} selected | {self.app.home}")
 
     def on_record_table_selection_changed(self, message: RecordTable.SelectionChanged) -> None:
         self.update_status()
@@ -194,7 +195,7 @@ class MainScreen(Screen):
         if record is None:
             return
         try:
-            job = self.app.cancel_job(record["id"]) if what == "cancel" else self.app.job_queue.requeue(record["id"])
+            job = self.app.jobs.cancel(record["id"]) if what == "cancel" else self.app.jobs.requeue(record["id"])
         except UserError as err:
             self.notify(str(err), severity="error")
             return

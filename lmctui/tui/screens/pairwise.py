@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -39,9 +40,14 @@ class PairwiseScreen(Screen):
         self.refresh_data()
 
     def refresh_data(self) -> None:
-        from lmctui.service.views import pairwise_matrix
+        self._load()
 
-        matrix = pairwise_matrix(self.app.registry, self.run_ids)
+    @work(thread=True, exclusive=True, group="pairwise")
+    def _load(self) -> None:
+        matrix = self.app.views.pairwise(self.run_ids)
+        self.app.call_from_thread(self.show, matrix)
+
+    def show(self, matrix: dict) -> None:
         table = Table()
         table.add_column("")
         for run in self.run_ids:

@@ -28,6 +28,7 @@ class RegionsScreen(Screen):
         self.run_a, self.run_b = run_a, run_b
         self.alpha = 0.5 if run_b else 0.0
         self.method = "weight" if run_b else "naive"
+        self.regions = None  # the runs, loaded once by the first map
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -59,10 +60,12 @@ class RegionsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="regions")
     def _compute(self, columns: int, rows: int) -> None:
-        from lmctui.service.regions import decision_grid
+        from lmctui.service.regions import DecisionRegions  # torch arrives here, in this thread
 
         try:
-            grid = decision_grid(self.app.registry, self.run_a, self.run_b, self.alpha, self.method, columns, rows)
+            if self.regions is None:
+                self.regions = DecisionRegions(self.app.registry, self.run_a, self.run_b)
+            grid = self.regions.grid(self.alpha, self.method, columns, rows)
         except UserError as err:
             self.app.call_from_thread(self._show_error, str(err))
             return

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from lmctui.store.runfiles import METRICS, read_metrics
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
 REFRESH_SECONDS = 1.0
@@ -37,18 +37,23 @@ class RunDetailScreen(Screen):
         self.set_interval(REFRESH_SECONDS, self.refresh_data)
 
     def refresh_data(self) -> None:
-        doc = self.app.registry.get("runs", self.run_id)
-        if doc is None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="run-detail")
+    def _load(self) -> None:
+        shown = self.app.views.run(self.run_id)
+        self.app.call_from_thread(self.show, shown)
+
+    def show(self, shown: dict | None) -> None:
+        if shown is None:
             self.query_one("#run-config", Static).update(f"run {self.run_id} is gone")
             return
-        keep = ("id", "kind", "status", "dataset", "arch", "width", "depth", "norm", "seed", "init_seed",
-                "data_seed", "optimizer", "lr", "batch_size", "epochs", "epochs_done", "test_acc", "test_loss",
-                "parent", "tags", "device", "error")
-        lines = [f"{k:>11}: {_short(doc.get(k))}" for k in keep if doc.get(k) is not None]
-        train = (doc.get("config") or {}).get("train", {})
+        run = shown["run"]
+        lines = [f"{k:>11}: {_short(v)}" for k, v in run.items() if v is not None]
+        train = (shown.get("config") or {}).get("train", {})
         lines += ["", "training config:"] + [f"{k:>14}: {v}" for k, v in train.items()]
         self.query_one("#run-config", Static).update("\n".join(lines))
-        metrics = read_metrics(self.app.registry.run_dir(self.run_id) / METRICS)
+        metrics = shown["metrics"]
         epochs = [m["epoch"] for m in metrics]
         self.query_one("#loss-plot", CurvePlot).draw(f"loss, run {self.run_id}", "epoch", [
             ("train loss", epochs, [m["train_loss"] for m in metrics]),

@@ -6,7 +6,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from lmctui.cli_output import format_cell
+from lmctui.formatting import format_cell
 from lmctui.parsing import matches_value
 
 SELECTED = "●"

@@ -1,0 +1,276 @@
+"""Typed, torch-free requests: one per job kind, the only schema of a job's parameters.
+
+The CLI's options, the app's forms and a queued job all become one of these. Each
+validates itself without torch (so bad input is refused in milliseconds), turns into
+and back from the JSON a job stores (`to_params` / `from_params`) and names itself
+(`title`). Defaults live in the dataclasses below and in `lmctui.configs`, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import ClassVar
+
+from lmctui.choices import ALIGN_METHODS, AVERAGE_METHODS, CURVE_METHODS, IMAGE_DATASETS, OPTIMIZERS
+from lmctui.configs import (MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, TrainConfig, check,
+                            check_choice, check_device, check_int)
+from lmctui.errors import FieldError
+from lmctui.parsing import parse_run_at_epoch
+
+MAX_SEEDS = 1024  # runs one request may train
+MAX_AVERAGED = 256  # runs one average may take
+MAX_TAG = 64  # characters in a tag
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train one run per seed: `lmctui-cli train`, the app's train form, a `train` job."""
+
+    KIND: ClassVar[str] = "train"
+    data: DataConfig = field(default_factory=DataConfig)
+    arch: str = "mlp"
+    width: int = ModelConfig.width
+    depth: int = ModelConfig.depth
+    norm: str = "none"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)
+    init_seed: int | None = None  # fixes the init seed for every run; else init = seed
+    data_seed: int | None = None  # fixes the data-order seed for every run; else = seed
+    init_from: str | None = None  # RUN or RUN@EPOCH: start from that checkpoint (spawning)
+    device: str = "auto"
+    tags: tuple[str, ...] = ()
+    vectorize: bool = True  # train the seeds together (torch.func) when the model allows
+
+    def validate(self) -> "TrainRequest":
+        self.data.validate()
+        self.model_config((1, 1, 1) if self.data.images else (2,), 2).validate()
+        self.train.validate()
+        check(0 < len(self.seeds) <= MAX_SEEDS, "seeds", f"must name 1 to {MAX_SEEDS} seeds, got {len(self.seeds)}")
+        for seed in self.seeds:
+            check_int(seed, "seeds", 0, MAX_SEED)
+        for name in ("init_seed", "data_seed"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, 0, MAX_SEED)
+        if self.init_from is not None:
+            parse_run_at_epoch(self.init_from)
+        if self.data.name in IMAGE_DATASETS and not self.data.data_dir:
+            raise FieldError("data_dir", f"is needed for {self.data.name}: the folder of its files "
+                                         "(with download, it is fetched there)")
+        check_device(self.device)
+        for tag in self.tags:
+            check(isinstance(tag, str) and 0 < len(tag.strip()) <= MAX_TAG and tag.isprintable(), "tag",
+                  f"must be 1 to {MAX_TAG} printable characters, got {tag!r}")
+        return self
+
+    def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
+        return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes)
+
+    def seed_config(self, seed: int) -> TrainConfig:
+        """The training config of the run of `seed`: its own init and data order unless fixed."""
+        return replace(self.train, init_seed=seed if self.init_seed is None else self.init_seed,
+                       data_seed=seed if self.data_seed is None else self.data_seed)
+
+    def title(self) -> str:
+        return f"train {self.data.name} {self.arch} w{self.width} seeds {_seeds_text(self.seeds)}"
+
+    def to_params(self) -> dict:
+        return {**asdict(self), "data": self.data.to_dict(), "train": self.train.to_dict(),
+                "seeds": list(self.seeds), "tags": list(self.tags)}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "TrainRequest":
+        return cls(**{**params, "data": DataConfig.from_dict(params["data"]),
+                      "train": TrainConfig.from_dict(params["train"]), "seeds": tuple(params["seeds"]),
+                      "tags": tuple(params.get("tags") or ())})
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """Permute B's hidden units to match A and register the permuted B."""
+
+    KIND: ClassVar[str] = "align"
+    run_a: str
+    run_b: str
+    method: str = "weight"
+    seed: int = 0  # weight matching's visiting order
+    device: str = "auto"
+
+    def validate(self) -> "AlignRequest":
+        _check_run_ids((self.run_a, self.run_b))
+        check_choice(self.method, "method", ALIGN_METHODS)
+        check_int(self.seed, "seed", 0, MAX_SEED)
+        check_device(self.device)
+        return self
+
+    def title(self) -> str:
+        return f"align {self.run_a} {self.run_b} ({self.method})"
+
+    def to_params(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict) -> "AlignRequest":
+        return cls(**params)
+
+
+@dataclass(frozen=True)
+class InterpRequest:
+    """Loss and accuracy along the line from A to B, naive and after each alignment."""
+
+    KIND: ClassVar[str] = "interp"
+    run_a: str
+    run_b: str
+    methods: tuple[str, ...] = ("naive", "weight")
+    options: InterpolationOptions = field(default_factory=InterpolationOptions)
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> "InterpRequest":
+        _check_run_ids((self.run_a, self.run_b))
+        check(len(self.methods) > 0, "methods", f"must name at least one of {', '.join(CURVE_METHODS)}")
+        for method in self.methods:
+            check_choice(method, "methods", CURVE_METHODS)
+        self.options.validate()
+        check_int(self.seed, "seed", 0, MAX_SEED)
+        check_device(self.device)
+        return self
+
+    def title(self) -> str:
+        return f"interp {self.run_a} {self.run_b} ({','.join(self.methods)})"
+
+    def to_params(self) -> dict:
+        return {**asdict(self), "methods": list(self.methods)}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "InterpRequest":
+        return cls(**{**params, "methods": tuple(params["methods"]),
+                      "options": InterpolationOptions(**params.get("options", {}))})
+
+
+@dataclass(frozen=True)
+class AverageRequest:
+    """Average K >= 2 runs' weights; compare with the endpoints and the ensemble."""
+
+    KIND: ClassVar[str] = "average"
+    runs: tuple[str, ...]
+    method: str = "weight"
+    reference: str | None = None  # the run the others are aligned to; None: the first
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> "AverageRequest":
+        check(2 <= len(self.runs) <= MAX_AVERAGED, "runs",
+              f"must name at least 2 runs to average (at most {MAX_AVERAGED}), got {len(self.runs)}")
+        _check_run_ids(self.runs)
+        check_choice(self.method, "method", AVERAGE_METHODS)
+        if self.reference is not None:
+            _check_run_ids((self.reference,), "reference")
+            check(any(r.startswith(self.reference) or self.reference.startswith(r) for r in self.runs),
+                  "reference", f"{self.reference} is not one of the runs being averaged")
+        check_int(self.seed, "seed", 0, MAX_SEED)
+        check_device(self.device)
+        return self
+
+    def title(self) -> str:
+        return f"average {' '.join(self.runs)} ({self.method})"
+
+    def to_params(self) -> dict:
+        return {**asdict(self), "runs": list(self.runs)}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "AverageRequest":
+        return cls(**{**params, "runs": tuple(params["runs"])})
+
+
+SWEEP_AXES = {"width": int, "depth": int, "lr": float, "batch_size": int, "epochs": int, "optimizer": str}
+MAX_SWEEP_VALUES = 64
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """Train `base.seeds` at each value of one axis; barriers of every seed pair; averages."""
+
+    KIND: ClassVar[str] = "sweep"
+    base: TrainRequest = field(default_factory=lambda: TrainRequest(seeds=(0, 1)))
+    axis: str = "width"
+    values: tuple = (8, 32, 128)
+    methods: tuple[str, ...] = ("naive", "weight")
+    points: int = InterpolationOptions.points
+
+    def validate(self) -> "SweepRequest":
+        check(self.axis in SWEEP_AXES, "sweep", f"axis must be one of {', '.join(SWEEP_AXES)}, got {self.axis!r}")
+        check(0 < len(self.values) <= MAX_SWEEP_VALUES, "sweep",
+              f"must name 1 to {MAX_SWEEP_VALUES} values, got {len(self.values)}")
+        if self.axis == "optimizer":
+            for value in self.values:
+                check_choice(value, "sweep", OPTIMIZERS)
+        check(len(self.base.seeds) >= 2, "seeds", f"must be at least 2 for barriers between seeds, "
+                                                   f"got {len(self.base.seeds)}")
+        check(len(self.methods) > 0, "methods", f"must name at least one of {', '.join(CURVE_METHODS)}")
+        for method in self.methods:
+            check_choice(method, "methods", CURVE_METHODS)
+        InterpolationOptions(self.points).validate()
+        for value in self.values:
+            try:
+                self.request_for(value).validate()
+            except FieldError as err:
+                if err.field != self.axis:
+                    raise
+                raise FieldError("widths" if self.axis == "width" else "sweep", err.problem) from None
+        return self
+
+    def request_for(self, value) -> TrainRequest:
+        """The training request of one swept value."""
+        if self.axis in ("width", "depth"):
+            return replace(self.base, **{self.axis: value})
+        return replace(self.base, train=replace(self.base.train, **{self.axis: value}))
+
+    def title(self) -> str:
+        return f"sweep {self.base.data.name} {self.axis} {','.join(map(str, self.values))}"
+
+    def to_params(self) -> dict:
+        return {"base": self.base.to_params() | {"train": _train_params(self.base.train)}, "axis": self.axis,
+                "values": list(self.values), "methods": list(self.methods), "points": self.points}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SweepRequest":
+        return cls(TrainRequest.from_params(params["base"]), params["axis"], tuple(params["values"]),
+                   tuple(params["methods"]), params["points"])
+
+
+def sweep_values(axis: str, raw: list[str]) -> tuple:
+    """Read the swept values as the axis' type ('8' -> 8 for width)."""
+    check(axis in SWEEP_AXES, "sweep", f"axis must be one of {', '.join(SWEEP_AXES)}, got {axis!r}")
+    kind = SWEEP_AXES[axis]
+    try:
+        return tuple(kind(v) for v in raw)
+    except ValueError:
+        raise FieldError("sweep", f"{axis}: cannot read {', '.join(raw)} as {kind.__name__}") from None
+
+
+def _train_params(train: TrainConfig) -> dict:
+    """A sweep keeps an unset learning rate unset, so each swept optimizer gets its own default."""
+    return {**train.to_dict(), "lr": train.lr}
+
+
+def _check_run_ids(ids, name: str = "runs") -> None:
+    for run in ids:
+        check(isinstance(run, str) and 0 < len(run.strip()) <= 64 and run.isprintable(), name,
+              f"must be run ids or unique prefixes, got {run!r}")
+
+
+def _seeds_text(seeds: tuple[int, ...]) -> str:
+    if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+REQUESTS = {r.KIND: r for r in (TrainRequest, AlignRequest, InterpRequest, AverageRequest, SweepRequest)}
+
+
+def request_from_job(job: dict):
+    """The typed request a queued job stores."""
+    kind = job.get("kind")
+    if kind not in REQUESTS:
+        raise FieldError("kind", f"must be one of {', '.join(REQUESTS)}, got {kind!r}")
+    return REQUESTS[kind].from_params(job["params"])
