@@ -70,3 +70,14 @@ def plot_barrier_vs(ax, summary: list[dict], key: str = "loss_barrier_test", log
         ax.set_xscale("log", base=2)
     ax.set_ylabel(key.replace("_", " "))
     ax.legend()
+
+
+def sweep_request(dataset: str, depth: int, axis: str, values: list, seeds: int, methods: list[str], train: dict,
+                  device: str, width: int = 64):
+    """The service's typed sweep request for an MLP study (lr left out: each optimizer's default)."""
+    from lmctui.configs import DataConfig, TrainConfig
+    from lmctui.service.requests import SweepRequest, TrainRequest
+
+    base = TrainRequest(DataConfig(dataset), "mlp", width, depth, train=TrainConfig(**train),
+                        seeds=tuple(range(seeds)), device=device)
+    return SweepRequest(base, axis, tuple(values), tuple(methods))

@@ -6,10 +6,11 @@ For K = 2, 4 and 8 networks: the naive average, the weight-matched average (alig
 the first), MergeMany, and the output ensemble, against the mean endpoint.
 """
 
-from common import figure, parse_args, plot_barrier_vs, pyplot, registry, write_rows
+from common import figure, parse_args, plot_barrier_vs, pyplot, registry, sweep_request, write_rows
 
 from lmctui.service.science import average
-from lmctui.service.sweeps import run_sweep, sweep_params
+from lmctui.service.requests import AverageRequest
+from lmctui.service.sweeps import run_sweep
 
 
 def main() -> None:
@@ -22,16 +23,16 @@ def main() -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     barrier_rows, average_rows = [], []
     for depth in (2, 3):
-        params = sweep_params("digits", "mlp", depth, "width", widths, seeds, ["naive", "weight"],
-                              {"epochs": 10 if args.quick else 30})
-        result = run_sweep(reg, params, args.device, on_progress=lambda f, m: print(f"  [{f:4.0%}] depth {depth} {m}"))
+        request = sweep_request("digits", depth, "width", widths, seeds, ["naive", "weight"],
+                                {"epochs": 10 if args.quick else 30}, args.device)
+        result = run_sweep(reg, request, on_progress=lambda f, m: print(f"  [{f:4.0%}] depth {depth} {m}"))
         barrier_rows += [{"depth": depth, **r} for r in result["summary"]]
         plot_barrier_vs(axes[0], result["summary"], label=f"depth {depth} ")
         for width in widths:
             runs = list(dict.fromkeys(x for r in result["rows"] if r["value"] == width for x in (r["run_a"], r["run_b"])))
             for k in ks:
                 for method in ("naive", "weight", "mergemany"):
-                    avg = average(reg, runs[:k], method, device=args.device, register=False)
+                    avg = average(reg, AverageRequest(tuple(runs[:k]), method, device=args.device), register=False)
                     average_rows.append({
                         "depth": depth, "width": width, "k": k, "method": method, "test_acc": avg["test_acc"],
                         "test_loss": avg["test_loss"], "ensemble_test_acc": avg["ensemble"]["test_acc"],

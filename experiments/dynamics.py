@@ -4,9 +4,9 @@ batch size and training length, on moons and digits.
     .venv/bin/python experiments/dynamics.py [--quick]
 """
 
-from common import figure, parse_args, plot_barrier_vs, pyplot, registry, write_rows
+from common import figure, parse_args, plot_barrier_vs, pyplot, registry, sweep_request, write_rows
 
-from lmctui.service.sweeps import run_sweep, sweep_params
+from lmctui.service.sweeps import run_sweep
 
 SETTINGS = {"moons": {"depth": 1, "width": 64}, "digits": {"depth": 2, "width": 64}}
 AXES = {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.05, 0.2], "batch_size": [16, 64, 256], "epochs": [2, 10, 40]}
@@ -25,9 +25,9 @@ def main() -> None:
             if axis == "optimizer":
                 train.pop("lr")  # each optimizer its default rate
             values = values[:2] if args.quick else values
-            params = sweep_params(dataset, "mlp", setting["depth"], axis, values, seeds, ["naive", "weight"], train,
-                                  width=setting["width"])
-            result = run_sweep(reg, params, args.device,
+            request = sweep_request(dataset, setting["depth"], axis, values, seeds, ["naive", "weight"], train,
+                                    args.device, width=setting["width"])
+            result = run_sweep(reg, request,
                                on_progress=lambda f, m: print(f"  [{f:4.0%}] {dataset} {m}"))
             rows += [{"dataset": dataset, "axis": axis, **r} for r in result["summary"]]
             summary = result["summary"]

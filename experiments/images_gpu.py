@@ -16,6 +16,7 @@ from common import registry, write_rows
 from lmctui.core.data import DataConfig
 from lmctui.core.interpolation import InterpolationOptions
 from lmctui.core.training import TrainConfig
+from lmctui.service.requests import InterpRequest
 from lmctui.service.science import interp
 from lmctui.service.training import TrainRequest, train_runs
 
@@ -44,7 +45,7 @@ def main() -> None:
             variants += [(" no BN reset", InterpolationOptions(reset_bn=False)),
                          (" REPAIR", InterpolationOptions(repair=True))]
         for suffix, options in variants:
-            for curve in interp(reg, a, b, ["naive", "weight"], options, device=args.device):
+            for curve in interp(reg, InterpRequest(a, b, ("naive", "weight"), options, device=args.device)):
                 rows.append({"arch": arch, "norm": norm, "width": width, "method": curve["method"] + suffix,
                              **{k: curve[k] for k in ("loss_barrier_test", "error_barrier_test",
                                                       "mid_acc_test", "loss_barrier_train")}})

@@ -16,6 +16,7 @@ from common import figure, parse_args, pyplot, registry, write_rows
 from lmctui.core.data import DataConfig
 from lmctui.core.interpolation import InterpolationOptions
 from lmctui.core.training import TrainConfig
+from lmctui.service.requests import AverageRequest, InterpRequest
 from lmctui.service.science import average, interp
 from lmctui.service.training import TrainRequest, train_runs
 
@@ -41,8 +42,8 @@ def main() -> None:
     for name, runs in groups.items():
         for method in ("naive", "weight"):
             barriers = [c["loss_barrier_test"] for a, b in itertools.combinations(runs, 2)
-                        for c in interp(reg, a, b, [method], InterpolationOptions(points=25), device=args.device)]
-            avg = average(reg, runs, method, device=args.device, register=False)
+                        for c in interp(reg, InterpRequest(a, b, (method,), InterpolationOptions(points=25), device=args.device))]
+            avg = average(reg, AverageRequest(tuple(runs), method, device=args.device), register=False)
             rows.append({"group": name, "method": method, "pairs": len(barriers),
                          "loss_barrier_test_mean": statistics.fmean(barriers),
                          "loss_barrier_test_std": statistics.pstdev(barriers),

@@ -6,10 +6,10 @@ Naive vs weight- vs activation-matched barriers against width on moons and spira
 and decision regions of two endpoints and of their naive and aligned midpoints.
 """
 
-from common import figure, parse_args, plot_barrier_vs, pyplot, registry, write_rows
+from common import figure, parse_args, plot_barrier_vs, pyplot, registry, sweep_request, write_rows
 
 from lmctui.service.regions import decision_grid
-from lmctui.service.sweeps import run_sweep, sweep_params
+from lmctui.service.sweeps import run_sweep
 
 
 def main() -> None:
@@ -21,9 +21,9 @@ def main() -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     rows, summaries = [], {}
     for ax, dataset in zip(axes, ("moons", "spirals")):
-        params = sweep_params(dataset, "mlp", 1, "width", widths, seeds, ["naive", "weight", "activation"],
-                              {"epochs": 15 if args.quick else 60, "lr": 0.05, "batch_size": 32})
-        result = run_sweep(reg, params, args.device, on_progress=lambda f, m: print(f"  [{f:4.0%}] {dataset} {m}"))
+        request = sweep_request(dataset, 1, "width", widths, seeds, ["naive", "weight", "activation"],
+                                {"epochs": 15 if args.quick else 60, "lr": 0.05, "batch_size": 32}, args.device)
+        result = run_sweep(reg, request, on_progress=lambda f, m: print(f"  [{f:4.0%}] {dataset} {m}"))
         summaries[dataset] = result
         rows += [{"dataset": dataset, **r} for r in result["summary"]]
         plot_barrier_vs(ax, result["summary"])

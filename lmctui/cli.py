@@ -32,7 +32,14 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
 MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of the weight-matching visiting order")]
 Out = Annotated[Path, typer.Option("--out", help="CSV file to write")]
-LR_HELP = "Learning rate [default: 0.05 sgd, 0.001 adam]"
+Dataset = Annotated[str, typer.Option(help="|".join(DATASETS))]
+Arch = Annotated[str, typer.Option(help="|".join(ARCHS))]
+Depth = Annotated[int, typer.Option(help="MLP hidden layers")]
+Norm = Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))]
+Epochs = Annotated[int, typer.Option()]
+Optimizer = Annotated[str, typer.Option(help="|".join(OPTIMIZERS))]
+LearningRate = Annotated[Optional[float], typer.Option(help="Learning rate [default: 0.05 sgd, 0.001 adam]")]
+BatchSize = Annotated[int, typer.Option()]
 # Request fields whose flag is not --field-with-dashes.
 FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",
          "runs": "RUNS", "filter": "--filter", "sweep": "--sweep"}
@@ -89,20 +96,20 @@ def _signals_interrupt() -> None:
 @app.command()
 @command
 def train(
-    dataset: Annotated[str, typer.Option(help="|".join(DATASETS))] = DataConfig.name,
-    arch: Annotated[str, typer.Option(help="|".join(ARCHS))] = "mlp",
+    dataset: Dataset = DataConfig.name,
+    arch: Arch = "mlp",
     width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = ModelConfig.width,
-    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = ModelConfig.depth,
-    norm: Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))] = "none",
+    depth: Depth = ModelConfig.depth,
+    norm: Norm = "none",
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-7: one run each")] = "0",
     init_seed: Annotated[Optional[int], typer.Option(help="Same init seed for every run")] = None,
     data_seed: Annotated[Optional[int], typer.Option(help="Same data-order seed for every run")] = None,
-    epochs: Annotated[int, typer.Option()] = TrainConfig.epochs,
-    lr: Annotated[Optional[float], typer.Option(help=LR_HELP)] = None,
-    optimizer: Annotated[str, typer.Option(help="|".join(OPTIMIZERS))] = TrainConfig.optimizer,
+    epochs: Epochs = TrainConfig.epochs,
+    lr: LearningRate = None,
+    optimizer: Optimizer = TrainConfig.optimizer,
     momentum: Annotated[float, typer.Option(help="SGD momentum")] = TrainConfig.momentum,
     weight_decay: Annotated[float, typer.Option()] = TrainConfig.weight_decay,
-    batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
+    batch_size: BatchSize = TrainConfig.batch_size,
     warmup: Annotated[float, typer.Option(help="Linear warm-up epochs")] = TrainConfig.warmup_epochs,
     schedule: Annotated[str, typer.Option(help="constant|cosine")] = TrainConfig.schedule,
     save_epochs: Annotated[Optional[str], typer.Option(help="Keep checkpoints at these epochs, e.g. 0,1,5")] = None,
@@ -225,18 +232,25 @@ def align(
     """Permute B's hidden units to match A; register the permuted B as a new run."""
     from lmctui.service.requests import AlignRequest
 
-    request = AlignRequest(run_a, run_b, method, seed, device)
-    if queue:
-        return _queue(request, home, json)
-    registry = _ready(home, request)
-    from lmctui.service.science import align as run_align
-
-    alignment = run_align(registry, request)
+    alignment = _run_or_queue(AlignRequest(run_a, run_b, method, seed, device), queue, home, json, "align")
+    if alignment is None:
+        return
     if json:
         emit_json({"alignment": alignment})
     else:
         print_table([alignment], ["id", "run_a", "run_b", "method", "aligned_run", "iterations", "objective",
                                   "seconds", "reused"])
+
+
+def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str):
+    """Queue `request`, or run the science use case of that name on it now (torch arrives only then)."""
+    if queue:
+        _queue(request, home, as_json)
+        return None
+    registry = _ready(home, request)
+    from lmctui.service import science
+
+    return getattr(science, use_case)(registry, request)
 
 
 def _ready(home, request):
@@ -270,12 +284,9 @@ def interp(
 
     request = InterpRequest(run_a, run_b, parse_csv_words(methods, CURVE_METHODS, "methods"),
                             InterpolationOptions(points, reset_bn, repair), seed, device)
-    if queue:
-        return _queue(request, home, json)
-    registry = _ready(home, request)
-    from lmctui.service.science import interp as run_interp
-
-    curves = run_interp(registry, request)
+    curves = _run_or_queue(request, queue, home, json, "interp")
+    if curves is None:
+        return
     if json:
         emit_json({"curves": curves})
     else:
@@ -304,13 +315,9 @@ def average(
     """Average the weights of K runs; compare with each endpoint and the ensemble."""
     from lmctui.service.requests import AverageRequest
 
-    request = AverageRequest(tuple(runs), method, reference, seed, device)
-    if queue:
-        return _queue(request, home, json)
-    registry = _ready(home, request)
-    from lmctui.service.science import average as run_average
-
-    result = run_average(registry, request)
+    result = _run_or_queue(AverageRequest(tuple(runs), method, reference, seed, device), queue, home, json, "average")
+    if result is None:
+        return
     if json:
         emit_json({"average": result})
         return
@@ -354,19 +361,19 @@ def bench(
 @app.command()
 @command
 def sweep(
-    dataset: Annotated[str, typer.Option(help="|".join(DATASETS))] = DataConfig.name,
-    arch: Annotated[str, typer.Option(help="|".join(ARCHS))] = "mlp",
-    depth: Annotated[int, typer.Option(help="MLP hidden layers")] = ModelConfig.depth,
-    norm: Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))] = "none",
+    dataset: Dataset = DataConfig.name,
+    arch: Arch = "mlp",
+    depth: Depth = ModelConfig.depth,
+    norm: Norm = "none",
     widths: Annotated[str, typer.Option(help="Widths to sweep, e.g. 8,32,128")] = "8,32,128",
     width: Annotated[int, typer.Option(help="The width when --sweep names another axis")] = ModelConfig.width,
     sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1 or optimizer=sgd,adam ...")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per value (>= 2)")] = 2,
-    epochs: Annotated[int, typer.Option()] = TrainConfig.epochs,
+    epochs: Epochs = TrainConfig.epochs,
     methods: Annotated[str, typer.Option(help="Comma list of " + ",".join(CURVE_METHODS))] = "naive,weight",
-    optimizer: Annotated[str, typer.Option(help="|".join(OPTIMIZERS))] = TrainConfig.optimizer,
-    lr: Annotated[Optional[float], typer.Option(help=LR_HELP)] = None,
-    batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
+    optimizer: Optimizer = TrainConfig.optimizer,
+    lr: LearningRate = None,
+    batch_size: BatchSize = TrainConfig.batch_size,
     points: Annotated[int, typer.Option(help="Alphas per curve")] = InterpolationOptions.points,
     plot: Annotated[bool, typer.Option("--plot", help="Draw barrier against the swept value")] = False,
     device: Device = "auto",

@@ -87,7 +87,7 @@ class RunRecord:
         """A network made from this run's architecture (aligned or averaged), not trained."""
         seeds = {} if kind == "aligned" else {"seed": None, "init_seed": None, "data_seed": None}
         return replace(self, kind=kind, parent=parent, status="running", error=None, weights_sha256=None,
-                       checkpoints=[], checkpoint_sha256={}, epochs_done=self.epochs_done, started=None,
+                       checkpoints=[], checkpoint_sha256={}, started=None,
                        finished=None, extra=extra, **seeds)
 
     def to_doc(self) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 from lmctui.core.data import DataConfig
 from lmctui.core.training import TrainConfig
 from lmctui.service.catalog import open_registry
+from lmctui.service.requests import InterpRequest
 from lmctui.service.science import interp
 from lmctui.service.training import TrainRequest, train_runs
 from lmctui.tui.app import make_app
@@ -25,7 +26,7 @@ def build(home: Path) -> list[str]:
         runs = train_runs(registry, TrainRequest(DataConfig("moons"), width=width, depth=1, seeds=(0, 1),
                                                  train=TrainConfig(epochs=20), device="cpu"))
         ids += [r["id"] for r in runs]
-        interp(registry, runs[0]["id"], runs[1]["id"], ["naive", "weight", "activation"], device="cpu")
+        interp(registry, InterpRequest(runs[0]["id"], runs[1]["id"], ("naive", "weight", "activation"), device="cpu"))
     return ids
 
 

@@ -1,0 +1,105 @@
+"""The layers import downward only, and bad input is refused before torch is imported."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "lmctui"
+LEAVES = {"lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing"}  # torch-free, import nothing above
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every lmctui module a file imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "lmctui" or name.startswith("lmctui.")}
+
+
+def files_under(*parts: str) -> list[Path]:
+    target = PACKAGE.joinpath(*parts)
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+def offending(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{path.relative_to(PACKAGE.parent)} imports {name}" for path in files for name in imports_of(path)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)]
+
+
+@pytest.mark.parametrize("where", [("cli.py",), ("cli_output.py",), ("tui",)])
+def test_interfaces_call_only_the_service(where):
+    assert offending(files_under(*where), ("lmctui.core", "lmctui.store", "lmctui.jobs")) == []
+
+
+def test_store_knows_nothing_of_the_numerics_or_the_layers_above():
+    assert offending(files_under("store"), ("lmctui.core", "lmctui.service", "lmctui.jobs", "lmctui.tui",
+                                            "lmctui.cli")) == []
+
+
+def test_core_imports_nothing_above_it():
+    above = ("lmctui.store", "lmctui.service", "lmctui.jobs", "lmctui.tui", "lmctui.cli", "lmctui.records",
+             "lmctui.plots", "lmctui.cli_output")
+    assert offending(files_under("core"), above) == []
+    leaves = [PACKAGE / f"{name.split('.')[1]}.py" for name in LEAVES]
+    assert offending(leaves, ("lmctui.core", "lmctui.store", "lmctui.service", "lmctui.jobs")) == []
+
+
+def test_no_import_cycle_inside_core():
+    core = {f"lmctui.core.{p.stem}": imports_of(p) for p in files_under("core")}
+    graph = {name: {i for i in deps if i in core} for name, deps in core.items()}
+
+    def reaches(start, target, seen=()):
+        return any(n == target or (n not in seen and reaches(n, target, seen + (n,))) for n in graph[start])
+
+    cycles = [name for name in graph if reaches(name, name)]
+    assert cycles == []
+
+
+def run_cli(*args: str) -> tuple[int, str, set]:
+    """Run the CLI in a fresh interpreter; return (exit code, stderr, heavy modules imported)."""
+    code = ("import sys, json\n"
+            "from lmctui.cli import main\n"
+            "try:\n    main()\n"
+            "except SystemExit as e:\n    code = e.code\n"
+            "heavy = sorted(m for m in ('torch', 'numpy', 'scipy', 'sklearn') if m in sys.modules)\n"
+            "print(json.dumps({'code': code, 'heavy': heavy}), file=sys.stdout)\n")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["code"], done.stderr, set(result["heavy"])
+
+
+REFUSALS = [
+    ["train", "--dataset", "mnsit"],
+    ["train", "--arch", "transformer"],
+    ["train", "--width", "-1"],
+    ["train", "--epochs", "0"],
+    ["train", "--lr", "nan"],
+    ["train", "--warmup", "inf"],
+    ["train", "--seeds", "٣"],
+    ["train", "--norm", "batch"],
+    ["train", "--device", "tpu"],
+    ["train", "--depth", "100000000"],
+    ["train", "--init-from", ""],
+    ["align", "a", "b", "--method", "foo"],
+    ["interp", "a", "b", "--methods", "naive,magic"],
+    ["interp", "a", "b", "--points", "99999999999999999999"],
+    ["average", "a", "--method", "weight"],
+    ["sweep", "--widths", "0,4"],
+    ["sweep", "--sweep", "colour=red"],
+    ["worker", "--cpu-slots", "100000"],
+]
+
+
+@pytest.mark.parametrize("args", REFUSALS, ids=[" ".join(a) for a in REFUSALS])
+def test_refusals_never_import_torch(tmp_path, args):
+    code, stderr, heavy = run_cli(*args, "--home", str(tmp_path / "home"))
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert heavy == set(), f"refusing {args} imported {heavy}"
+    assert not (tmp_path / "home" / "runs").exists()
