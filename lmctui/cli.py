@@ -64,6 +64,8 @@ def command(func):
             fail(130, "interrupted")
         except WorkFailed as err:
             fail(1, f"failed: {err}")
+        except typer.Exit:
+            raise
         except Exception as err:  # the last line of defence: no traceback for the user
             fail(1, f"failed: {type(err).__name__}: {err}")
 
