@@ -15,7 +15,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from lmctui.choices import ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, NORMS, OPTIMIZERS
+from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
+                            OPTIMIZERS)
 from lmctui.cli_output import TrainProgress, emit_json, message, print_table
 from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
 from lmctui.errors import FieldError, UserError, WorkFailed
@@ -38,7 +39,8 @@ Depth = Annotated[int, typer.Option(help="MLP hidden layers")]
 Norm = Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))]
 Epochs = Annotated[int, typer.Option()]
 Optimizer = Annotated[str, typer.Option(help="|".join(OPTIMIZERS))]
-LearningRate = Annotated[Optional[float], typer.Option(help="Learning rate [default: 0.05 sgd, 0.001 adam]")]
+LearningRate = Annotated[Optional[float], typer.Option(
+    help="Learning rate (default: " + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")]
 BatchSize = Annotated[int, typer.Option()]
 # Request fields whose flag is not --field-with-dashes.
 FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",

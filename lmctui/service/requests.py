@@ -74,7 +74,7 @@ class TrainRequest:
         return f"train {self.data.name} {self.arch} w{self.width} seeds {_seeds_text(self.seeds)}"
 
     def to_params(self) -> dict:
-        return {**asdict(self), "data": self.data.to_dict(), "train": self.train.to_dict(),
+        return {**asdict(self), "data": self.data.to_dict(), "train": _train_params(self.train),
                 "seeds": list(self.seeds), "tags": list(self.tags)}
 
     @classmethod
@@ -229,7 +229,7 @@ class SweepRequest:
         return f"sweep {self.base.data.name} {self.axis} {','.join(map(str, self.values))}"
 
     def to_params(self) -> dict:
-        return {"base": self.base.to_params() | {"train": _train_params(self.base.train)}, "axis": self.axis,
+        return {"base": self.base.to_params(), "axis": self.axis,
                 "values": list(self.values), "methods": list(self.methods), "points": self.points}
 
     @classmethod
@@ -249,7 +249,7 @@ def sweep_values(axis: str, raw: list[str]) -> tuple:
 
 
 def _train_params(train: TrainConfig) -> dict:
-    """A sweep keeps an unset learning rate unset, so each swept optimizer gets its own default."""
+    """An unset learning rate stays unset in a job, so a swept optimizer gets its own default."""
     return {**train.to_dict(), "lr": train.lr}
 
 

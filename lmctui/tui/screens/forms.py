@@ -12,7 +12,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from lmctui.choices import ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, NORMS, OPTIMIZERS
+from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
+                            OPTIMIZERS)
 from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_int_list
@@ -103,7 +104,8 @@ class TrainForm(Form):
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
         yield from labelled("seeds (e.g. 0,1 or 0-3)", Input("0-1", id="seeds"))
         yield from labelled("optimizer", select("optimizer", OPTIMIZERS, TrainConfig.optimizer))
-        yield from labelled("learning rate (blank: 0.05 sgd, 0.001 adam)", Input("", id="lr"))
+        defaults = ", ".join(f"{lr:g} {name}" for name, lr in DEFAULT_LR.items())
+        yield from labelled(f"learning rate (blank: {defaults})", Input("", id="lr"))
         yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
         yield from labelled("data dir (MNIST, CIFAR-10)", Input("", id="data_dir"))
 

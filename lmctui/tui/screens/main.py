@@ -89,15 +89,19 @@ class MainScreen(Screen):
         if snapshot is not self.shown:
             self.app.call_from_thread(self.show, snapshot)
 
-    def show(self, snapshot) -> None:
-        self.shown = snapshot
-        self.query_one("#runs-table", RecordTable).set_records(snapshot.runs)
-        self.query_one("#jobs-table", RecordTable).set_records([job_row(j) for j in snapshot.jobs])
-        self.query_one("#barriers-table", RecordTable).set_records(
-            [{**c, "pair": f"{c['run_a']}-{c['run_b']}"} for c in snapshot.curves])
-        self.query_one("#sweeps-table", RecordTable).set_records(
-            [{**row, "id": f"{row['setting']}|{row['method']}|{row['width']}"} for row in snapshot.sweep])
-        self._draw_sweep(snapshot.sweep)
+    def show(self, snapshot: Snapshot) -> None:
+        """Redraw the tables whose part of the snapshot changed (a job's progress leaves the runs alone)."""
+        last, self.shown = self.shown, snapshot
+        if snapshot.runs is not last.runs:
+            self.query_one("#runs-table", RecordTable).set_records(snapshot.runs)
+        if snapshot.jobs is not last.jobs:
+            self.query_one("#jobs-table", RecordTable).set_records([job_row(j) for j in snapshot.jobs])
+        if snapshot.curves is not last.curves:
+            self.query_one("#barriers-table", RecordTable).set_records(
+                [{**c, "pair": f"{c['run_a']}-{c['run_b']}"} for c in snapshot.curves])
+            self.query_one("#sweeps-table", RecordTable).set_records(
+                [{**row, "id": f"{row['setting']}|{row['method']}|{row['width']}"} for row in snapshot.sweep])
+            self._draw_sweep(snapshot.sweep)
         self.update_status()
 
     def update_status(self) -> None:
