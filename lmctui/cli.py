@@ -192,7 +192,14 @@ def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], ho
         return
     print_table([{"field": k, "value": shown["run"][k]} for k in RUN_FIELDS], ["field", "value"],
                 f"run {shown['run']['id']}")
+    config = shown.get("config") or {}
+    print_table([{"part": part, "field": k, "value": v} for part in ("data", "model", "train")
+                 for k, v in (config.get(part) or {}).items()], ["part", "field", "value"], "config")
+    print_table([{"file": f, "state": s} for f, s in shown["files"].items()], ["file", "state"], "weight files")
     print_table(shown["metrics"], ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"], "metrics")
+    damaged = [f for f, s in shown["files"].items() if s != "ok"]
+    if damaged:
+        message(f"warning: {', '.join(damaged)} of run {shown['run']['id']}: {shown['files'][damaged[0]]}")
 
 
 @app.command()
@@ -403,13 +410,14 @@ def sweep(
     if queue:
         return _queue(request, home, json)
     registry = _ready(home, request)
-    from lmctui.service.sweeps import SUMMARY_FIELDS, run_sweep
+    from lmctui.records import SWEEP_SUMMARY_FIELDS
+    from lmctui.service.sweeps import run_sweep
 
     result = run_sweep(registry, request, on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
     if json:
         emit_json(result)
     else:
-        print_table(result["summary"], list(SUMMARY_FIELDS), f"sweep {result['sweep']} over {axis}")
+        print_table(result["summary"], list(SWEEP_SUMMARY_FIELDS), f"sweep {result['sweep']} over {axis}")
     if plot:
         from lmctui.plots import sweep_plot
 
@@ -432,13 +440,10 @@ def export_sweep(
     json: Json = False,
 ):
     """Write a sweep's rows (one per value, method and pair) or its summary as CSV."""
-    from lmctui.records import write_csv
-    from lmctui.service.sweeps import sweep_table
+    from lmctui.service.catalog import export_sweep as export
 
-    found, rows, fields = sweep_table(_registry(home), sweep_id, summary)
-    path = write_csv(out, rows, fields)
-    result = {"path": str(path), "rows": len(rows), "sweep": found}
-    emit_json(result) if json else message(f"wrote {len(rows)} rows of sweep {found} to {path}")
+    result = export(_registry(home), sweep_id, out, summary)
+    emit_json(result) if json else message(f"wrote {result['rows']} rows of sweep {result['sweep']} to {result['path']}")
 
 
 @app.command()

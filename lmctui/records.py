@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable
 
-from lmctui.errors import UserError
+from lmctui.errors import FieldError
 from lmctui.parsing import matches_value
 
 RUN_FIELDS = (
@@ -102,6 +104,11 @@ CURVE_FIELDS = (
     "mid_loss_train", "mid_loss_test", "mid_acc_train", "mid_acc_test", "created",
 )
 CURVE_SERIES = ("alpha", "train_loss", "test_loss", "train_acc", "test_acc")
+SWEEP_ROW_FIELDS = ("value", "method", "run_a", "run_b", "loss_barrier_test", "error_barrier_test",
+                    "loss_barrier_train", "error_barrier_train")
+SWEEP_SUMMARY_FIELDS = ("value", "method", "pairs", "loss_barrier_test_mean", "loss_barrier_test_std",
+                        "error_barrier_test_mean", "error_barrier_test_std", "average_test_acc",
+                        "endpoint_test_acc_mean")
 ALIGNMENT_FIELDS = ("id", "run_a", "run_b", "method", "seed", "aligned_run", "iterations", "objective",
                     "solves", "seconds", "created")
 AVERAGE_FIELDS = ("id", "method", "runs", "reference", "averaged_run", "rounds", "train_loss", "train_acc",
@@ -122,7 +129,7 @@ def filter_docs(docs: Iterable[dict], filters: list[tuple[str, str]], tags: list
     known = set(RUN_FIELDS).union(*(d.keys() for d in docs)) if docs else set(RUN_FIELDS)
     for key, _ in filters:
         if key not in known:
-            raise UserError(f"--filter: unknown field {key!r}; fields are {', '.join(RUN_FIELDS)}")
+            raise FieldError("filter", f"names an unknown field {key!r}; fields are {', '.join(RUN_FIELDS)}")
     return [
         d for d in docs
         if all(matches_value(d.get(key), value) for key, value in filters)
@@ -130,20 +137,44 @@ def filter_docs(docs: Iterable[dict], filters: list[tuple[str, str]], tags: list
     ]
 
 
-def write_csv(path: str | Path, rows: list[dict], fields: Iterable[str]) -> Path:
-    """Write rows as CSV with a header; lists joined by ';', dicts as JSON."""
+def write_csv(path: str | Path, rows: list[dict], fields: Iterable[str], home: Path | None = None) -> Path:
+    """Write rows as CSV with a header (lists joined by ';', dicts as JSON), atomically.
+
+    Inside the registry `home` only its `exports/` folder may be written: an export can
+    never overwrite a file the registry manages.
+    """
     path = Path(path).expanduser()
     if path.is_dir():
-        raise UserError(f"--out {path} is a folder; give a file name")
-    if not path.parent.exists():
-        raise UserError(f"--out {path}: folder {path.parent} does not exist")
+        raise FieldError("out", f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise FieldError("out", f"{path}: folder {path.parent} does not exist")
+    if home is not None and _inside(path, Path(home)) and not _inside(path, Path(home) / "exports"):
+        raise FieldError("out", f"{path} is inside the registry home {home}; write exports elsewhere "
+                                f"or under {Path(home) / 'exports'}")
     fields = list(fields)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row.get(k)) for k in fields})
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise FieldError("out", f"{path}: cannot write there ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _cell(row.get(k)) for k in fields})
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise FieldError("out", f"{path}: cannot write there ({err.strerror})") from None
     return path
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _cell(value):

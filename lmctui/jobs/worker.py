@@ -65,6 +65,7 @@ class Worker:
         self.on_change = on_change or (lambda: None)
         self.local_cancel: set[str] = set()  # job ids cancelled from this process
         self.stopping = threading.Event()  # set at shutdown: running jobs stop between batches
+        self.error: Exception | None = None  # why the worker stopped, if the queue failed
 
     def run_one(self) -> dict | None:
         """Claim one job and run it to the end; None when nothing could be claimed."""
@@ -79,11 +80,19 @@ class Worker:
             self.on_change()
 
     def run_until(self, stop: threading.Event, idle_exit: bool = False) -> None:
-        while not stop.is_set() and not self.stopping.is_set():
-            if self.run_one() is None:
-                if idle_exit:
-                    return
-                stop.wait(POLL_SECONDS)
+        """Run jobs until `stop` (or, with `idle_exit`, until none can be claimed).
+
+        If the queue itself fails (the registry became unreadable under the worker), the
+        worker stops and keeps the error in `error` for its owner to report.
+        """
+        try:
+            while not stop.is_set() and not self.stopping.is_set():
+                if self.run_one() is None:
+                    if idle_exit:
+                        return
+                    stop.wait(POLL_SECONDS)
+        except Exception as err:
+            self.error = err
 
     def _run(self, job: dict) -> dict:
         started = time.monotonic()

@@ -7,9 +7,10 @@ import shutil
 from pathlib import Path
 
 from lmctui.errors import UserError
-from lmctui.records import CURVE_FIELDS, RUN_FIELDS, filter_docs, run_view, view, write_csv
+from lmctui.records import (CURVE_FIELDS, RUN_FIELDS, SWEEP_ROW_FIELDS, SWEEP_SUMMARY_FIELDS, filter_docs, run_view,
+                            view, write_csv)
 from lmctui.store import Registry, resolve_home
-from lmctui.store.runfiles import METRICS, read_metrics
+from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256, read_metrics
 
 MUST_MATCH = ("dataset", "arch", "width", "depth", "norm")  # what runs must share to be aligned
 
@@ -59,9 +60,30 @@ def list_runs(registry: Registry, filters: list[tuple[str, str]] = (), tags: lis
 
 
 def show_run(registry: Registry, prefix: str) -> dict:
+    """A run's record, its config, its per-epoch metrics and whether its weight files are intact."""
     doc = registry.resolve("runs", prefix)
-    return {"run": run_view(doc), "config": doc.get("config"),
-            "metrics": read_metrics(registry.run_dir(doc["id"]) / METRICS)}
+    run_dir = registry.run_dir(doc["id"])
+    return {"run": run_view(doc), "config": doc.get("config"), "metrics": read_metrics(run_dir / METRICS),
+            "files": weight_files(doc, run_dir)}
+
+
+def weight_files(doc: dict, run_dir: Path) -> dict:
+    """'ok', 'missing' or 'damaged' for the final weights and each kept checkpoint (by sha256)."""
+    if doc.get("status") != "done":
+        return {}
+    sums = doc.get("checkpoint_sha256") or {}
+    files = {"weights": _file_state(run_dir / WEIGHTS, doc.get("weights_sha256"))}
+    for epoch in doc.get("checkpoints") or []:
+        files[f"checkpoint {epoch}"] = _file_state(checkpoint_path(run_dir, epoch), sums.get(str(epoch)))
+    return files
+
+
+def _file_state(path: Path, expected: str | None) -> str:
+    if not path.is_file():
+        return "missing"
+    if expected is None:
+        return "no checksum kept"
+    return "ok" if file_sha256(path) == expected else "damaged: sha256 differs from the registry's"
 
 
 def remove_run(registry: Registry, prefix: str) -> dict:
@@ -75,7 +97,7 @@ def remove_run(registry: Registry, prefix: str) -> dict:
 
 def export_runs(registry: Registry, out: str | Path, filters=(), tags=()) -> dict:
     rows = list_runs(registry, filters, tags)
-    path = write_csv(out, rows, RUN_FIELDS)
+    path = write_csv(out, rows, RUN_FIELDS, registry.home)
     return {"path": str(path), "rows": len(rows)}
 
 
@@ -85,5 +107,13 @@ def export_barriers(registry: Registry, out: str | Path) -> dict:
     configs = {d["id"]: d.get("config") for d in registry.all("runs")}
     rows = [{**view(d, CURVE_FIELDS), "config_a": configs.get(d["run_a"]), "config_b": configs.get(d["run_b"])}
             for d in docs]
-    path = write_csv(out, rows, CURVE_FIELDS + ("config_a", "config_b"))
+    path = write_csv(out, rows, CURVE_FIELDS + ("config_a", "config_b"), registry.home)
     return {"path": str(path), "rows": len(rows)}
+
+
+def export_sweep(registry: Registry, prefix: str, out: str | Path, summary: bool = False) -> dict:
+    """A stored sweep's rows (one per value, method and pair), or its summary, as CSV."""
+    doc = registry.resolve("sweeps", prefix)
+    rows = doc.get("summary" if summary else "rows") or []
+    path = write_csv(out, rows, SWEEP_SUMMARY_FIELDS if summary else SWEEP_ROW_FIELDS, registry.home)
+    return {"path": str(path), "rows": len(rows), "sweep": doc["id"]}

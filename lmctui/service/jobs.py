@@ -7,7 +7,6 @@ a `Jobs`. Nothing here imports torch; the work does, inside the worker threads.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable
 
 from lmctui.errors import UserError, WorkFailed
@@ -75,7 +74,9 @@ class Jobs:
 
     # -- the workers ------------------------------------------------------------------
     def start_workers(self, idle_exit: bool = False) -> list[threading.Thread]:
-        """Start `cpu_slots` worker threads draining the queue (daemons: they never hold the process)."""
+        """Start `cpu_slots` worker threads draining the queue, and a watcher that marks the jobs
+        and runs of dead processes interrupted every ORPHAN_CHECK_SECONDS (all daemons)."""
+        threading.Thread(target=self._watch_orphans, daemon=True, name="lmctui-orphans").start()
         policy = DevicePolicy(self.cpu_slots, cuda_devices)
         for i in range(self.cpu_slots):
             worker = Worker(self.queue, self._execute, policy, f"{self.name}-{i}", self.on_change)
@@ -85,6 +86,18 @@ class Jobs:
             self.threads.append(thread)
             thread.start()
         return self.threads
+
+    def _watch_orphans(self) -> None:
+        while not self._stop.wait(ORPHAN_CHECK_SECONDS):
+            try:
+                if self.registry.mark_orphans_interrupted():
+                    self.on_change()
+            except Exception:  # a registry unreadable for a moment: the workers report it
+                continue
+
+    def errors(self) -> list[Exception]:
+        """Why workers stopped on their own (the queue failed under them)."""
+        return [w.error for w in self.workers if w.error is not None]
 
     def _execute(self, job, should_stop, on_progress) -> dict:
         return execute(self.registry, job, should_stop, on_progress)
@@ -97,17 +110,15 @@ class Jobs:
 
     def serve(self, stopped: threading.Event) -> None:
         """Block while the workers run: until they end (idle exit) or `stopped` is set, then
-        stop them and wait for their jobs to be marked. Checks for orphans meanwhile."""
-        last_check = time.monotonic()
+        stop them and wait for their jobs to be marked. A worker's failure is raised here."""
         while any(t.is_alive() for t in self.threads) and not stopped.is_set():
             stopped.wait(0.2)
-            if time.monotonic() - last_check > ORPHAN_CHECK_SECONDS:
-                self.registry.mark_orphans_interrupted()
-                last_check = time.monotonic()
         self.stop_workers()
         for thread in self.threads:
             while thread.is_alive():
                 thread.join(0.2)
+        if self.errors():
+            raise self.errors()[0]
 
 
 def request_device(request) -> str:

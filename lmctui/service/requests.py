@@ -210,6 +210,7 @@ class SweepRequest:
         for method in self.methods:
             check_choice(method, "methods", CURVE_METHODS)
         InterpolationOptions(self.points).validate()
+        self.base.validate()
         for value in self.values:
             try:
                 self.request_for(value).validate()

@@ -6,6 +6,7 @@ request and run ids are thin wrappers that load and call them.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -89,7 +90,7 @@ def register_derived(loaded: LoadedRuns, template: dict, state: dict, kind: str,
     train_loss, train_acc = evaluate(model, data.x_train, data.y_train)
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     record = RunRecord.from_doc(template).derived(kind, parent, **extra)
-    record.started, record.host, record.pid = now(), HOST, None  # registered, never run by a process
+    record.started, record.host, record.pid = now(), HOST, os.getpid()  # this process registers it
     doc = registry.insert("runs", record.to_doc())
     run_dir = registry.run_dir(doc["id"])
     write_json(run_dir / CONFIG, {**template["config"], "derived": {"kind": kind, "parent": parent, **extra}})

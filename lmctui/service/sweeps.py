@@ -16,6 +16,7 @@ from typing import Callable
 from lmctui.configs import InterpolationOptions
 from lmctui.core.training import Cancelled
 from lmctui.errors import WorkFailed
+from lmctui.records import SWEEP_ROW_FIELDS as ROW_FIELDS
 from lmctui.service.loaded import LoadedRuns
 from lmctui.service.requests import SweepRequest
 from lmctui.service.science import average_loaded, interp_loaded
@@ -23,10 +24,6 @@ from lmctui.service.training import PreparedTraining, StopCheck, prepare_trainin
 from lmctui.store import Registry
 from lmctui.store.registry import now
 
-ROW_FIELDS = ("value", "method", "run_a", "run_b", "loss_barrier_test", "error_barrier_test",
-              "loss_barrier_train", "error_barrier_train")
-SUMMARY_FIELDS = ("value", "method", "pairs", "loss_barrier_test_mean", "loss_barrier_test_std",
-                  "error_barrier_test_mean", "error_barrier_test_std", "average_test_acc", "endpoint_test_acc_mean")
 BARRIER_KEYS = ("loss_barrier_test", "error_barrier_test", "loss_barrier_train", "error_barrier_train")
 
 
@@ -112,12 +109,3 @@ def _summarize(loaded: LoadedRuns, request: SweepRequest, value, value_rows: lis
             entry[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
         out.append(entry)
     return out
-
-
-def sweep_table(registry: Registry, prefix: str, summary: bool = False) -> tuple[str, list[dict], tuple]:
-    """A stored sweep's rows (or summary): (sweep id, rows, their fields)."""
-    doc = registry.resolve("sweeps", prefix)
-    if summary:
-        return doc["id"], doc.get("summary") or [], SUMMARY_FIELDS
-    return doc["id"], doc.get("rows") or [], ROW_FIELDS
-
