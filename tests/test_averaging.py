@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from lmctui.core.averaging import average, ensemble, mean_state, merge_many
+from lmctui.core.averaging import average, ensemble, merge_many
+from lmctui.core.weights import mean_state
 from lmctui.core.data import DataConfig, load_dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model

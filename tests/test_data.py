@@ -1,5 +1,6 @@
 import pickle
 import struct
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 from lmctui.choices import DATASETS, TOY_DATASETS
 from lmctui.core.data import DataConfig, load_dataset, make_toy
-from lmctui.errors import UserError
+from lmctui.errors import FieldError, UserError
 
 
 @pytest.mark.parametrize("name", TOY_DATASETS)
@@ -126,14 +127,29 @@ def test_cifar10_format_loads_through_torchvision(tmp_path, monkeypatch):
     assert corr > 0.9999
 
 
+def refusal(config: DataConfig) -> FieldError:
+    with pytest.raises(FieldError) as info:
+        load_dataset(config)
+    return info.value
+
+
 def test_missing_image_files_say_how_to_get_them(tmp_path):
-    with pytest.raises(UserError, match="--download"):
-        load_dataset(DataConfig("mnist", data_dir=str(tmp_path)))
-    with pytest.raises(UserError, match="--data-dir"):
-        load_dataset(DataConfig("cifar10"))
-    with pytest.raises(UserError, match="does not exist"):
-        load_dataset(DataConfig("mnist", data_dir=str(tmp_path / "nope")))
+    err = refusal(DataConfig("mnist", data_dir=str(tmp_path)))
+    assert err.field == "data_dir" and "download" in err.problem and str(tmp_path) in err.problem
+    err = refusal(DataConfig("cifar10"))
+    assert err.field == "data_dir" and err.problem.startswith("is needed for cifar10")
+    err = refusal(DataConfig("mnist", data_dir=str(tmp_path / "nope")))
+    assert err.field == "data_dir" and "does not exist" in err.problem
     afile = tmp_path / "file"
     afile.write_text("x")
-    with pytest.raises(UserError, match="not a folder"):
-        load_dataset(DataConfig("mnist", data_dir=str(afile)))
+    err = refusal(DataConfig("mnist", data_dir=str(afile)))
+    assert err.field == "data_dir" and "not a folder" in err.problem
+    assert "--" not in str(err), "core names the field, never a CLI flag"
+
+
+def test_data_config_round_trips_every_field():
+    config = DataConfig("mnist", n_samples=123, noise=0.25, data_dir="/some/where", download=True)
+    assert DataConfig.from_dict(config.to_dict()) == config
+    assert set(config.to_dict()) == {f.name for f in fields(DataConfig)}
+    assert DataConfig.from_dict(DataConfig().to_dict()) == DataConfig()
+    assert DataConfig.from_dict({**config.to_dict(), "unknown_later_field": 1}) == config

@@ -119,7 +119,8 @@ def test_repair_leaves_the_endpoints_alone_and_lowers_the_naive_barrier(trained_
     ModelConfig("resnet20", 1, 0, "none", (1, 8, 8), 10),
 ], ids=["mlp", "vgg-layer", "resnet-none"])
 def test_batched_curve_equals_evaluating_each_alpha_alone(digits, config):
-    from lmctui.core.interpolation import _interpolate_batched, alpha_grid, lerp_states
+    from lmctui.core.interpolation import _interpolate_batched, alpha_grid
+    from lmctui.core.weights import lerp_states
 
     a = build_model(config, torch.Generator().manual_seed(0)).state_dict()
     b = build_model(config, torch.Generator().manual_seed(1)).state_dict()

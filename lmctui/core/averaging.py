@@ -19,7 +19,8 @@ from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
 from lmctui.core.interpolation import CALIBRATION_SAMPLES
 from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.permutation import Permutations, StateDict, apply_permutation, identity_perms, spec_for
+from lmctui.core.permutation import Permutations, apply_permutation, identity_perms, spec_for
+from lmctui.core.weights import StateDict, mean_state
 
 METHODS = AVERAGE_METHODS
 
@@ -33,13 +34,6 @@ class AverageResult:
     train_acc: float
     test_loss: float
     test_acc: float
-
-
-def mean_state(states: list[StateDict]) -> StateDict:
-    """Element-wise mean of float tensors; integer buffers come from the first network."""
-    first = states[0]
-    return {k: torch.stack([s[k] for s in states]).mean(0) if first[k].is_floating_point() else first[k].clone()
-            for k in first}
 
 
 def load(config: ModelConfig, state: StateDict, device) -> torch.nn.Module:

@@ -16,7 +16,7 @@ import torch
 
 from lmctui.choices import TOY_DATASETS
 from lmctui.configs import DataConfig
-from lmctui.errors import UserError
+from lmctui.errors import FieldError
 
 
 # Default input noise per toy problem: enough overlap that the task is not trivial,
@@ -157,10 +157,8 @@ def _load_torchvision(config: DataConfig) -> Dataset:
         train = dataset_class(root=str(root), train=True, download=config.download)
         test = dataset_class(root=str(root), train=False, download=config.download)
     except RuntimeError as err:
-        raise UserError(
-            f"{config.name} not found under {root} (expected {root / expected}); "
-            f"rerun with --download to fetch it there, or copy the files in ({err})"
-        ) from None
+        raise FieldError("data_dir", f"{root} has no {config.name} (expected {root / expected}); "
+                                     f"with download it is fetched there, or copy the files in ({err})") from None
     x_train, y_train = _images_as_tensors(train)
     x_test, y_test = _images_as_tensors(test)
     x_train, x_test = _normalize(x_train, x_test, dims=(0, 2, 3) if per_channel else None)
@@ -170,14 +168,15 @@ def _load_torchvision(config: DataConfig) -> Dataset:
 
 def _checked_data_dir(config: DataConfig) -> Path:
     if not config.data_dir:
-        raise UserError(f"{config.name} needs --data-dir DIR (add --download to fetch it into DIR)")
+        raise FieldError("data_dir", f"is needed for {config.name}: the folder of its files "
+                                     "(with download, it is fetched there)")
     root = Path(config.data_dir).expanduser()
     if root.exists() and not root.is_dir():
-        raise UserError(f"--data-dir {root} is not a folder")
+        raise FieldError("data_dir", f"{root} is not a folder")
     if not root.exists() and not config.download:
-        raise UserError(f"--data-dir {root} does not exist; rerun with --download to fetch {config.name} there")
+        raise FieldError("data_dir", f"{root} does not exist; with download, {config.name} is fetched there")
     if root.exists() and not os.access(root, os.R_OK | os.X_OK):
-        raise UserError(f"--data-dir {root} is not readable")
+        raise FieldError("data_dir", f"{root} is not readable")
     return root
 
 

@@ -18,7 +18,8 @@ from lmctui.core.calibration import channel_stats, has_batchnorm, recalibrate, r
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.permutation import StateDict
+from lmctui.core.stacked import LineStack, evaluate_stack
+from lmctui.core.weights import StateDict, lerp_state  # lerp_state: also imported from here by service/regions.py
 
 DEFAULT_POINTS = InterpolationOptions.points
 CALIBRATION_SAMPLES = 10_000  # BatchNorm reset and REPAIR statistics: enough, and bounded
@@ -64,11 +65,6 @@ def barrier(alpha: list[float], values: list[float]) -> float:
     return float(np.max(v - line))
 
 
-def lerp_state(a: StateDict, b: StateDict, alpha: float) -> StateDict:
-    """(1 - alpha) a + alpha b for float tensors; integer buffers (BN counters) from a."""
-    return {k: torch.lerp(a[k], b[k], alpha) if a[k].is_floating_point() else a[k].clone() for k in a}
-
-
 def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, data: Dataset,
                 options: InterpolationOptions = InterpolationOptions(),
                 on_point: Callable[[int, int], None] | None = None) -> Curve:
@@ -108,26 +104,12 @@ def batching_pays(config: ModelConfig, device: torch.device) -> bool:
 
 def _interpolate_batched(config, state_a, state_b, data, alphas, on_point) -> Curve:
     """Every alpha's network in one vectorized pass per batch (no per-alpha reloads)."""
-    from lmctui.core.vectorized import StackedModel, evaluate_stack
-
-    stack = StackedModel.on_a_line(config, state_a, state_b, alphas)
+    stack = LineStack(config, state_a, state_b, alphas)
     train_loss, train_acc = evaluate_stack(stack, data.x_train, data.y_train)
     test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
     if on_point is not None:
         on_point(len(alphas), len(alphas))
     return Curve(alphas, train_loss.tolist(), test_loss.tolist(), train_acc.tolist(), test_acc.tolist())
-
-
-def lerp_states(a: StateDict, b: StateDict, alphas: list[float]) -> StateDict:
-    """`lerp_state` at every alpha at once: each tensor gains a leading axis of len(alphas)."""
-    out = {}
-    for k, v in a.items():
-        stacked = v.expand(len(alphas), *v.shape)
-        if v.is_floating_point():
-            weight = torch.tensor(alphas, dtype=v.dtype, device=v.device).view(-1, *([1] * v.ndim))
-            stacked = torch.lerp(stacked, b[k].expand(len(alphas), *v.shape), weight)
-        out[k] = stacked.contiguous()
-    return out
 
 
 def _repair_endpoint_stats(config, state_a, state_b, x, device):

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import torch
 
 from lmctui.core.models import RESNET_BLOCKS_PER_STAGE, RESNET_STAGE_CHANNELS, VGG_LAYOUT, ModelConfig
+from lmctui.core.weights import StateDict
 
 Axes = tuple[str | None, ...]
 Permutations = dict[str, torch.Tensor]
-StateDict = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.weights import cpu_state
 from lmctui.configs import TrainConfig
-
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,3 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
         return 1.0
 
     return factor
-
-
-def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
