@@ -9,10 +9,12 @@ Each default lives here once, with a comment on why. Errors name the field
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
-from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
+from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
 from lmctui.errors import FieldError
 
 # Upper bounds, checked before any work: far above any study this tool is for, low
@@ -69,7 +71,19 @@ class DataConfig:
             check_int(self.n_samples, "n_samples", MIN_SAMPLES, MAX_SAMPLES)
             if self.noise is not None:
                 check_number(self.noise, "noise", 0.0, 100.0)
+        if self.name in FILE_DATASETS:
+            self._check_data_dir()
         return self
+
+    def _check_data_dir(self) -> None:
+        """The folder of a torchvision data set: there and readable, or to be made by a download."""
+        check(bool(self.data_dir), "data_dir", f"is needed for {self.name}: the folder of its files "
+                                               "(with download, it is fetched there)")
+        root = Path(self.data_dir).expanduser()
+        check(not root.exists() or root.is_dir(), "data_dir", f"{root} is not a folder")
+        check(root.exists() or self.download, "data_dir",
+              f"{root} does not exist; download fetches {self.name} there")
+        check(not root.exists() or os.access(root, os.R_OK | os.X_OK), "data_dir", f"{root} is not readable")
 
     @property
     def images(self) -> bool:

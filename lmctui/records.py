@@ -144,9 +144,13 @@ def write_csv(path: str | Path, rows: list[dict], fields: Iterable[str], home: P
     never overwrite a file the registry manages.
     """
     path = Path(path).expanduser()
-    if path.is_dir():
+    try:
+        is_dir, parent_exists = path.is_dir(), path.parent.is_dir()
+    except OSError as err:  # a name too long for the file system, say
+        raise FieldError("out", f"cannot write {str(path)[:80]}...: {err.strerror}") from None
+    if is_dir:
         raise FieldError("out", f"{path} is a folder; give a file name")
-    if not path.parent.is_dir():
+    if not parent_exists:
         raise FieldError("out", f"{path}: folder {path.parent} does not exist")
     if home is not None and _inside(path, Path(home)) and not _inside(path, Path(home) / "exports"):
         raise FieldError("out", f"{path} is inside the registry home {home}; write exports elsewhere "

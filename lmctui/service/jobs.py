@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from lmctui.errors import UserError, WorkFailed
+from lmctui.errors import FieldError, UserError, WorkFailed
 from lmctui.jobs.queue import JobQueue
 from lmctui.jobs.worker import DevicePolicy, Worker
+from lmctui.parsing import parse_run_at_epoch
 from lmctui.service.catalog import check_compatible, require_done
 from lmctui.service.requests import (AlignRequest, InterpRequest, SweepRequest, TrainRequest,
                                      request_from_job)
@@ -129,9 +130,7 @@ def check_submittable(registry: Registry, request) -> None:
     """Everything about `request` that can be checked without torch: fields, and the runs it names."""
     request.validate()
     if isinstance(request, TrainRequest) and request.init_from:
-        from lmctui.parsing import parse_run_at_epoch
-
-        require_done(registry.resolve("runs", parse_run_at_epoch(request.init_from)[0]))
+        check_spawn_source(registry, request)
     names = {AlignRequest: ("run_a", "run_b"), InterpRequest: ("run_a", "run_b")}.get(type(request))
     prefixes = [getattr(request, n) for n in names] if names else list(getattr(request, "runs", ()) or ())
     if prefixes:
@@ -139,6 +138,23 @@ def check_submittable(registry: Registry, request) -> None:
         if len({d["id"] for d in docs}) != len(docs):
             raise UserError(f"the same run is named twice: {', '.join(d['id'] for d in docs)}")
         check_compatible(docs)
+
+
+def check_spawn_source(registry: Registry, request: TrainRequest) -> None:
+    """The run (and epoch) of `init_from` exists, finished, kept that checkpoint and has this model."""
+    prefix, epoch = parse_run_at_epoch(request.init_from)
+    parent = require_done(registry.resolve("runs", prefix))
+    model = parent["config"]["model"]
+    ours = {"dataset": request.data.name, "arch": request.arch, "width": request.width, "norm": request.norm,
+            "depth": request.depth if request.arch == "mlp" else model.get("depth")}
+    theirs = {"dataset": parent["config"]["data"]["name"], **{k: model.get(k) for k in ("arch", "width", "norm",
+                                                                                            "depth")}}
+    if ours != theirs:
+        raise FieldError("init_from", f"{request.init_from}: run {parent['id']} has a different model or data set")
+    kept = parent.get("checkpoints") or []
+    if epoch is not None and epoch not in kept:
+        raise FieldError("init_from", f"{request.init_from}: run {parent['id']} kept no checkpoint at epoch "
+                                      f"{epoch} (kept: {kept or 'none'}; train with save_epochs)")
 
 
 def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[float, str], None]) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
-from lmctui.choices import ALIGN_METHODS, AVERAGE_METHODS, CURVE_METHODS, IMAGE_DATASETS, OPTIMIZERS
+from lmctui.choices import ALIGN_METHODS, AVERAGE_METHODS, CURVE_METHODS, OPTIMIZERS
 from lmctui.configs import (MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, TrainConfig, check,
                             check_choice, check_device, check_int)
 from lmctui.errors import FieldError
@@ -53,9 +53,6 @@ class TrainRequest:
                 check_int(getattr(self, name), name, 0, MAX_SEED)
         if self.init_from is not None:
             parse_run_at_epoch(self.init_from)
-        if self.data.name in IMAGE_DATASETS and not self.data.data_dir:
-            raise FieldError("data_dir", f"is needed for {self.data.name}: the folder of its files "
-                                         "(with download, it is fetched there)")
         check_device(self.device)
         for tag in self.tags:
             check(isinstance(tag, str) and 0 < len(tag.strip()) <= MAX_TAG and tag.isprintable(), "tag",
