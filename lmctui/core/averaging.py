@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from lmctui.choices import AVERAGE_METHODS
 from lmctui.core.calibration import has_batchnorm, recalibrate
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
@@ -21,9 +20,6 @@ from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.permutation import Permutations, apply_permutation, identity_perms, spec_for
 from lmctui.core.weights import StateDict, mean_state
-
-METHODS = AVERAGE_METHODS
-
 
 @dataclass
 class AverageResult:

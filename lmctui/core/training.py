@@ -100,7 +100,7 @@ def train(
     device: torch.device,
     initial_state: dict[str, torch.Tensor] | None = None,
     on_event: Callable[[object], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], str | None] | None = None,  # None to go on, else the status to record
 ) -> TrainResult:
     """Train one network on `data` (already on `device`); return its final CPU weights."""
     config.validate()

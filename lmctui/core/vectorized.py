@@ -56,7 +56,7 @@ def train_many(
     device: torch.device,
     initial_state: dict[str, torch.Tensor] | None = None,
     on_event: Callable[[int, object], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], str | None] | None = None,  # None to go on, else the status to record
 ) -> list[TrainResult]:
     """Train len(configs) seeds together; `on_event(seed_index, event)` as in `train`."""
     if not same_but_seeds(configs):

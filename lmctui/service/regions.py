@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lmctui.core.averaging import load
-from lmctui.core.interpolation import lerp_state
+from lmctui.core.weights import lerp_state
 from lmctui.errors import UserError
 from lmctui.service.loaded import LoadedRuns
 from lmctui.service.science import align_loaded
