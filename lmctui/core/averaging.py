@@ -21,6 +21,7 @@ from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.permutation import Permutations, apply_permutation, identity_perms, spec_for
 from lmctui.core.weights import StateDict, mean_state
 
+
 @dataclass
 class AverageResult:
     state: StateDict  # the averaged network (BatchNorm statistics re-estimated)
