@@ -27,37 +27,68 @@ IMPROVEMENT_TOLERANCE = 1e-12  # relative: an LAP that gains less than this chan
 class MatchResult:
     perms: Permutations
     objective: list[float] = field(default_factory=list)  # <A, P(B)> after each round (weight matching)
-    iterations: int = 0  # full rounds over all permutations
-    solves: int = 0  # linear assignment problems actually solved
+    iterations: int = 0  # full rounds over all permutations (all restarts)
+    solves: int = 0  # linear assignment problems actually solved (all restarts)
     seconds: float = 0.0
+    restart_objectives: list[float] = field(default_factory=list)  # each restart's final <A, P(B)>
+    best_restart: int = 0  # the restart whose permutations these are
 
 
 def weight_objective(spec: PermutationSpec, perms: Permutations, a: StateDict, b: StateDict) -> float:
-    """The inner product <A, P(B)> summed over every weight that a permutation touches."""
-    return _objective(spec, perms, _float64(a), _float64(b))
+    """The inner product <A, P(B)> summed over every weight that a permutation touches.
+
+    Weights only: BatchNorm running statistics are permuted with their units but are not
+    parameters, and their scale is arbitrary (a running variance can dominate the sum).
+    """
+    return _objective(spec, perms, _weights64(spec, a), _weights64(spec, b))
 
 
-def _float64(state: StateDict, device=None) -> StateDict:
-    return {k: v.to(device or v.device, torch.float64) for k, v in state.items() if v.is_floating_point()}
+def _weights64(spec: PermutationSpec, state: StateDict, device=None) -> StateDict:
+    """The matched weights (see `PermutationSpec.matched_keys`) in float64."""
+    return {k: state[k].to(device or state[k].device, torch.float64) for k in spec.matched_keys
+            if state[k].is_floating_point()}
 
 
 def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0,
-                    max_iter: int = 100, init: Permutations | None = None) -> MatchResult:
+                    max_iter: int = 100, init: Permutations | None = None, restarts: int = 1) -> MatchResult:
     """Coordinate descent over the spec's permutations, maximizing <A, P(B)>.
 
     Each round visits the permutations in a random order (from `seed`) and solves one
     linear assignment problem for each. It stops when a full round improves nothing,
-    or after `max_iter` rounds. Work that cannot change the answer is not redone:
-    a permutation whose neighbours have not moved since its last solve has the same
-    cost matrix and is skipped, and each weight's share of a cost matrix is kept and
-    updated in place for the few units a neighbour moved (see `CostTerms`).
+    or after `max_iter` rounds. Coordinate descent stops at a local optimum that the
+    visiting order decides, so `restarts` runs it with the seeds seed, seed + 1, ...
+    (all from `init`) and keeps the best; every restart's final objective is kept in
+    `restart_objectives` so the spread shows. Ties go to the earliest restart.
     """
+    if restarts < 1:
+        raise ValueError(f"restarts must be at least 1, got {restarts}")
     start = time.perf_counter()
     spec.check_covers(a)
-    neighbours = spec.neighbours()
     device = next(iter(a.values())).device
-    a64, b64 = _float64(a, device), _float64(b, device)
-    perms = {p: v.to(device) for p, v in (init or identity_perms(spec, a)).items()}
+    a64, b64 = _weights64(spec, a, device), _weights64(spec, b, device)
+    first = {p: v.to(device) for p, v in (init or identity_perms(spec, a)).items()}
+    runs = [_descend(spec, a64, b64, dict(first), seed + r, max_iter) for r in range(restarts)]
+    finals = [run.objective[-1] for run in runs]
+    best = max(range(restarts), key=lambda r: (finals[r], -r))
+    result = runs[best]
+    result.iterations = sum(run.iterations for run in runs)
+    result.solves = sum(run.solves for run in runs)
+    result.restart_objectives, result.best_restart = finals, best
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _descend(spec: PermutationSpec, a64: StateDict, b64: StateDict, perms: Permutations, seed: int,
+             max_iter: int) -> MatchResult:
+    """One coordinate descent from `perms` (changed in place), visiting in the order `seed` draws.
+
+    Work that cannot change the answer is not redone: a permutation whose neighbours
+    have not moved since its last solve has the same cost matrix and is skipped, and
+    each weight's share of a cost matrix is kept and updated in place for the few units
+    a neighbour moved (see `CostTerms`).
+    """
+    neighbours = spec.neighbours()
+    device = next(iter(a64.values())).device
     terms = CostTerms(spec, a64, b64)
     version = {p: 0 for p in perms}  # bumped whenever a permutation changes
     seen: dict[str, tuple] = {}  # perm -> neighbours' versions at its last solve
@@ -95,7 +126,6 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
                 break
     result.objective[-1] = _objective(spec, perms, a64, b64)  # exact, free of accumulated rounding
     result.perms = {p: v.cpu() for p, v in perms.items()}
-    result.seconds = time.perf_counter() - start
     return result
 
 

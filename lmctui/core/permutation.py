@@ -35,6 +35,14 @@ class PermutationSpec:
     axes: dict[str, Axes]  # state-dict key -> permutation name (or None) per axis
     # perm name -> points whose channels are that perm's units (activation matching, REPAIR)
     activations: dict[str, tuple[ActivationPoint, ...]] = field(default_factory=dict)
+    # Entries that follow their units but are not weights (BatchNorm running statistics):
+    # `apply_permutation` permutes them, weight matching leaves them out of its objective.
+    buffers: frozenset[str] = frozenset()
+
+    @property
+    def matched_keys(self) -> list[str]:
+        """The weights weight matching compares: permuted, and not a buffer."""
+        return [k for k, axes in self.axes.items() if k not in self.buffers and any(p is not None for p in axes)]
 
     @property
     def perm_axes(self) -> dict[str, list[tuple[str, int]]]:
@@ -113,6 +121,13 @@ def _conv(name: str, out: str | None, inp: str | None, bias: bool) -> dict[str, 
     return axes
 
 
+NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _buffers(axes: dict[str, Axes]) -> frozenset[str]:
+    return frozenset(k for k in axes if k.rsplit(".", 1)[-1] in NORM_BUFFERS)
+
+
 def _norm(name: str, perm: str, kind: str) -> dict[str, Axes]:
     """Norm affine parameters and running statistics follow their channels."""
     if kind == "none":
@@ -132,7 +147,7 @@ def mlp_spec(config: ModelConfig) -> PermutationSpec:
         activations[perm] = (ActivationPoint(f"hidden.{i}", relu=True),)
         previous = perm
     axes |= _dense("out", None, previous)
-    return PermutationSpec(axes, activations)
+    return PermutationSpec(axes, activations, _buffers(axes))
 
 
 def vgg_spec(config: ModelConfig) -> PermutationSpec:
@@ -145,7 +160,7 @@ def vgg_spec(config: ModelConfig) -> PermutationSpec:
         activations[perm] = (ActivationPoint(f"norms.{i}", relu=True),)
         previous = perm
     axes |= _dense("head", None, previous)
-    return PermutationSpec(axes, activations)
+    return PermutationSpec(axes, activations, _buffers(axes))
 
 
 def resnet20_spec(config: ModelConfig) -> PermutationSpec:
@@ -166,4 +181,4 @@ def resnet20_spec(config: ModelConfig) -> PermutationSpec:
         activations.setdefault(stream, []).append(ActivationPoint(name, False))  # block output: ReLU'd sum
         stream_in = stream
     axes |= _dense("head", None, stream_in)
-    return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()})
+    return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()}, _buffers(axes))
