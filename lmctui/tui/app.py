@@ -258,11 +258,11 @@ def _make_demo(home: str | None) -> None:
         if registry.all("runs"):
             return
         say = partial(print, file=sys.stderr, flush=True)
-        say(f"lmctui: first use: training a few toy networks into {registry.home} (about a minute)")
+        say(f"lmctui: first use: training a few toy networks into {registry.home} (seconds to a minute)")
         from lmctui.service.training import ensure_demo
 
         made = ensure_demo(registry, on_step=lambda text: say(f"lmctui:   {text} ..."))
-        say(f"lmctui: {made} demo runs trained, with their curves")
+        say(f"lmctui: {made} demo runs trained; their weight-matched partners and curves are stored too")
     except UserError as err:
         print(f"lmctui: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
