@@ -88,3 +88,20 @@ def test_lr_factor_follows_warmup_then_cosine():
     assert f(60) == pytest.approx(0.5 * (1 + math.cos(math.pi * 40 / 80)))
     assert f(99) == pytest.approx(0.5 * (1 + math.cos(math.pi * 79 / 80)))
     assert lr_factor(TrainConfig(epochs=3), 5)(14) == 1.0
+
+
+def test_the_result_carries_the_final_train_loss_evaluated_as_curves_evaluate_it(moons):
+    from lmctui.core.evaluation import loss_and_accuracy
+
+    config = mlp(moons)
+    result = train(config, TrainConfig(epochs=3, data_seed=2), moons, CPU)
+    model = init_model(config, 99)
+    model.load_state_dict(result.state_dict)
+    with torch.no_grad():
+        oracle = loss_and_accuracy(model.eval()(moons.x_train), moons.y_train)  # one pass, no batching
+    assert (result.train_loss, result.train_acc) == pytest.approx(oracle, rel=1e-5)
+    assert result.history[-1].eval_train_loss == result.train_loss
+    assert [e.eval_train_loss for e in result.history[:-1]] == [None, None]
+    # the running figure keeps its own name, and is not the evaluated one
+    assert result.train_loss_running == result.history[-1].train_loss != result.train_loss
+    assert result.train_acc_running == result.history[-1].train_acc

@@ -28,6 +28,9 @@ def assert_same_training(many, alone, atol):
             assert em.epoch == ea.epoch
             assert em.train_loss == pytest.approx(ea.train_loss, abs=atol * 10)
             assert em.test_acc == pytest.approx(ea.test_acc, abs=0.01)
+            assert (em.eval_train_loss is None) == (ea.eval_train_loss is None)
+        assert m.train_loss == pytest.approx(a.train_loss, abs=atol * 10)
+        assert m.train_acc == pytest.approx(a.train_acc, abs=0.01)
 
 
 @pytest.mark.parametrize("base", [

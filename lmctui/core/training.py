@@ -35,11 +35,14 @@ class StepProgress:
 class EpochEnd:
     epoch: int
     epochs: int
-    train_loss: float  # mean over the epoch's batches, in train mode
-    train_acc: float
-    test_loss: float
+    train_loss: float  # running: mean over the epoch's batches, in train mode, as the weights moved
+    train_acc: float  # running, as train_loss
+    test_loss: float  # evaluated: eval mode, the whole test set, the epoch's final weights
     test_acc: float
     seconds: float  # wall time since training started
+    # Evaluated like test_loss, on the whole train set: at the final epoch only (else None).
+    eval_train_loss: float | None = None
+    eval_train_acc: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +53,24 @@ class TrainResult:
     state_dict: dict[str, torch.Tensor]  # on the CPU
     history: list[EpochEnd]
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    @property
+    def train_loss(self) -> float:
+        """The final weights' train loss, evaluated as curves evaluate it (eval mode, whole train set)."""
+        return self.history[-1].eval_train_loss
+
+    @property
+    def train_acc(self) -> float:
+        return self.history[-1].eval_train_acc
+
+    @property
+    def train_loss_running(self) -> float:
+        """The last epoch's running mean over its batches, in train mode."""
+        return self.history[-1].train_loss
+
+    @property
+    def train_acc_running(self) -> float:
+        return self.history[-1].train_acc
 
 
 PROGRESS_SECONDS = 0.1  # step progress more often than this only costs time
@@ -137,8 +158,9 @@ def train(
                 emit(StepProgress(epoch, step + 1, steps))
         n = len(data.x_train)
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+        final = evaluate(model, data.x_train, data.y_train) if epoch == config.epochs else (None, None)
         event = EpochEnd(epoch, config.epochs, loss_sum.item() / n, correct.item() / n,
-                         test_loss, test_acc, time.perf_counter() - start)
+                         test_loss, test_acc, time.perf_counter() - start, *final)
         history.append(event)
         emit(event)
         if epoch in config.save_epochs:

@@ -93,10 +93,13 @@ def train_many(
                 for i in range(S):
                     emit(i, StepProgress(epoch, step + 1, steps))
         test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
+        last = epoch == config.epochs
+        train_loss, train_acc = evaluate_stack(stack, data.x_train, data.y_train) if last else (None, None)
         seconds = time.perf_counter() - start
         for i in range(S):
+            final = (train_loss[i].item(), train_acc[i].item()) if last else (None, None)
             event = EpochEnd(epoch, config.epochs, loss_sum[i].item() / n, correct[i].item() / n,
-                             test_loss[i].item(), test_acc[i].item(), seconds)
+                             test_loss[i].item(), test_acc[i].item(), seconds, *final)
             histories[i].append(event)
             emit(i, event)
             if epoch in config.save_epochs:
