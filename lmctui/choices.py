@@ -1,8 +1,9 @@
 """The names every layer accepts, in one torch-free place (forms validate against these)."""
 
 TOY_DATASETS = ("moons", "circles", "spirals", "blobs", "xor")
-IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
-DATASETS = TOY_DATASETS + ("digits",) + IMAGE_DATASETS
+IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")  # torchvision files under a data folder
+BUNDLED_DATASETS = ("digits", "mnist-5k")  # real images shipped inside a Python package: no download
+DATASETS = TOY_DATASETS + BUNDLED_DATASETS + IMAGE_DATASETS
 ARCHS = ("mlp", "vgg", "resnet20")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam")

