@@ -76,23 +76,41 @@ def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, dat
     alphas = alpha_grid(options.points)
     if batching_pays(config, device) and not options.repair and not (options.reset_bn and config.norm == "batch"):
         return _interpolate_batched(config, state_a, state_b, data, alphas, on_point)
+    at = point_evaluator(config, state_a, state_b, data, options)
+    rows = []
+    for i, alpha in enumerate(alphas):
+        rows.append(at(alpha))
+        if on_point is not None:
+            on_point(i + 1, len(alphas))
+    train_loss, train_acc, test_loss, test_acc = (list(col) for col in zip(*rows))
+    return Curve(alphas, train_loss, test_loss, train_acc, test_acc)
+
+
+def point_evaluator(config: ModelConfig, state_a: StateDict, state_b: StateDict, data: Dataset,
+                    options: InterpolationOptions = InterpolationOptions()
+                    ) -> Callable[[float], tuple[float, float, float, float]]:
+    """alpha -> (train loss, train acc, test loss, test acc) of the network at alpha.
+
+    One network at a time, with the BatchNorm reset and REPAIR of `options`: what
+    `interpolate` computes at each grid point, at any alpha (barrier refinement).
+    """
+    device = data.x_train.device
     model = build_model(config).to(device)
     calibration = data.x_train[:CALIBRATION_SAMPLES]
     targets = _repair_endpoint_stats(config, state_a, state_b, calibration, device) if options.repair else None
-    rows = []
-    for i, alpha in enumerate(alphas):
+
+    def at(alpha: float) -> tuple[float, float, float, float]:
         model.load_state_dict(lerp_state(state_a, state_b, alpha))
         handles = []
         if (options.reset_bn and has_batchnorm(model)) or targets:
             mixed = _mix_targets(targets, alpha) if targets else None
             handles = recalibrate(model, calibration, reset_bn=options.reset_bn, repair_targets=mixed)
-        rows.append((*evaluate(model, data.x_train, data.y_train), *evaluate(model, data.x_test, data.y_test)))
+        row = (*evaluate(model, data.x_train, data.y_train), *evaluate(model, data.x_test, data.y_test))
         for handle in handles:
             handle.remove()
-        if on_point is not None:
-            on_point(i + 1, len(alphas))
-    train_loss, train_acc, test_loss, test_acc = (list(col) for col in zip(*rows))
-    return Curve(alphas, train_loss, test_loss, train_acc, test_acc)
+        return row
+
+    return at
 
 
 def batching_pays(config: ModelConfig, device: torch.device) -> bool:
