@@ -21,10 +21,11 @@ from lmctui.cli_output import TrainProgress, emit_json, message, print_table
 from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
 from lmctui.errors import FieldError, UserError, WorkFailed
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
-from lmctui.records import RUN_COLUMNS, RUN_FIELDS
+from lmctui.records import RUN_FIELDS
 
 app = typer.Typer(help="lmctui: train, align, interpolate and average networks from scripts.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)
 export_app = typer.Typer(help="Write a table as CSV.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -33,12 +34,12 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
 MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of the weight-matching visiting order")]
 Out = Annotated[Path, typer.Option("--out", help="CSV file to write")]
-Dataset = Annotated[str, typer.Option(help="|".join(DATASETS))]
-Arch = Annotated[str, typer.Option(help="|".join(ARCHS))]
+Dataset = Annotated[str, typer.Option(help=", ".join(DATASETS))]
+Arch = Annotated[str, typer.Option(help=", ".join(ARCHS))]
 Depth = Annotated[int, typer.Option(help="MLP hidden layers")]
-Norm = Annotated[str, typer.Option(help="CNN norm: " + "|".join(NORMS))]
+Norm = Annotated[str, typer.Option(help="CNN norm: " + ", ".join(NORMS))]
 Epochs = Annotated[int, typer.Option()]
-Optimizer = Annotated[str, typer.Option(help="|".join(OPTIMIZERS))]
+Optimizer = Annotated[str, typer.Option(help=", ".join(OPTIMIZERS))]
 LearningRate = Annotated[Optional[float], typer.Option(
     help="Learning rate (default: " + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")]
 BatchSize = Annotated[int, typer.Option()]
@@ -169,15 +170,39 @@ def _queue(request, home, as_json: bool) -> None:
 @app.command("list")
 @command
 def list_(
+    what: Annotated[str, typer.Argument(help="runs, curves, alignments, averages or sweeps")] = "runs",
     filter: Annotated[Optional[list[str]], typer.Option("--filter", help="key=value (repeatable)")] = None,
     tag: Annotated[Optional[list[str]], typer.Option(help="Only runs with this tag (repeatable)")] = None,
+    columns: Annotated[Optional[str], typer.Option(help="Comma list of the fields to show as columns")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the newest N rows (a table shows 50 by default; 0: all)")] = None,
     home: Home = None,
     json: Json = False,
 ):
-    """List the runs in the registry."""
-    from lmctui.service.catalog import list_runs
+    """List the runs (or curves, alignments, averages, sweeps) in the registry."""
+    from lmctui.records import LISTINGS
+    from lmctui.service.catalog import list_table
 
-    _render_runs(list_runs(_registry(home), [parse_filter(f) for f in filter or []], tag or []), json)
+    if limit is not None and not 0 <= limit <= 10**9:
+        raise FieldError("limit", f"must be from 0 to 1000000000, got {limit}")
+    listing = LISTINGS.get(what)
+    shown = parse_csv_words(columns, listing.fields, "columns") if columns and listing else None
+    rows = list_table(_registry(home), what, [parse_filter(f) for f in filter or []], tag or [])
+    total = len(rows)
+    if limit is None and not json:
+        limit = TABLE_PAGE
+    rows = rows[-limit:] if limit else rows
+    if json:
+        emit_json({what: rows})
+        return
+    if not rows:
+        message(f"no {what}{' match' if filter or tag else ' yet'}")
+        return
+    print_table(rows, list(shown or listing.columns), drop=() if shown else listing.drop, wrap=("error",))
+    if len(rows) < total:
+        message(f"(the newest {len(rows)} of {total} {what}; --limit 0 shows all)")
+
+
+TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 
 
 @app.command()
@@ -210,6 +235,9 @@ def rm(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home
 
     removed = remove_run(_registry(home), run)
     emit_json({"removed": removed}) if json else message(f"removed run {removed['id']}")
+    if removed["children"] and not json:
+        message(f"note: runs {', '.join(removed['children'])} were made from it; they stay, naming a parent "
+                "that is gone")
 
 
 @export_app.command("runs")
@@ -233,7 +261,7 @@ def export_runs(
 def align(
     run_a: Annotated[str, typer.Argument(help="Reference run (A)")],
     run_b: Annotated[str, typer.Argument(help="Run to permute (B)")],
-    method: Annotated[str, typer.Option(help="|".join(ALIGN_METHODS))] = "weight",
+    method: Annotated[str, typer.Option(help=", ".join(ALIGN_METHODS))] = "weight",
     seed: MatchSeed = 0,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of aligning now")] = False,
@@ -315,7 +343,7 @@ def interp(
 @command
 def average(
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids")],
-    method: Annotated[str, typer.Option(help="|".join(AVERAGE_METHODS))] = "weight",
+    method: Annotated[str, typer.Option(help=", ".join(AVERAGE_METHODS))] = "weight",
     reference: Annotated[Optional[str], typer.Option(help="Run to align the others to [default: the first]")] = None,
     seed: MatchSeed = 0,
     device: Device = "auto",
@@ -503,14 +531,17 @@ def jobs(
     if json:
         emit_json({"jobs": listed})
     else:
-        print_table(listed, ["id", "kind", "title", "status", "progress", "device_used", "message", "error"])
+        print_table(listed, ["id", "kind", "title", "status", "progress", "device_used", "message", "error"],
+                    drop=("device_used", "kind", "progress"), wrap=("title", "message", "error"))
 
 
 def _render_runs(runs: list[dict], as_json: bool) -> None:
+    from lmctui.records import LISTINGS
+
     if as_json:
         emit_json({"runs": runs})
     else:
-        print_table(runs, [key for key, _ in RUN_COLUMNS])
+        print_table(runs, list(LISTINGS["runs"].columns), drop=LISTINGS["runs"].drop, wrap=("error",))
 
 
 def main() -> None:

@@ -26,13 +26,40 @@ def message(text: str) -> None:
     stderr.print(text, markup=False, highlight=False)
 
 
-def print_table(rows: list[dict], columns: list[str], title: str | None = None) -> None:
+def print_table(rows: list[dict], columns: list[str], title: str | None = None, drop: tuple[str, ...] = (),
+                wrap: tuple[str, ...] = ()) -> None:
+    """A table that fits the terminal without cutting an id, a name or a number.
+
+    When the columns are wider than the terminal, the ones in `drop` go first, in that
+    order; the `wrap` columns (free text) fold onto more lines instead. What was hidden is
+    said on stderr, with the flag that shows it.
+    """
+    cells = [[format_cell(row.get(c)) for c in columns] for row in rows]
+    natural = {c: max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)}
+    need = {c: min(natural[c], WRAPPED_MIN) if c in wrap else natural[c] for c in columns}
+    shown = list(columns)
+    for column in drop:
+        if _table_width(need[c] for c in shown) <= stdout.width:
+            break
+        if column in shown:
+            shown.remove(column)
     table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        table.add_row(*(format_cell(row.get(c)) for c in columns))
+    for column in shown:
+        table.add_column(column, no_wrap=column not in wrap, overflow="fold", min_width=need[column])
+    for line in cells:
+        table.add_row(*(value for value, column in zip(line, columns) if column in shown))
     stdout.print(table)
+    hidden = [c for c in columns if c not in shown]
+    if hidden and sys.stdout.isatty():
+        message(f"(hidden to fit {stdout.width} columns: {', '.join(hidden)}; --json shows all)")
+
+
+WRAPPED_MIN = 12  # a free-text column folds, but never narrower than this
+
+
+def _table_width(widths) -> int:
+    """Rich's default table: one border, then each column's text, its padding and a border."""
+    return 1 + sum(w + 3 for w in widths)
 
 
 class TrainProgress:

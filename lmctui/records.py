@@ -115,8 +115,47 @@ AVERAGE_FIELDS = ("id", "method", "runs", "reference", "averaged_run", "rounds",
                   "test_loss", "test_acc", "endpoints", "ensemble", "seconds", "created")
 
 
+SWEEP_FIELDS = ("id", "status", "axis", "values", "seeds", "methods", "rows", "created", "finished", "error")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How `lmctui-cli list WHAT` shows one table: its fields, the columns a terminal table
+    shows by default, and which of those go first when the terminal is narrow."""
+
+    fields: tuple[str, ...]
+    columns: tuple[str, ...]
+    drop: tuple[str, ...] = ()
+
+
+LISTINGS = {
+    "runs": Listing(RUN_FIELDS, tuple(k for k, _ in RUN_COLUMNS),
+                    ("tags", "kind", "depth", "epochs", "optimizer", "lr", "arch", "dataset", "seed", "test_loss",
+                     "width")),
+    "curves": Listing(CURVE_FIELDS, ("id", "run_a", "run_b", "method", "dataset", "width", "repair", "points",
+                                     "loss_barrier_test", "error_barrier_test", "created"),
+                      ("created", "points", "repair", "dataset", "width", "error_barrier_test")),
+    "alignments": Listing(ALIGNMENT_FIELDS, ("id", "run_a", "run_b", "method", "seed", "aligned_run", "objective",
+                                             "seconds", "created"), ("created", "seconds", "seed", "objective")),
+    "averages": Listing(AVERAGE_FIELDS, ("id", "method", "runs", "averaged_run", "test_acc", "test_loss",
+                                         "created"), ("created", "test_loss", "averaged_run", "runs")),
+    "sweeps": Listing(SWEEP_FIELDS, ("id", "status", "axis", "values", "seeds", "methods", "rows", "created"),
+                      ("created", "methods", "seeds", "values")),
+}
+
+
 def view(doc: dict, fields: Iterable[str]) -> dict:
     return {key: doc.get(key) for key in fields}
+
+
+def sweep_view(doc: dict) -> dict:
+    """A sweep as a row: what it swept and how far it got (its rows are exported separately)."""
+    params = doc.get("params") or {}
+    base = params.get("base") or {}
+    return {"id": doc.get("id"), "status": doc.get("status"), "axis": params.get("axis"),
+            "values": params.get("values"), "seeds": len(base.get("seeds") or ()) or None,
+            "methods": params.get("methods"), "rows": len(doc.get("rows") or ()), "created": doc.get("created"),
+            "finished": doc.get("finished"), "error": doc.get("error")}
 
 
 def run_view(doc: dict) -> dict:
@@ -124,12 +163,13 @@ def run_view(doc: dict) -> dict:
     return {key: doc.get(key) for key in RUN_FIELDS}
 
 
-def filter_docs(docs: Iterable[dict], filters: list[tuple[str, str]], tags: list[str]) -> list[dict]:
+def filter_docs(docs: Iterable[dict], filters: list[tuple[str, str]], tags: list[str],
+                fields: tuple[str, ...] = RUN_FIELDS) -> list[dict]:
     docs = list(docs)
-    known = set(RUN_FIELDS).union(*(d.keys() for d in docs)) if docs else set(RUN_FIELDS)
+    known = set(fields).union(*(d.keys() for d in docs)) if docs else set(fields)
     for key, _ in filters:
         if key not in known:
-            raise FieldError("filter", f"names an unknown field {key!r}; fields are {', '.join(RUN_FIELDS)}")
+            raise FieldError("filter", f"names an unknown field {key!r}; fields are {', '.join(fields)}")
     return [
         d for d in docs
         if all(matches_value(d.get(key), value) for key, value in filters)

@@ -6,9 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
-from lmctui.errors import UserError
-from lmctui.records import (CURVE_FIELDS, RUN_FIELDS, SWEEP_ROW_FIELDS, SWEEP_SUMMARY_FIELDS, filter_docs, run_view,
-                            view, write_csv)
+from lmctui.errors import FieldError, UserError
+from lmctui.records import (CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS, SWEEP_SUMMARY_FIELDS, filter_docs,
+                            run_view, sweep_view, view, write_csv)
 from lmctui.store import Registry, resolve_home
 from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256, read_metrics
 
@@ -55,8 +55,18 @@ def _as_list(value) -> list:
 
 
 def list_runs(registry: Registry, filters: list[tuple[str, str]] = (), tags: list[str] = ()) -> list[dict]:
-    docs = sorted(registry.all("runs"), key=lambda d: d.get("created") or "")
-    return [run_view(d) for d in filter_docs(docs, list(filters), list(tags))]
+    return list_table(registry, "runs", filters, tags)
+
+
+def list_table(registry: Registry, what: str, filters: list[tuple[str, str]] = (), tags: list[str] = ()) -> list[dict]:
+    """The rows of one table (runs, curves, alignments, averages, sweeps), oldest first, filtered."""
+    if what not in LISTINGS:
+        raise FieldError("what", f"must be one of {', '.join(LISTINGS)}, got {what!r}")
+    docs = sorted(registry.all(what), key=lambda d: d.get("created") or "")
+    if tags and what != "runs":
+        raise FieldError("tag", "applies to runs only")
+    shape = {"runs": run_view, "sweeps": sweep_view}.get(what) or (lambda d: view(d, LISTINGS[what].fields))
+    return [shape(d) for d in filter_docs(docs, list(filters), list(tags), LISTINGS[what].fields)]
 
 
 def show_run(registry: Registry, prefix: str) -> dict:
@@ -92,7 +102,15 @@ def remove_run(registry: Registry, prefix: str) -> dict:
         raise UserError(f"run {doc['id']} is running; cancel it first")
     registry.remove("runs", doc["id"])
     shutil.rmtree(registry.run_dir(doc["id"]), ignore_errors=True)
-    return run_view(doc)
+    return {**run_view(doc), "children": children_of(registry, doc["id"])}
+
+
+def children_of(registry: Registry, run_id: str) -> list[str]:
+    """Runs made from `run_id`: spawned from its checkpoints, aligned from it, or averaged with it."""
+    def parents(doc):
+        return (doc.get("parent") or "").replace("@", ",").split(",")
+
+    return [d["id"] for d in registry.all("runs") if run_id in parents(d) or d.get("aligned_to") == run_id]
 
 
 def export_runs(registry: Registry, out: str | Path, filters=(), tags=()) -> dict:
