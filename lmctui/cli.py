@@ -127,12 +127,16 @@ def train(
     vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
     tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job for `lmctui-cli worker` or the app instead of training now")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Train again the run this config.json describes (the data, model and training options above are then ignored)")] = None,
     home: Home = None,
     json: Json = False,
 ):
     """Train one network per seed into the registry."""
     from lmctui.service.requests import TrainRequest
 
+    if config is not None:
+        request = TrainRequest.from_config(_read_json(config, "config"), device, tuple(tag or ()))
+        return _train(request, queue, home, json)
     train_config = TrainConfig(
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
         epochs=epochs, warmup_epochs=warmup, schedule=schedule,
@@ -141,8 +145,12 @@ def train(
         data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width, depth=depth,
         norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed,
         init_from=init_from, device=device, tags=tuple(tag or ()), vectorize=vectorize)
+    _train(request, queue, home, json)
+
+
+def _train(request, queue: bool, home, as_json: bool) -> None:
     if queue:
-        _queue(request, home, json)
+        _queue(request, home, as_json)
         return
     from lmctui.service.jobs import check_submittable
 
@@ -154,10 +162,19 @@ def train(
     progress = TrainProgress(enabled=True)
     with progress.running():
         runs = train_runs(registry, request, on_event=progress)
-    _render_runs(runs, json)
+    _render_runs(runs, as_json)
     failed = [r for r in runs if r["status"] != "done"]
     if failed:
         raise WorkFailed("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))
+
+
+def _read_json(path: Path, field: str) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise FieldError(field, f"{path}: cannot read it as JSON ({err})") from None
 
 
 def _queue(request, home, as_json: bool) -> None:

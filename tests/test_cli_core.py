@@ -195,3 +195,20 @@ def test_demo_registry_is_made_on_first_use_only(home):
     assert len(trained) == 4 and all(r["status"] == "done" and r["test_acc"] > 0.8 for r in runs)
     assert {c["method"] for c in registry.all("curves")} == {"naive", "weight"}
     assert ensure_demo(registry) == 0 and len(registry.all("runs")) == len(runs)
+
+
+def test_config_json_is_enough_to_train_the_run_again(cli, home):
+    from safetensors.torch import load_file
+
+    first = cli("train", "--dataset", "digits", "--width", "16", "--seeds", "3", "--epochs", "2", "--lr", "0.1",
+                "--weight-decay", "0.001", "--schedule", "cosine", "--no-vectorize", "--json")
+    assert first.code == 0, first.stderr
+    original = first.json["runs"][0]["id"]
+    again = cli("train", "--config", home / "runs" / original / "config.json", "--json")
+    assert again.code == 0, again.stderr
+    copy = again.json["runs"][0]
+    assert copy["seed"] == 3 and copy["lr"] == 0.1 and copy["epochs"] == 2
+    weights = [load_file(home / "runs" / run / "weights.safetensors") for run in (original, copy["id"])]
+    assert weights[0].keys() == weights[1].keys()
+    assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
+    assert cli("train", "--config", home / "nope.json").code == 2

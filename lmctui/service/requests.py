@@ -59,6 +59,18 @@ class TrainRequest:
                   f"must be 1 to {MAX_TAG} printable characters, got {tag!r}")
         return self
 
+    @classmethod
+    def from_config(cls, config: dict, device: str = "auto", tags: tuple[str, ...] = ()) -> "TrainRequest":
+        """The request that trains again the run a stored config (`config.json`) describes."""
+        try:
+            model, train = config["model"], TrainConfig.from_dict(config["train"])
+            return cls(DataConfig.from_dict(config["data"]), model["arch"], model["width"], model["depth"],
+                       model["norm"], train, seeds=(train.init_seed,), init_seed=train.init_seed,
+                       data_seed=train.data_seed, init_from=config.get("init_from"), device=device, tags=tags,
+                       vectorize=False)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise FieldError("config", f"is not a run's config.json (missing or malformed {err})") from None
+
     def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
         return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes)
 
