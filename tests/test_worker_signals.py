@@ -34,3 +34,27 @@ def test_worker_stops_its_job_cleanly_on_a_signal(cli, home, signum):
     [run] = registry.all("runs")
     assert job["status"] == "interrupted" and run["status"] == "interrupted"
     assert 1 <= run["epochs_done"] < 100000
+
+
+def test_a_killed_workers_job_is_marked_by_a_live_worker(cli, home):
+    """kill -9 of worker A while worker B keeps running: B's periodic check marks A's job and run."""
+    idle = cli_subprocess(["worker"], home)  # one of the two takes the job; the other keeps watching
+    doomed = None
+    registry = open_registry(home)
+    try:
+        time.sleep(1.0)
+        queued = cli("train", "--dataset", "digits", "--width", "256", "--epochs", "100000", "--device", "cpu",
+                     "--queue", "--json").json["job"]
+        doomed = cli_subprocess(["worker", "--cpu-slots", "1"], home)
+        assert wait_until(lambda: registry.get("jobs", queued["id"])["status"] == "running")
+        owner = registry.get("jobs", queued["id"])["pid"]
+        victim = doomed if owner == doomed.pid else idle
+        victim.kill()
+        victim.wait(10)
+        assert wait_until(lambda: registry.get("jobs", queued["id"])["status"] == "interrupted", 40)
+        assert wait_until(lambda: all(r["status"] == "interrupted" for r in registry.all("runs")), 10)
+    finally:
+        for process in (idle, doomed):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.communicate(timeout=60)
