@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lmctui.formatting import format_cell
+from lmctui.records import finite
 
 # Piped output gets a wide table rather than 80 squeezed columns.
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
@@ -18,7 +19,8 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(doc: dict) -> None:
-    sys.stdout.write(json.dumps(doc, default=str) + "\n")
+    """One strict JSON document on stdout: a non-finite number (a diverged loss) becomes null."""
+    sys.stdout.write(json.dumps(finite(doc), default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -142,6 +143,17 @@ LISTINGS = {
     "sweeps": Listing(SWEEP_FIELDS, ("id", "status", "axis", "values", "seeds", "methods", "rows", "created"),
                       ("created", "methods", "seeds", "values")),
 }
+
+
+def finite(value):
+    """`value` with every NaN or infinity, at any depth, replaced by None (strict JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def view(doc: dict, fields: Iterable[str]) -> dict:

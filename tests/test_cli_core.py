@@ -1,6 +1,7 @@
 """The first half of lmctui-cli, driven in-process through CliRunner."""
 
 import csv
+import json
 
 import pytest
 
@@ -159,12 +160,24 @@ def test_digits_mlp_width_64_beats_90_percent_in_15_epochs(cli):
 
 
 @pytest.mark.parametrize("vectorize", ["--vectorize", "--no-vectorize"])
-def test_diverging_runs_are_marked_failed_and_exit_1(cli, vectorize):
+def test_diverging_runs_are_marked_failed_and_exit_1(cli, home, vectorize):
     result = cli("train", "--lr", "1e6", "--seeds", "0,1", "--epochs", "2", vectorize, "--json")
     assert result.code == 1
-    runs = result.json["runs"]
+    runs = strict_json(result.stdout)["runs"]
     assert [r["status"] for r in runs] == ["failed", "failed"]
     assert all("diverged" in r["error"] for r in runs)
+    strict_json(cli("list", "--json").stdout)  # no bare NaN anywhere a parser reads
+    for run in runs:
+        for line in (home / "runs" / run["id"] / "metrics.jsonl").read_text().splitlines():
+            strict_json(line)
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, as strict parsers (jq, JavaScript) do."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def test_vectorized_and_sequential_seeds_give_the_same_runs(cli):

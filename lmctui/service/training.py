@@ -17,7 +17,7 @@ from lmctui.core.vectorized import can_vectorize, train_many
 from lmctui.configs import ModelConfig, TrainConfig
 from lmctui.errors import FieldError
 from lmctui.parsing import parse_run_at_epoch
-from lmctui.records import RunRecord, run_view
+from lmctui.records import RunRecord, finite, run_view
 from lmctui.service.catalog import require_done
 from lmctui.service.requests import TrainRequest
 from lmctui.store import Registry
@@ -91,7 +91,7 @@ class _RunFiles:
 
     def sink(self, event) -> None:
         if isinstance(event, EpochEnd):
-            append_metrics(self.dir / METRICS, event.to_dict())
+            append_metrics(self.dir / METRICS, finite(event.to_dict()))
         if self.on_event is not None:
             self.on_event(self.id, event)
 
@@ -136,7 +136,7 @@ def _train_together(registry: Registry, prepared: PreparedTraining, configs: lis
 
 def _record(registry: Registry, runs: list[_RunFiles], fields: list[dict]) -> list[dict]:
     """Write the runs' outcomes in one registry write; return their records."""
-    registry.update_many("runs", {run.id: f for run, f in zip(runs, fields)})
+    registry.update_many("runs", {run.id: finite(f) for run, f in zip(runs, fields)})
     return [run_view(registry.get("runs", run.id)) for run in runs]
 
 
