@@ -74,3 +74,17 @@ def test_ensemble_is_the_mean_of_softmaxes(setup):
     # an ensemble of identical networks is that network
     single = evaluate_state(config, state, data)
     assert ensemble(config, copies, data.x_test, data.y_test) == pytest.approx(single, rel=1e-5)
+
+
+def test_weight_alignment_with_restarts_matches_each_network_by_its_best_visiting_order(setup):
+    from lmctui.core.averaging import align_all
+    from lmctui.core.matching import weight_matching, weight_objective
+
+    data, config, _, _ = setup
+    spec = spec_for(config)
+    nets = [build_model(config, torch.Generator().manual_seed(s)).state_dict() for s in range(3)]
+    aligned, _ = align_all(config, nets, "weight", data, seed=2, restarts=3)
+    none = {p: torch.arange(n) for p, n in spec.perm_sizes(nets[0]).items()}
+    for net, moved in zip(nets[1:], aligned[1:]):
+        best = max(weight_matching(spec, nets[0], net, seed=2 + r).objective[-1] for r in range(3))
+        assert weight_objective(spec, none, nets[0], moved) == pytest.approx(best, rel=1e-12)

@@ -40,8 +40,11 @@ def load(config: ModelConfig, state: StateDict, device) -> torch.nn.Module:
 
 
 def align_all(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
-              reference: int = 0, seed: int = 0) -> tuple[list[StateDict], int]:
-    """Every network permuted to match by `method`; returns (aligned states, rounds)."""
+              reference: int = 0, seed: int = 0, restarts: int = 1) -> tuple[list[StateDict], int]:
+    """Every network permuted to match by `method`; returns (aligned states, rounds).
+
+    `restarts`: visiting orders tried by each weight matching to the reference.
+    """
     spec = spec_for(config)
     if method == "naive":
         return states, 1
@@ -53,7 +56,7 @@ def align_all(config: ModelConfig, states: list[StateDict], method: str, data: D
             aligned.append(state)
             continue
         if method == "weight":
-            perms = weight_matching(spec, states[reference], state, seed=seed).perms
+            perms = weight_matching(spec, states[reference], state, seed=seed, restarts=restarts).perms
         else:
             device = data.x_train.device
             perms = activation_matching(spec, load(config, states[reference], device), load(config, state, device),
@@ -81,9 +84,9 @@ def merge_many(config: ModelConfig, states: list[StateDict], seed: int = 0, max_
 
 
 def average(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
-            reference: int = 0, seed: int = 0) -> AverageResult:
+            reference: int = 0, seed: int = 0, restarts: int = 1) -> AverageResult:
     """Align by `method`, average, re-estimate BatchNorm statistics, and evaluate."""
-    aligned, rounds = align_all(config, states, method, data, reference, seed)
+    aligned, rounds = align_all(config, states, method, data, reference, seed, restarts)
     model = load(config, mean_state(aligned), data.x_train.device)
     if has_batchnorm(model):
         recalibrate(model, data.x_train[:CALIBRATION_SAMPLES])
