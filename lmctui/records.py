@@ -21,6 +21,7 @@ RUN_FIELDS = (
     "id", "kind", "dataset", "arch", "width", "depth", "norm", "seed", "init_seed", "data_seed",
     "optimizer", "lr", "batch_size", "epochs", "status", "epochs_done", "train_loss", "train_acc",
     "test_loss", "test_acc", "seconds", "device", "parent", "tags", "created", "finished", "error",
+    "train_loss_running", "train_acc_running",
 )
 # What a table of runs shows first, in the CLI and the app: (field, short label).
 RUN_COLUMNS = (("id", "id"), ("kind", "kind"), ("dataset", "data"), ("arch", "arch"), ("width", "width"),
@@ -52,8 +53,10 @@ class RunRecord:
     epochs: int | None = None
     status: str = "running"
     epochs_done: int = 0
-    train_loss: float | None = None
+    train_loss: float | None = None  # evaluated at the end: eval mode, the whole train set (as curves)
     train_acc: float | None = None
+    train_loss_running: float | None = None  # the last epoch's mean over its batches, in train mode
+    train_acc_running: float | None = None
     test_loss: float | None = None
     test_acc: float | None = None
     seconds: float | None = None

@@ -225,3 +225,21 @@ def test_config_json_is_enough_to_train_the_run_again(cli, home):
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
     assert cli("train", "--config", home / "nope.json").code == 2
+
+
+@pytest.mark.parametrize("vectorize", ["--vectorize", "--no-vectorize"])
+def test_a_diverging_run_stops_at_once_and_keeps_its_finite_checkpoints(cli, home, vectorize):
+    result = cli("train", "--lr", "1e6", "--seeds", "0,1", "--epochs", "50", "--save-epochs", "0,40", vectorize,
+                 "--json")
+    assert result.code == 1
+    for run in strict_json(result.stdout)["runs"]:
+        lines = (home / "runs" / run["id"] / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) < 50 and run["epochs_done"] == len(lines)  # stopped at the first non-finite epoch
+        assert run["status"] == "failed" and "checkpoints kept: [0]" in run["error"]
+        from lmctui.service.catalog import open_registry
+        from lmctui.store.runfiles import file_sha256
+
+        doc = open_registry(home).get("runs", run["id"])
+        kept = home / "runs" / run["id"] / "checkpoints" / "epoch_0.safetensors"
+        assert doc["checkpoints"] == [0] and file_sha256(kept) == doc["checkpoint_sha256"]["0"]
+    assert cli("train", "--epochs", "1", "--init-from", f"{run['id']}@0").code == 2  # a failed run spawns nothing

@@ -163,6 +163,8 @@ def train(
                          test_loss, test_acc, time.perf_counter() - start, *final)
         history.append(event)
         emit(event)
+        if not math.isfinite(event.train_loss):
+            break  # diverged: every later epoch would only carry NaN
         if epoch in config.save_epochs:
             checkpoints[epoch] = cpu_state(model)
     return TrainResult(cpu_state(model), history, checkpoints)

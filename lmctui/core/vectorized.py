@@ -102,6 +102,8 @@ def train_many(
                              test_loss[i].item(), test_acc[i].item(), seconds, *final)
             histories[i].append(event)
             emit(i, event)
-            if epoch in config.save_epochs:
+            if epoch in config.save_epochs and all(math.isfinite(e.train_loss) for e in histories[i]):
                 checkpoints[i][epoch] = stack.state(i)
+        if not any(math.isfinite(h[-1].train_loss) for h in histories):
+            break  # every seed diverged: later epochs would only carry NaN
     return [TrainResult(stack.state(i), histories[i], checkpoints[i]) for i in range(S)]

@@ -99,19 +99,24 @@ class _RunFiles:
         return {**_progress_fields(self.dir), "status": status, "finished": now(), "error": error}
 
     def finished(self, result: TrainResult) -> dict:
-        """Save the weights; return the registry fields of the finished (or diverged) run."""
+        """Save the weights (and checkpoints); return the registry fields of the finished or diverged run.
+
+        A diverged run keeps the checkpoints taken before its loss stopped being finite.
+        """
         diverged = next((e.epoch for e in result.history if not math.isfinite(e.train_loss)), None)
+        kept = {epoch: state for epoch, state in result.checkpoints.items() if diverged is None or epoch < diverged}
+        saved = {"checkpoints": sorted(kept), "checkpoint_sha256": {
+            str(epoch): save_weights(checkpoint_path(self.dir, epoch), state) for epoch, state in kept.items()}}
         if diverged is not None:
-            return self.stopped("failed", f"training diverged at epoch {diverged} (loss is not finite); "
-                                          "lower the learning rate")
-        checkpoint_sha = {str(epoch): save_weights(checkpoint_path(self.dir, epoch), state)
-                          for epoch, state in result.checkpoints.items()}
-        sha = save_weights(self.dir / WEIGHTS, result.state_dict)
+            note = f"; checkpoints kept: {sorted(kept)}" if kept else ""
+            return {**self.stopped("failed", f"training diverged at epoch {diverged} (loss is not finite); "
+                                             f"lower the learning rate{note}"), **saved}
         last = result.history[-1]
-        return {"status": "done", "finished": now(), "weights_sha256": sha, "seconds": round(last.seconds, 3),
-                "epochs_done": last.epoch, "train_loss": last.train_loss, "train_acc": last.train_acc,
-                "test_loss": last.test_loss, "test_acc": last.test_acc, "checkpoints": sorted(result.checkpoints),
-                "checkpoint_sha256": checkpoint_sha}
+        return {"status": "done", "finished": now(), "weights_sha256": save_weights(self.dir / WEIGHTS, result.state_dict),
+                "seconds": round(last.seconds, 3), "epochs_done": last.epoch, "train_loss": result.train_loss,
+                "train_acc": result.train_acc, "train_loss_running": result.train_loss_running,
+                "train_acc_running": result.train_acc_running, "test_loss": last.test_loss,
+                "test_acc": last.test_acc, **saved}
 
 
 def _train_together(registry: Registry, prepared: PreparedTraining, configs: list[TrainConfig], on_event,
@@ -146,7 +151,8 @@ def _progress_fields(run_dir: Path) -> dict:
     if not rows:
         return {}
     last = rows[-1]
-    return {"epochs_done": last["epoch"], **{k: last[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}}
+    return {"epochs_done": last["epoch"], "train_loss_running": last["train_loss"],
+            "train_acc_running": last["train_acc"], "test_loss": last["test_loss"], "test_acc": last["test_acc"]}
 
 
 def _spawn_source(registry: Registry, spec: str, model: ModelConfig) -> tuple[str, dict]:
