@@ -176,9 +176,40 @@ class InterpolationOptions:
     points: int = 25  # grid of alphas in [0, 1], ends included; odd, so 0.5 is on it
     reset_bn: bool = True  # re-estimate BatchNorm statistics at every alpha
     repair: bool = False  # REPAIR: rescale units to the alpha-mix of the endpoints' statistics
+    refine: bool = True  # search between grid points around the test barrier's maximum (a narrow peak)
 
     def validate(self) -> "InterpolationOptions":
         check_int(self.points, "points", 2, MAX_POINTS)
+        return self
+
+
+MAX_RESTARTS = 256
+MAX_STE_STEPS = 100_000
+# Weight matching is coordinate descent to a local optimum; on small CNNs the visiting
+# order alone moves the barrier as much as the effects studied, so CNNs try several.
+DEFAULT_RESTARTS = {"mlp": 1, "vgg": 8, "resnet20": 8}
+
+
+def default_restarts(arch: str) -> int:
+    return DEFAULT_RESTARTS.get(arch, 1)
+
+
+@dataclass(frozen=True)
+class STEOptions:
+    """Straight-through estimator matching: its optimization (Ainsworth et al. 2022, sec. 3.3)."""
+
+    steps: int = 300  # Adam steps; small nets settle within a few hundred
+    batch_size: int = 256
+    lr: float = 1e-3  # Adam, as in the paper's code
+    seed: int = 0  # the order of the training batches
+    eval_samples: int = 2048  # each new permutation's midpoint loss is measured on this many examples
+
+    def validate(self) -> "STEOptions":
+        check_int(self.steps, "ste_steps", 1, MAX_STE_STEPS)
+        check_int(self.batch_size, "ste_batch", 1, MAX_BATCH)
+        check_number(self.lr, "ste_lr", 0.0, 10.0, low_open=True)
+        check_int(self.seed, "ste_seed", 0, MAX_SEED)
+        check_int(self.eval_samples, "ste_eval_samples", 1, MAX_SAMPLES)
         return self
 
 

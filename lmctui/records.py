@@ -106,6 +106,7 @@ CURVE_FIELDS = (
     "optimizer", "lr", "batch_size", "epochs", "seed_a", "seed_b", "points", "repair", "reset_bn",
     "loss_barrier_train", "loss_barrier_test", "error_barrier_train", "error_barrier_test",
     "mid_loss_train", "mid_loss_test", "mid_acc_train", "mid_acc_test", "created",
+    "loss_barrier_test_refined", "loss_barrier_test_alpha", "error_barrier_test_refined", "error_barrier_test_alpha",
 )
 CURVE_SERIES = ("alpha", "train_loss", "test_loss", "train_acc", "test_acc")
 SWEEP_ROW_FIELDS = ("value", "method", "run_a", "run_b", "loss_barrier_test", "error_barrier_test",
@@ -114,9 +115,10 @@ SWEEP_SUMMARY_FIELDS = ("value", "method", "pairs", "loss_barrier_test_mean", "l
                         "error_barrier_test_mean", "error_barrier_test_std", "average_test_acc",
                         "endpoint_test_acc_mean")
 ALIGNMENT_FIELDS = ("id", "run_a", "run_b", "method", "seed", "aligned_run", "iterations", "objective",
-                    "solves", "seconds", "created")
+                    "solves", "seconds", "created", "restarts", "restart_objectives", "best_restart", "ste",
+                    "midpoint_loss", "identity_loss", "first_loss", "best_step")
 AVERAGE_FIELDS = ("id", "method", "runs", "reference", "averaged_run", "rounds", "train_loss", "train_acc",
-                  "test_loss", "test_acc", "endpoints", "ensemble", "seconds", "created")
+                  "test_loss", "test_acc", "endpoints", "ensemble", "seconds", "created", "restarts")
 
 
 SWEEP_FIELDS = ("id", "status", "axis", "values", "seeds", "methods", "rows", "created", "finished", "error")

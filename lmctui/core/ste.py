@@ -22,29 +22,13 @@ import torch
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from lmctui.configs import STEOptions
 from lmctui.core.calibration import has_batchnorm
 from lmctui.core.evaluation import EVAL_BATCH
 from lmctui.core.matching import weight_matching
 from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.permutation import PermutationSpec, Permutations, apply_permutation, identity_perms
 from lmctui.core.weights import StateDict
-
-
-@dataclass(frozen=True)
-class STEOptions:
-    steps: int = 300  # Adam steps; small nets settle within a few hundred
-    batch_size: int = 256
-    lr: float = 1e-3  # Adam, as in the paper's code
-    seed: int = 0  # the order of the training batches
-    eval_samples: int = 2048  # each new permutation's midpoint loss is measured on this many examples
-
-    def validate(self) -> "STEOptions":
-        for name in ("steps", "batch_size", "eval_samples"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        return self
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
 from lmctui.choices import ALIGN_METHODS, AVERAGE_METHODS, CURVE_METHODS, OPTIMIZERS
-from lmctui.configs import (MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, TrainConfig, check,
-                            check_choice, check_device, check_int)
+from lmctui.configs import (MAX_RESTARTS, MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, STEOptions,
+                            TrainConfig, check, check_choice, check_device, check_int, default_restarts)
 from lmctui.errors import FieldError
 from lmctui.parsing import parse_run_at_epoch
 
@@ -94,6 +94,28 @@ class TrainRequest:
 
 
 @dataclass(frozen=True)
+class Matching:
+    """How the aligning methods search: weight matching's restarts and STE's optimization."""
+
+    restarts: int | None = None  # visiting orders tried, the best kept; None: configs.DEFAULT_RESTARTS by arch
+    ste: STEOptions = field(default_factory=STEOptions)
+
+    def validate(self) -> "Matching":
+        if self.restarts is not None:
+            check_int(self.restarts, "restarts", 1, MAX_RESTARTS)
+        self.ste.validate()
+        return self
+
+    def restarts_for(self, arch: str) -> int:
+        return self.restarts if self.restarts is not None else default_restarts(arch)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Matching":
+        d = d or {}
+        return cls(d.get("restarts"), STEOptions(**d.get("ste", {})))
+
+
+@dataclass(frozen=True)
 class AlignRequest:
     """Permute B's hidden units to match A and register the permuted B."""
 
@@ -103,12 +125,14 @@ class AlignRequest:
     method: str = "weight"
     seed: int = 0  # weight matching's visiting order
     device: str = "auto"
+    matching: Matching = field(default_factory=lambda: Matching())
 
     def validate(self) -> "AlignRequest":
         _check_run_ids((self.run_a, self.run_b))
         check_choice(self.method, "method", ALIGN_METHODS)
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
+        self.matching.validate()
         return self
 
     def title(self) -> str:
@@ -119,7 +143,7 @@ class AlignRequest:
 
     @classmethod
     def from_params(cls, params: dict) -> "AlignRequest":
-        return cls(**params)
+        return cls(**{**params, "matching": Matching.from_dict(params.get("matching"))})
 
 
 @dataclass(frozen=True)
@@ -133,6 +157,7 @@ class InterpRequest:
     options: InterpolationOptions = field(default_factory=InterpolationOptions)
     seed: int = 0
     device: str = "auto"
+    matching: Matching = field(default_factory=lambda: Matching())
 
     def validate(self) -> "InterpRequest":
         _check_run_ids((self.run_a, self.run_b))
@@ -142,6 +167,7 @@ class InterpRequest:
         self.options.validate()
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
+        self.matching.validate()
         return self
 
     def title(self) -> str:
@@ -153,7 +179,8 @@ class InterpRequest:
     @classmethod
     def from_params(cls, params: dict) -> "InterpRequest":
         return cls(**{**params, "methods": tuple(params["methods"]),
-                      "options": InterpolationOptions(**params.get("options", {}))})
+                      "options": InterpolationOptions(**params.get("options", {})),
+                      "matching": Matching.from_dict(params.get("matching"))})
 
 
 @dataclass(frozen=True)
@@ -166,6 +193,7 @@ class AverageRequest:
     reference: str | None = None  # the run the others are aligned to; None: the first
     seed: int = 0
     device: str = "auto"
+    matching: Matching = field(default_factory=lambda: Matching())
 
     def validate(self) -> "AverageRequest":
         check(2 <= len(self.runs) <= MAX_AVERAGED, "runs",
@@ -178,6 +206,7 @@ class AverageRequest:
                   "reference", f"{self.reference} is not one of the runs being averaged")
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
+        self.matching.validate()
         return self
 
     def title(self) -> str:
@@ -188,7 +217,7 @@ class AverageRequest:
 
     @classmethod
     def from_params(cls, params: dict) -> "AverageRequest":
-        return cls(**{**params, "runs": tuple(params["runs"])})
+        return cls(**{**params, "runs": tuple(params["runs"]), "matching": Matching.from_dict(params.get("matching"))})
 
 
 SWEEP_AXES = {"width": int, "depth": int, "lr": float, "batch_size": int, "epochs": int, "optimizer": str}
@@ -205,6 +234,7 @@ class SweepRequest:
     values: tuple = (8, 32, 128)
     methods: tuple[str, ...] = ("naive", "weight")
     points: int = InterpolationOptions.points
+    matching: Matching = field(default_factory=lambda: Matching())
 
     def validate(self) -> "SweepRequest":
         check(self.axis in SWEEP_AXES, "sweep", f"axis must be one of {', '.join(SWEEP_AXES)}, got {self.axis!r}")
@@ -219,6 +249,7 @@ class SweepRequest:
         for method in self.methods:
             check_choice(method, "methods", CURVE_METHODS)
         InterpolationOptions(self.points).validate()
+        self.matching.validate()
         self.base.validate()
         for value in self.values:
             try:
@@ -239,13 +270,13 @@ class SweepRequest:
         return f"sweep {self.base.data.name} {self.axis} {','.join(map(str, self.values))}"
 
     def to_params(self) -> dict:
-        return {"base": self.base.to_params(), "axis": self.axis,
-                "values": list(self.values), "methods": list(self.methods), "points": self.points}
+        return {"base": self.base.to_params(), "axis": self.axis, "values": list(self.values),
+                "methods": list(self.methods), "points": self.points, "matching": asdict(self.matching)}
 
     @classmethod
     def from_params(cls, params: dict) -> "SweepRequest":
         return cls(TrainRequest.from_params(params["base"]), params["axis"], tuple(params["values"]),
-                   tuple(params["methods"]), params["points"])
+                   tuple(params["methods"]), params["points"], Matching.from_dict(params.get("matching")))
 
 
 def sweep_values(axis: str, raw: list[str]) -> tuple:

@@ -6,77 +6,113 @@ request and run ids are thin wrappers that load and call them.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import asdict
 from typing import Callable
 
-from lmctui.configs import InterpolationOptions
+from lmctui.configs import InterpolationOptions, STEOptions
 from lmctui.core.averaging import average as average_states
 from lmctui.core.averaging import ensemble, load
+from lmctui.core.calibration import has_batchnorm, recalibrate
+from lmctui.core.consistency import universe_alignment
 from lmctui.core.evaluation import evaluate
 from lmctui.core.interpolation import CALIBRATION_SAMPLES, interpolate
 from lmctui.core.matching import activation_matching, weight_matching
+from lmctui.core.refinement import refine_curve
+from lmctui.core.ste import ste_matching
 from lmctui.core.permutation import apply_permutation, spec_for
 from lmctui.records import ALIGNMENT_FIELDS, AVERAGE_FIELDS, CURVE_FIELDS, CURVE_SERIES, RunRecord, view
 from lmctui.service.loaded import LoadedRun, LoadedRuns
-from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest
+from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest, Matching
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 from lmctui.store.runfiles import CONFIG, WEIGHTS, save_weights, write_json
 
-PointProgress = Callable[[str, int, int], None]  # (method, points done, points)
+PointProgress = Callable[[str, int, int], None]  # (method, points done, points); STE steps report the same way
+StepProgress = Callable[[int, int, float], None]  # (step, steps, loss): STE matching
 
 
 # -- align -------------------------------------------------------------------------------
 
-def align(registry: Registry, request: AlignRequest) -> dict:
+def align(registry: Registry, request: AlignRequest, on_step: StepProgress | None = None) -> dict:
     """Permute B's hidden units to match A; register the permuted B as a new run."""
     request.validate()
     loaded = LoadedRuns.load(registry, [request.run_a, request.run_b], request.device)
-    record, _ = align_loaded(loaded, 0, 1, request.method, request.seed)
+    record, _ = align_loaded(loaded, 0, 1, request.method, request.seed, request.matching, on_step)
     return record
 
 
-def align_loaded(loaded: LoadedRuns, a: int, b: int, method: str, seed: int = 0) -> tuple[dict, dict]:
+def align_loaded(loaded: LoadedRuns, a: int, b: int, method: str, seed: int = 0,
+                 matching: Matching = Matching(), on_step: StepProgress | None = None) -> tuple[dict, dict]:
     """Run b aligned to run a: (the alignment's record, the permuted state of b).
 
-    A stored alignment with the same runs, method and seed is reused (its aligned run's
-    weights loaded); otherwise the matching runs and its result is registered.
+    A stored alignment made the same way (runs, method, seed, restarts, STE options) is
+    reused (its aligned run's weights loaded); otherwise the matching runs and its result
+    is registered.
     """
     run_a, run_b = loaded[a], loaded[b]
-    key = (run_a.id, run_b.id, method, seed)
+    how = _how(method, seed, matching, run_a.model.arch)
+    key = (run_a.id, run_b.id, json.dumps(how, sort_keys=True))
     if key in loaded.aligned:
         return loaded.aligned[key]
-    existing = _find_alignment(loaded.registry, *key)
+    existing = _find_alignment(loaded.registry, run_a.id, run_b.id, how)
     if existing is not None:
         state = LoadedRun.load(loaded.registry, loaded.registry.get("runs", existing["aligned_run"]),
                                loaded.device).state
         loaded.aligned[key] = ({**view(existing, ALIGNMENT_FIELDS), "reused": True}, state)
         return loaded.aligned[key]
     spec = spec_for(run_a.model)
-    if method == "weight":
-        result = weight_matching(spec, run_a.state, run_b.state, seed=seed)
-    else:
-        x = loaded.data.x_train[:CALIBRATION_SAMPLES]
-        result = activation_matching(spec, load(run_a.model, run_a.state, loaded.device),
-                                     load(run_b.model, run_b.state, loaded.device), x)
-    permuted = apply_permutation(spec, result.perms, run_b.state)
+    start = time.perf_counter()
+    found = _match(loaded, run_a, run_b, spec, how, on_step)
+    permuted = apply_permutation(spec, found["perms"], run_b.state)
     aligned_run = register_derived(loaded, run_b.doc, permuted, "aligned", parent=run_b.id,
                                    aligned_to=run_a.id, align_method=method)
     doc = loaded.registry.insert("alignments", {
-        "run_a": run_a.id, "run_b": run_b.id, "method": method, "seed": seed, "aligned_run": aligned_run,
-        "iterations": result.iterations, "objective": result.objective[-1] if result.objective else None,
-        "objective_per_round": result.objective, "solves": result.solves, "seconds": round(result.seconds, 4),
-    })
+        "run_a": run_a.id, "run_b": run_b.id, "aligned_run": aligned_run, **how,
+        **{k: v for k, v in found.items() if k != "perms"}, "seconds": round(time.perf_counter() - start, 4)})
     write_json(loaded.registry.run_dir(aligned_run) / "permutation.json",
-               {p: v.tolist() for p, v in result.perms.items()})
+               {p: v.tolist() for p, v in found["perms"].items()})
     loaded.aligned[key] = ({**view(doc, ALIGNMENT_FIELDS), "reused": False}, permuted)
     return loaded.aligned[key]
 
 
-def _find_alignment(registry: Registry, run_a: str, run_b: str, method: str, seed: int) -> dict | None:
+def _how(method: str, seed: int, matching: Matching, arch: str) -> dict:
+    """What makes two alignments of the same pair the same: the method and its settings."""
+    how = {"method": method, "seed": seed}
+    if method == "weight":
+        how["restarts"] = matching.restarts_for(arch)
+    if method == "ste":
+        how["ste"] = asdict(matching.ste)
+    return how
+
+
+def _match(loaded: LoadedRuns, run_a, run_b, spec, how: dict, on_step) -> dict:
+    """Run the matching `how` names; its permutations and what the record keeps of it."""
+    method = how["method"]
+    if method == "weight":
+        result = weight_matching(spec, run_a.state, run_b.state, seed=how["seed"], restarts=how["restarts"])
+        return {"perms": result.perms, "iterations": result.iterations, "solves": result.solves,
+                "objective": result.objective[-1] if result.objective else None,
+                "objective_per_round": result.objective, "restart_objectives": result.restart_objectives,
+                "best_restart": result.best_restart}
+    data = loaded.data
+    if method == "activation":
+        result = activation_matching(spec, load(run_a.model, run_a.state, loaded.device),
+                                     load(run_b.model, run_b.state, loaded.device), data.x_train[:CALIBRATION_SAMPLES])
+        return {"perms": result.perms, "iterations": result.iterations, "solves": result.solves}
+    result = ste_matching(run_a.model, spec, run_a.state, run_b.state, data.x_train, data.y_train,
+                          STEOptions(**how["ste"]), on_step=on_step)
+    return {"perms": result.perms, "midpoint_loss": result.midpoint_loss, "identity_loss": result.identity_loss,
+            "first_loss": result.first_loss, "best_step": result.best_step, "candidates": result.candidates,
+            "step_losses": list(result.step_losses)}
+
+
+def _find_alignment(registry: Registry, run_a: str, run_b: str, how: dict) -> dict | None:
     for doc in registry.all("alignments"):
-        if (doc["run_a"], doc["run_b"], doc["method"], doc.get("seed")) == (run_a, run_b, method, seed):
+        same = all(doc.get(k, 1 if k == "restarts" else None) == v for k, v in how.items())
+        if (doc["run_a"], doc["run_b"]) == (run_a, run_b) and same:
             aligned = registry.get("runs", doc["aligned_run"])
             if aligned is not None and aligned.get("status") == "done":
                 return doc
@@ -107,25 +143,44 @@ def interp(registry: Registry, request: InterpRequest, on_progress: PointProgres
     """Curves between A and B for each method (aligning as needed); each stored in `curves`."""
     request.validate()
     loaded = LoadedRuns.load(registry, [request.run_a, request.run_b], request.device)
-    return interp_loaded(loaded, 0, 1, request.methods, request.options, request.seed, on_progress)
+    return interp_loaded(loaded, 0, 1, request.methods, request.options, request.seed, on_progress,
+                         request.matching)
 
 
 def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: InterpolationOptions,
-                  seed: int = 0, on_progress: PointProgress | None = None) -> list[dict]:
-    """The curves from run a to run b, one per method, stored; returns their records."""
+                  seed: int = 0, on_progress: PointProgress | None = None,
+                  matching: Matching = Matching()) -> list[dict]:
+    """The curves from run a to run b, one per method, stored; returns their records.
+
+    With `options.refine`, the test barriers are refined between grid points around the
+    grid's maximum, and the alpha of the maximum is kept.
+    """
     run_a, run_b = loaded[a], loaded[b]
     curves = []
     for method in methods:
         alignment, partner = None, run_b.state
         if method != "naive":
-            alignment, partner = align_loaded(loaded, a, b, method, seed)
+            on_step = (lambda step, steps, loss, m=method: on_progress(m, step, steps)) if on_progress else None
+            alignment, partner = align_loaded(loaded, a, b, method, seed, matching, on_step)
         report = (lambda done, total, m=method: on_progress(m, done, total)) if on_progress else None
         curve = interpolate(run_a.model, run_a.state, partner, loaded.data, options, on_point=report)
+        refined = _refined(loaded, run_a, partner, curve, options) if options.refine else {}
         doc = loaded.registry.insert("curves", {
             **_pair_context(run_a.doc, run_b.doc), "method": method, "alignment": alignment and alignment["id"],
-            "points": options.points, "repair": options.repair, "reset_bn": options.reset_bn, **curve.to_dict()})
+            "points": options.points, "repair": options.repair, "reset_bn": options.reset_bn, **curve.to_dict(),
+            **refined})
         curves.append(curve_record(doc))
     return curves
+
+
+def _refined(loaded: LoadedRuns, run_a, partner: dict, curve, options: InterpolationOptions) -> dict:
+    """The test loss and error barriers refined around the grid's maximum, with where they lie."""
+    out = {}
+    for metric in ("loss", "error"):
+        found = refine_curve(run_a.model, run_a.state, partner, loaded.data, curve, options, "test", metric)
+        out[f"{metric}_barrier_test_refined"] = found.barrier
+        out[f"{metric}_barrier_test_alpha"] = found.alpha
+    return out
 
 
 def _pair_context(doc_a: dict, doc_b: dict) -> dict:
@@ -149,28 +204,57 @@ def average(registry: Registry, request: AverageRequest, register: bool = True) 
     request.validate()
     loaded = LoadedRuns.load(registry, list(request.runs), request.device)
     reference = loaded.index_of(request.reference) if request.reference is not None else 0
-    return average_loaded(loaded, request.method, reference, request.seed, register)
+    return average_loaded(loaded, request.method, reference, request.seed, register, request.matching)
 
 
 def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: int = 0,
-                   register: bool = True) -> dict:
-    """Average every loaded run by `method`, aligning to run `reference`; store the result."""
+                   register: bool = True, matching: Matching = Matching()) -> dict:
+    """Average every loaded run by `method`, aligning to run `reference`; store the result.
+
+    `ste` aligns each run to the reference by STE, `universe` all of them into one
+    shared frame (cycle-consistent); both then average naively. A BatchNorm network's
+    average is evaluated after its statistics are re-estimated, so its endpoints are
+    reported both as trained and re-estimated the same way (`*_reset`): like with like.
+    """
     start = time.perf_counter()
     runs, data = loaded.runs, loaded.data
     states = [r.state for r in runs]
-    result = average_states(loaded.model, states, method, data, reference=reference, seed=seed)
-    ens_loss, ens_acc = ensemble(loaded.model, states, data.x_test, data.y_test)
-    endpoints = [{"id": r.id, "test_acc": r.doc.get("test_acc"), "test_loss": r.doc.get("test_loss")} for r in runs]
+    restarts = matching.restarts_for(loaded.model.arch)
+    if method == "ste":
+        states = [s if i == reference else align_loaded(loaded, reference, i, "ste", seed, matching)[1]
+                  for i, s in enumerate(states)]
+    elif method == "universe":
+        spec = spec_for(loaded.model)
+        states = universe_alignment(spec, states, seed=seed, restarts=restarts).aligned(spec, states)
+    core_method = "naive" if method in ("ste", "universe") else method
+    result = average_states(loaded.model, states, core_method, data, reference=reference, seed=seed,
+                            restarts=restarts)
+    ens_loss, ens_acc = ensemble(loaded.model, [r.state for r in runs], data.x_test, data.y_test)
     averaged_run = None
     if register:
         averaged_run = register_derived(loaded, runs[reference].doc, result.state, "averaged",
                                         parent=",".join(r.id for r in runs), average_method=method)
     doc = loaded.registry.insert("averages", {
         "method": method, "runs": [r.id for r in runs], "reference": runs[reference].id, "rounds": result.rounds,
+        "restarts": restarts if method in ("weight", "universe") else None,
         "averaged_run": averaged_run, "train_loss": result.train_loss, "train_acc": result.train_acc,
-        "test_loss": result.test_loss, "test_acc": result.test_acc, "endpoints": endpoints,
+        "test_loss": result.test_loss, "test_acc": result.test_acc, "endpoints": _endpoints(loaded),
         "ensemble": {"test_loss": ens_loss, "test_acc": ens_acc}, "seconds": round(time.perf_counter() - start, 3),
         "dataset": runs[0].doc.get("dataset"), "arch": loaded.model.arch, "width": loaded.model.width,
     })
     return view(doc, AVERAGE_FIELDS)
 
+
+def _endpoints(loaded: LoadedRuns) -> list[dict]:
+    """Each run's test figures as recorded and, for BatchNorm nets, with statistics re-estimated
+    on the training data as the average's are."""
+    out = []
+    for run in loaded.runs:
+        entry = {"id": run.id, "test_acc": run.doc.get("test_acc"), "test_loss": run.doc.get("test_loss")}
+        model = load(run.model, run.state, loaded.device)
+        if has_batchnorm(model):
+            recalibrate(model, loaded.data.x_train[:CALIBRATION_SAMPLES])
+            entry["test_loss_reset"], entry["test_acc_reset"] = evaluate(model, loaded.data.x_test,
+                                                                         loaded.data.y_test)
+        out.append(entry)
+    return out
