@@ -40,10 +40,23 @@ class PreparedTraining:
     initial_state: dict | None
     parent: str | None
 
+    @property
+    def vectorized(self) -> bool:
+        """Whether the seeds train as one vectorized computation."""
+        return self.request.vectorize and len(self.request.seeds) > 1 and can_vectorize(self.model)
+
     def stored_config(self, seed: int) -> dict:
-        """What a run's record and config.json keep: enough to rebuild the run."""
+        """What a run's record and config.json keep: enough to rebuild the run, and the path it took.
+
+        Same config and seed give the same weights only along the same path: a CNN's
+        weights drift apart macroscopically from a 1e-7 difference in float reassociation
+        (vectorized or not, which seeds trained alongside, the device).
+        """
+        path = {"vectorized": self.vectorized, "device": str(self.device),
+                "trained_with": list(self.request.seeds) if self.vectorized else [seed]}
         return {"data": self.request.data.to_dict(), "model": self.model.to_dict(),
-                "train": self.request.seed_config(seed).to_dict(), "init_from": self.request.init_from}
+                "train": self.request.seed_config(seed).to_dict(), "init_from": self.request.init_from,
+                "path": path}
 
 
 def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTraining:
@@ -68,7 +81,7 @@ def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | 
     """
     prepared = prepared or prepare_training(registry, request)
     configs = [request.seed_config(seed) for seed in request.seeds]
-    if request.vectorize and len(configs) > 1 and can_vectorize(prepared.model):
+    if prepared.vectorized:
         return _train_together(registry, prepared, configs, on_event, should_stop)
     return [_train_together(registry, replace(prepared, request=replace(request, seeds=(seed,))), [config],
                             on_event, should_stop)[0]
