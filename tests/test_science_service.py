@@ -73,3 +73,50 @@ def test_batchnorm_endpoints_are_also_reported_after_the_same_reset(tmp_path):
     for endpoint in result["endpoints"]:
         assert {"test_acc_reset", "test_loss_reset"} <= endpoint.keys()
         assert 0.0 <= endpoint["test_acc_reset"] <= 1.0
+
+
+def test_permuted_copies_of_one_network_are_fully_consistent_at_no_barrier(tmp_path):
+    import torch
+
+    from lmctui.core.permutation import apply_permutation, identity_perms, spec_for
+    from lmctui.service.consistency import consistency
+    from lmctui.service.loaded import LoadedRuns
+
+    registry = open_registry(tmp_path / "home")
+    [run] = train_runs(registry, TrainRequest(DataConfig("moons", n_samples=300), width=8, depth=2,
+                                              train=TrainConfig(epochs=3), device="cpu"))
+    loaded = LoadedRuns.load(registry, [run["id"]], "cpu")
+    spec = spec_for(loaded.model)
+    generator = torch.Generator().manual_seed(0)
+    copies = []
+    for _ in range(2):
+        perms = {p: torch.randperm(len(v), generator=generator) for p, v in identity_perms(spec, loaded[0].state).items()}
+        state = apply_permutation(spec, perms, loaded[0].state)
+        copies.append(science.register_derived(loaded, loaded[0].doc, state, "aligned", parent=run["id"]))
+    found = consistency(registry, [run["id"], *copies], matching=Matching(restarts=1), points=5, device="cpu")
+    assert found["overall"] == 1.0 and set(found["per_group"].values()) == {1.0}
+    for entry in found["triangles"] + found["pairs"]:
+        for key in ("barrier_direct", "barrier_composed", "barrier_shared"):
+            assert abs(entry.get(key, 0.0)) < 1e-4
+
+
+def test_basins_recover_two_known_groups_from_stored_barriers(tmp_path):
+    from lmctui.errors import UserError
+    from lmctui.service.basins import basins
+
+    registry = open_registry(tmp_path / "home")
+    ids = [d["id"] for d in registry.insert_many("runs", [{"kind": "trained", "status": "done"} for _ in range(4)])]
+    group = {ids[0]: 0, ids[1]: 0, ids[2]: 1, ids[3]: 1}
+    curves = []
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            barrier = 0.02 if group[a] == group[b] else 0.9
+            curves += [{"run_a": a, "run_b": b, "method": m, "loss_barrier_test": barrier + (0.3 if m == "naive" else 0)}
+                       for m in ("naive", "weight")]
+    registry.insert_many("curves", curves)
+    found = basins(registry, ids, threshold=0.2)
+    assert found["count"] == 2 and sorted(map(sorted, found["members"])) == sorted([sorted(ids[:2]), sorted(ids[2:])])
+    assert basins(registry, ids, threshold=0.2, kind="naive")["count"] == 4  # naive barriers all exceed 0.3
+    assert basins(registry, ids, threshold=5.0)["count"] == 1
+    with pytest.raises(UserError, match="no aligned curve"):
+        basins(registry, ids + [registry.insert("runs", {"kind": "trained", "status": "done"})["id"]], 0.2)
