@@ -8,8 +8,10 @@ once. Exit codes: 0 success, 2 bad input (one line on stderr), 1 failure while w
 from __future__ import annotations
 
 import functools
+import inspect
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,6 +30,8 @@ app = typer.Typer(help="lmctui: train, align, interpolate and average networks f
                   rich_markup_mode=None)
 export_app = typer.Typer(help="Write a table as CSV.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+cluster_app = typer.Typer(help="The Slurm cluster: is it usable from here?", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 
 Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -46,6 +50,66 @@ BatchSize = Annotated[int, typer.Option()]
 # Request fields whose flag is not --field-with-dashes.
 FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",
          "runs": "RUNS", "filter": "--filter", "sweep": "--sweep"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a command's work runs: here (`local`) or on Slurm, with the cluster options given."""
+
+    executor: str = "local"
+    no_wait: bool = False
+    options: tuple = ()  # (name, value) of the cluster options given (value not None)
+
+    def settings(self, home):
+        from lmctui.service.cluster import settings_for
+
+        return settings_for(home, **dict(self.options))
+
+
+# The cluster options every working command takes (docs/cluster.md); None: HOME/cluster.json, else the default.
+CLUSTER_OPTIONS = [
+    ("partition", Annotated[Optional[str], typer.Option(help="Slurm partition [cluster.json, else the cluster's default]")]),
+    ("time", Annotated[Optional[str], typer.Option(help="Time limit per task: minutes or [D-]HH:MM:SS [60]")]),
+    ("gpus_per_task", Annotated[Optional[int], typer.Option(help="GPUs per Slurm task [0]")]),
+    ("cpus_per_task", Annotated[Optional[int], typer.Option(help="CPUs per Slurm task (torch's threads) [1]")]),
+    ("mem", Annotated[Optional[str], typer.Option(help="Memory per Slurm task, e.g. 4G [the partition's default]")]),
+    ("account", Annotated[Optional[str], typer.Option(help="Slurm account")]),
+    ("qos", Annotated[Optional[str], typer.Option(help="Slurm quality of service")]),
+    ("slurm_option", Annotated[Optional[list[str]], typer.Option(help="Any other sbatch option as KEY=VALUE (repeatable)")]),
+    ("array_parallelism", Annotated[Optional[int], typer.Option(help="Array tasks running at once [64]")]),
+]
+
+
+def cluster_options(func):
+    """Give a command `--executor local|slurm`, `--no-wait` and the cluster options; it receives them as
+    one `placement: Placement` argument. Cluster options without `--executor slurm` are refused."""
+    own = [p for p in inspect.signature(func).parameters.values() if p.name != "placement"]
+    at = next(i for i, p in enumerate(own) if p.name == "home")
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    added = [inspect.Parameter("executor", keyword, default="local", annotation=Annotated[str, typer.Option(
+                 help="Where the work runs: local (here, now) or slurm (the cluster: docs/cluster.md)")]),
+             inspect.Parameter("no_wait", keyword, default=False, annotation=Annotated[bool, typer.Option(
+                 "--no-wait", help="With --executor slurm: print the submitted jobs and return")])]
+    added += [inspect.Parameter(name, keyword, default=None, annotation=kind) for name, kind in CLUSTER_OPTIONS]
+    parameters = [p.replace(kind=keyword) for p in own[at:]]
+    signature = inspect.signature(func).replace(parameters=own[:at] + added + parameters)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from lmctui.service.cluster import check_executor
+
+        executor, no_wait = check_executor(kwargs.pop("executor")), kwargs.pop("no_wait")
+        options = tuple((n, kwargs.pop(n)) for n, _ in CLUSTER_OPTIONS)
+        given = [n for n, v in options if v is not None] + (["no_wait"] if no_wait else [])
+        if executor == "local" and given:
+            raise FieldError(given[0], "needs --executor slurm")
+        if executor == "slurm" and kwargs.get("queue"):
+            raise UserError("--queue and --executor slurm exclude each other: Slurm keeps its own queue")
+        placement = Placement(executor, no_wait, tuple((n, v) for n, v in options if v is not None))
+        return func(*args, placement=placement, **kwargs)
+
+    wrapper.__signature__ = signature
+    return wrapper
 
 
 def flag(field: str) -> str:
@@ -100,6 +164,7 @@ def _signals_interrupt() -> None:
 
 @app.command()
 @command
+@cluster_options
 def train(
     dataset: Dataset = DataConfig.name,
     arch: Arch = "mlp",
@@ -130,13 +195,14 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Train again the run this config.json describes (the data, model and training options above are then ignored)")] = None,
     home: Home = None,
     json: Json = False,
+    placement: Placement = Placement(),
 ):
     """Train one network per seed into the registry."""
     from lmctui.service.requests import TrainRequest
 
     if config is not None:
         request = TrainRequest.from_config(_read_json(config, "config"), device, tuple(tag or ()))
-        return _train(request, queue, home, json)
+        return _train(request, queue, home, json, placement)
     train_config = TrainConfig(
         optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
         epochs=epochs, warmup_epochs=warmup, schedule=schedule,
@@ -145,12 +211,19 @@ def train(
         data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width, depth=depth,
         norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed,
         init_from=init_from, device=device, tags=tuple(tag or ()), vectorize=vectorize)
-    _train(request, queue, home, json)
+    _train(request, queue, home, json, placement)
 
 
-def _train(request, queue: bool, home, as_json: bool) -> None:
+def _train(request, queue: bool, home, as_json: bool, placement: Placement = Placement()) -> None:
     if queue:
         _queue(request, home, as_json)
+        return
+    if placement.executor == "slurm":
+        made, problem = _on_cluster(request, home, as_json, placement)
+        if made:
+            _render_runs(made["runs"], as_json)
+        if problem is not None:
+            raise problem
         return
     from lmctui.service.jobs import check_submittable
 
@@ -182,6 +255,51 @@ def _queue(request, home, as_json: bool) -> None:
 
     job = Jobs(_registry(home)).submit(request)
     emit_json({"job": job}) if as_json else message(f"queued job {job['id']}: {job['title']}")
+
+
+def _on_cluster(request, home, as_json: bool, placement: Placement):
+    """Submit `request` to Slurm; unless --no-wait, wait for its jobs. Returns (what they made, in the
+    shapes a local run gives, or None; the failure of the jobs that did not finish, or None)."""
+    from lmctui.service.cluster_results import failures, results
+    from lmctui.service.jobs import Jobs
+
+    registry = _registry(home)
+    jobs = Jobs(registry)
+    docs = jobs.submit_to_cluster(request, placement.settings(registry.home))
+    message("submitted to Slurm: " + ", ".join(f"job {d['id']} (Slurm {d['slurm_job_id']})" for d in docs))
+    if placement.no_wait:
+        if as_json:
+            emit_json({"jobs": docs})
+        return None, None
+    _signals_interrupt()
+    try:
+        docs = jobs.wait_for_cluster([d["id"] for d in docs], on_tick=_ClusterTicker())
+    except KeyboardInterrupt:
+        message("stopped waiting; the jobs go on on the cluster (lmctui-cli jobs shows them, --cancel stops them)")
+        raise typer.Exit(130)
+    return results(registry, docs) or None, failures(docs)
+
+
+def _cluster_result(request, home, as_json: bool, placement: Placement):
+    """What the Slurm jobs of `request` made (None with --no-wait); their failure raised."""
+    made, problem = _on_cluster(request, home, as_json, placement)
+    if problem is not None:
+        raise problem
+    return made
+
+
+class _ClusterTicker:
+    """Says on stderr what changed in a submission's jobs while the CLI waits for them."""
+
+    def __init__(self):
+        self.last: dict[str, str] = {}
+
+    def __call__(self, docs: list[dict]) -> None:
+        for doc in docs:
+            line = f"{doc.get('slurm_state') or doc['status']} {doc.get('message') or ''}".strip()
+            if self.last.get(doc["id"]) != line:
+                self.last[doc["id"]] = line
+                message(f"[{doc.get('progress') or 0:4.0%}] job {doc['id']} (Slurm {doc.get('slurm_job_id')}): {line}")
 
 
 @app.command("list")
@@ -227,8 +345,13 @@ TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home: Home = None, json: Json = False):
     """Show one run: its record, config and per-epoch metrics."""
     from lmctui.service.catalog import show_run
+    from lmctui.service.cluster_results import job_of_run
 
-    shown = show_run(_registry(home), run)
+    registry = _registry(home)
+    shown = show_run(registry, run)
+    job = job_of_run(registry, registry.get("runs", shown["run"]["id"]))
+    if job is not None:
+        shown["job"] = job
     if json:
         emit_json(shown)
         return
@@ -239,6 +362,8 @@ def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], ho
                  for k, v in (config.get(part) or {}).items()], ["part", "field", "value"], "config")
     print_table([{"file": f, "state": s} for f, s in shown["files"].items()], ["file", "state"], "weight files")
     print_table(shown["metrics"], ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"], "metrics")
+    if job is not None:
+        print_table([{"field": k, "value": v} for k, v in job.items()], ["field", "value"], "Slurm job")
     damaged = [f for f, s in shown["files"].items() if s != "ok"]
     if damaged:
         message(f"warning: {', '.join(damaged)} of run {shown['run']['id']}: {shown['files'][damaged[0]]}")
@@ -275,6 +400,7 @@ def export_runs(
 
 @app.command()
 @command
+@cluster_options
 def align(
     run_a: Annotated[str, typer.Argument(help="Reference run (A)")],
     run_b: Annotated[str, typer.Argument(help="Run to permute (B)")],
@@ -284,11 +410,12 @@ def align(
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of aligning now")] = False,
     home: Home = None,
     json: Json = False,
+    placement: Placement = Placement(),
 ):
     """Permute B's hidden units to match A; register the permuted B as a new run."""
     from lmctui.service.requests import AlignRequest
 
-    alignment = _run_or_queue(AlignRequest(run_a, run_b, method, seed, device), queue, home, json, "align")
+    alignment = _run_or_queue(AlignRequest(run_a, run_b, method, seed, device), queue, home, json, "align", placement)
     if alignment is None:
         return
     if json:
@@ -298,11 +425,15 @@ def align(
                                   "seconds", "reused"])
 
 
-def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str):
-    """Queue `request`, or run the science use case of that name on it now (torch arrives only then)."""
+def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str, placement: Placement = Placement()):
+    """Queue `request`, or run the science use case of that name on it now (torch arrives only then),
+    or on Slurm (None with --no-wait)."""
     if queue:
         _queue(request, home, as_json)
         return None
+    if placement.executor == "slurm":
+        made = _cluster_result(request, home, as_json, placement)
+        return made and made[{"align": "alignment", "interp": "curves", "average": "average"}[use_case]]
     registry = _ready(home, request)
     from lmctui.service import science
 
@@ -321,6 +452,7 @@ def _ready(home, request):
 
 @app.command()
 @command
+@cluster_options
 def interp(
     run_a: Annotated[str, typer.Argument(help="Run A (alpha = 0)")],
     run_b: Annotated[str, typer.Argument(help="Run B (alpha = 1)")],
@@ -334,13 +466,14 @@ def interp(
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of interpolating now")] = False,
     home: Home = None,
     json: Json = False,
+    placement: Placement = Placement(),
 ):
     """Loss and accuracy along the line from A to B, naive and after alignment."""
     from lmctui.service.requests import InterpRequest
 
     request = InterpRequest(run_a, run_b, parse_csv_words(methods, CURVE_METHODS, "methods"),
                             InterpolationOptions(points, reset_bn, repair), seed, device)
-    curves = _run_or_queue(request, queue, home, json, "interp")
+    curves = _run_or_queue(request, queue, home, json, "interp", placement)
     if curves is None:
         return
     if json:
@@ -358,6 +491,7 @@ def interp(
 
 @app.command()
 @command
+@cluster_options
 def average(
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids")],
     method: Annotated[str, typer.Option(help=", ".join(AVERAGE_METHODS))] = "weight",
@@ -367,11 +501,13 @@ def average(
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of averaging now")] = False,
     home: Home = None,
     json: Json = False,
+    placement: Placement = Placement(),
 ):
     """Average the weights of K runs; compare with each endpoint and the ensemble."""
     from lmctui.service.requests import AverageRequest
 
-    result = _run_or_queue(AverageRequest(tuple(runs), method, reference, seed, device), queue, home, json, "average")
+    result = _run_or_queue(AverageRequest(tuple(runs), method, reference, seed, device), queue, home, json, "average",
+                           placement)
     if result is None:
         return
     if json:
@@ -416,6 +552,7 @@ def bench(
 
 @app.command()
 @command
+@cluster_options
 def sweep(
     dataset: Dataset = DataConfig.name,
     arch: Arch = "mlp",
@@ -436,6 +573,7 @@ def sweep(
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of sweeping now")] = False,
     home: Home = None,
     json: Json = False,
+    placement: Placement = Placement(),
 ):
     """Train N seeds per value, measure every pair's barriers, average them: one table."""
     from lmctui.service.requests import SweepRequest, TrainRequest, sweep_values
@@ -454,11 +592,17 @@ def sweep(
     request = SweepRequest(base, axis, values, parse_csv_words(methods, CURVE_METHODS, "methods"), points)
     if queue:
         return _queue(request, home, json)
-    registry = _ready(home, request)
     from lmctui.records import SWEEP_SUMMARY_FIELDS
-    from lmctui.service.sweeps import run_sweep
 
-    result = run_sweep(registry, request, on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
+    if placement.executor == "slurm":
+        result = _cluster_result(request, home, json, placement)
+        if result is None:
+            return
+    else:
+        registry = _ready(home, request)
+        from lmctui.service.sweeps import run_sweep
+
+        result = run_sweep(registry, request, on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
     if json:
         emit_json(result)
     else:
@@ -530,26 +674,68 @@ def worker(
 @app.command()
 @command
 def jobs(
-    cancel: Annotated[Optional[str], typer.Option(help="Cancel this job (id or prefix)")] = None,
-    requeue: Annotated[Optional[str], typer.Option(help="Re-queue this failed/cancelled/interrupted job")] = None,
+    cancel: Annotated[Optional[str], typer.Option(help="Cancel this job (id or prefix); a Slurm job by scancel")] = None,
+    requeue: Annotated[Optional[str], typer.Option(help="Re-queue this failed/cancelled/interrupted job (a Slurm job is submitted again)")] = None,
+    log: Annotated[Optional[str], typer.Option(help="Print the end of this Slurm job's error log")] = None,
     home: Home = None,
     json: Json = False,
 ):
-    """List the job queue; cancel or re-queue a job."""
+    """List the job queue (Slurm jobs with their state, fresh from sacct); cancel or re-queue a job."""
     from lmctui.service.jobs import Jobs
 
     queue = Jobs(_registry(home))
-    targets = [queue.resolve(p) for p in (cancel, requeue) if p is not None]  # refuse bad ids before acting
+    targets = [queue.resolve(p) for p in (cancel, requeue, log) if p is not None]  # refuse bad ids before acting
+    if log is not None and not targets[-1].get("slurm_stderr"):
+        raise UserError(f"job {targets[-1]['id']} ran here, not on Slurm: it has no log (its error: "
+                        f"{targets[-1].get('error')})")
     if cancel is not None:
         queue.cancel(targets[0]["id"])
     if requeue is not None:
-        queue.requeue(targets[-1]["id"])
+        queue.requeue(targets[1 if cancel is not None else 0]["id"])
+    _refresh_cluster(queue)
+    if log is not None:
+        print(queue.log_tail(targets[-1]["id"]), end="")
+        return
     listed = queue.list()
     if json:
         emit_json({"jobs": listed})
+        return
+    slurm = ["slurm_job_id", "slurm_state"] if any(j.get("executor") == "slurm" for j in listed) else []
+    print_table(listed, ["id", "kind", "title", "status", *slurm, "progress", "device_used", "message", "error"],
+                drop=("device_used", "kind", "progress"), wrap=("title", "message", "error"))
+
+
+def _refresh_cluster(queue) -> None:
+    """Fresh Slurm states for the listing; a cluster that does not answer is said, not fatal."""
+    try:
+        queue.refresh_cluster()
+    except Exception as err:
+        message(f"warning: Slurm states not refreshed ({type(err).__name__}: {' '.join(str(err).split())[:200]})")
+
+
+@cluster_app.command("check")
+@command
+def cluster_check(
+    partition: Annotated[Optional[str], typer.Option(help="Check this partition [cluster.json, else the default]")] = None,
+    probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Run a tiny job that writes and locks a file in the home from a compute node")] = True,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the probe job")] = 120,
+    home: Home = None,
+    json: Json = False,
+):
+    """Is Slurm reachable (sinfo), which partitions exist, can the compute nodes write and flock in the home?"""
+    from lmctui.service.cluster_check import check_cluster
+
+    if not 1 <= timeout <= 3600:
+        raise FieldError("timeout", f"must be from 1 to 3600 seconds, got {timeout}")
+    registry = _registry(home)
+    settings = Placement(options=(("partition", partition),) if partition else ()).settings(registry.home)
+    report = check_cluster(registry.home, settings, probe, timeout, log=message)
+    if json:
+        emit_json(report)
     else:
-        print_table(listed, ["id", "kind", "title", "status", "progress", "device_used", "message", "error"],
-                    drop=("device_used", "kind", "progress"), wrap=("title", "message", "error"))
+        message(f"ok: Slurm answers; partitions {', '.join(p['name'] for p in report['partitions'])}; home "
+                f"{report['home']} ({report['filesystem']}) writable with working flock"
+                + (f", also from node {report['probe']['node']}" if report.get("probe") else ""))
 
 
 def _render_runs(runs: list[dict], as_json: bool) -> None:

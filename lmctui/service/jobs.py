@@ -2,6 +2,11 @@
 
 The CLI and the app never touch `lmctui.jobs` or `lmctui.store` themselves: they hold
 a `Jobs`. Nothing here imports torch; the work does, inside the worker threads.
+
+A job runs where it was submitted: `executor="local"` queues it for the workers,
+`executor="slurm"` sends it to the cluster (`slurm_submit`); both are registry jobs,
+listed, cancelled and re-queued through the same methods. Slurm's states reach the
+registry through `refresh_cluster`, which a background thread calls while workers run.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from lmctui.store import Registry
 
 MAX_CPU_SLOTS = 64  # worker threads one process may run
 ORPHAN_CHECK_SECONDS = 10.0  # how often a long-lived process looks for jobs whose process died
+CLUSTER_REFRESH_SECONDS = 5.0  # how often Slurm's states are asked for while Slurm jobs are open
 
 
 def cuda_devices() -> list[str]:
@@ -44,24 +50,118 @@ class Jobs:
         self._stop = threading.Event()
 
     # -- the queue --------------------------------------------------------------------
-    def submit(self, request) -> dict:
-        """Queue `request` after refusing what can be refused without torch."""
+    def submit(self, request, executor: str = "local", cluster=None) -> dict:
+        """Queue `request` after refusing what can be refused without torch.
+
+        With `executor="slurm"` the request goes to the cluster with `cluster` (a
+        `ClusterSettings`; None: the home's defaults) and the returned job is the last one
+        submitted (a sweep's final job); `submit_to_cluster` returns them all.
+        """
+        from lmctui.service.cluster import check_executor
+
+        if check_executor(executor) == "slurm":
+            return self.submit_to_cluster(request, cluster)[-1]
         check_submittable(self.registry, request)
         job = self.queue.submit(request.KIND, request.to_params(), request_device(request), request.title())
         self.on_change()
         return job
 
+    def submit_to_cluster(self, request, cluster=None, submitit_cluster: str = "slurm") -> list[dict]:
+        """Send `request` to Slurm as one job per array task (and a sweep's final job); return their documents."""
+        from lmctui.service import slurm_submit
+        from lmctui.service.cluster import load_settings
+
+        settings = (cluster or load_settings(self.registry.home)).validate()
+        check_submittable(self.registry, request)
+        try:
+            return slurm_submit.submit(self.registry, request, settings, submitit_cluster)
+        finally:
+            self.on_change()
+
     def cancel(self, prefix: str) -> dict:
-        job = self.queue.cancel(prefix)
+        """Cancel a job: a queued one at once, a running one between batches, a Slurm one by scancel."""
+        found = self.resolve(prefix)
+        if found.get("executor") == "slurm":
+            from lmctui.service import slurm_submit
+
+            job = slurm_submit.cancel(self.registry, found)
+            self._refresh_quietly()
+            self.on_change()
+            return self.registry.get("jobs", job["id"])
+        job = self.queue.cancel(found["id"])
         for worker in self.workers:
             worker.local_cancel.add(job["id"])
         self.on_change()
         return job
 
     def requeue(self, prefix: str) -> dict:
-        job = self.queue.requeue(prefix)
+        """Queue a failed, cancelled or interrupted job again; a Slurm job is submitted again."""
+        found = self.resolve(prefix)
+        if found.get("executor") == "slurm":
+            from lmctui.service import slurm_submit
+
+            if found["status"] not in ("failed", "cancelled", "interrupted") or not found.get("slurm_settled", True):
+                raise UserError(f"job {found['id']} is {found['status']}; only failed, cancelled or "
+                                "interrupted jobs can be re-queued")
+            try:
+                return slurm_submit.resubmit(self.registry, found)
+            finally:
+                self.on_change()
+        job = self.queue.requeue(found["id"])
         self.on_change()
         return job
+
+    # -- the cluster ------------------------------------------------------------------
+    def refresh_cluster(self) -> list[str]:
+        """Ask Slurm for the state of every open Slurm job and record it; return the ids that changed.
+        Blocks on `sacct` (up to a few seconds): call it off the UI thread."""
+        from lmctui.service.slurm_state import refresh
+
+        changed = refresh(self.registry)
+        if changed:
+            self.on_change()
+        return changed
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.refresh_cluster()
+        except Exception:  # sacct unreachable for a moment: the next refresh tells
+            pass
+
+    def start_cluster_refresh(self, seconds: float = CLUSTER_REFRESH_SECONDS) -> threading.Thread:
+        """A daemon thread that calls `refresh_cluster` every `seconds` while Slurm jobs are open
+        (until `stop_workers`); `on_change` hears each change."""
+        from lmctui.service.slurm_state import unsettled
+
+        def loop():
+            while not self._stop.wait(seconds):
+                try:
+                    if unsettled(self.registry):
+                        self.refresh_cluster()
+                except Exception:
+                    continue
+
+        thread = threading.Thread(target=loop, daemon=True, name="lmctui-slurm-states")
+        thread.start()
+        return thread
+
+    def wait_for_cluster(self, job_ids: list[str], on_tick=None, poll_s: float = 2.0) -> list[dict]:
+        """Block until these Slurm jobs have ended (by Slurm's state); return their documents."""
+        from lmctui.service.slurm_state import wait
+
+        return wait(self.registry, job_ids, on_tick, poll_s)
+
+    def log_tail(self, prefix: str, lines: int = 20) -> str:
+        """The end of a Slurm job's stderr log (why it failed), or '' when it has none."""
+        job = self.resolve(prefix)
+        path = job.get("slurm_stderr")
+        if not path:
+            return ""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as log:
+                return "".join(log.readlines()[-lines:])
+        except OSError:
+            return ""
 
     def resolve(self, prefix: str) -> dict:
         return self.registry.resolve("jobs", prefix, "job")
@@ -78,6 +178,7 @@ class Jobs:
         """Start `cpu_slots` worker threads draining the queue, and a watcher that marks the jobs
         and runs of dead processes interrupted every ORPHAN_CHECK_SECONDS (all daemons)."""
         threading.Thread(target=self._watch_orphans, daemon=True, name="lmctui-orphans").start()
+        self.start_cluster_refresh()
         policy = DevicePolicy(self.cpu_slots, cuda_devices)
         for i in range(self.cpu_slots):
             worker = Worker(self.queue, self._execute, policy, f"{self.name}-{i}", self.on_change)
