@@ -109,7 +109,7 @@ def parse_option(text: str) -> tuple[str, str]:
 def parse_time(text: str) -> int:
     """Slurm's time formats ('90', '30:00', '1:30:00', '2-0', '1-12:00:00') as whole minutes."""
     text = str(text).strip()
-    match = re.fullmatch(r"(?:(\d{1,3})-)?(\d{1,6})(?::(\d{1,2}))?(?::(\d{1,2}))?", text)
+    match = re.fullmatch(r"(?:(\d{1,3})-)?(\d{1,6})(?::(\d{1,2}))?(?::(\d{1,2}))?", text, re.ASCII)
     if not match:
         raise FieldError("time", f"must be minutes or Slurm's [D-]HH:MM:SS, got {text!r}")
     days, first, second, third = match.groups()

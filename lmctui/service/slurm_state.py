@@ -68,6 +68,8 @@ def job_fields(job: dict, info: dict | None) -> dict:
     if not info:
         return {}
     state = (info.get("State") or "UNKNOWN").split()[0].rstrip("+")
+    if state == "PENDING" and job["status"] == "running":
+        return {}  # sacct lags behind a task that has already started
     fields = {"slurm_state": state, "slurm_reason": _reason(info)}
     if state == "PENDING":
         fields["message"] = f"pending ({fields['slurm_reason']})" if fields["slurm_reason"] else "pending"

@@ -1,0 +1,168 @@
+"""Against a real Slurm (scripts/slurm/setup_slurm.sh starts a single-node one, as CI does):
+sbatch, a job array, a sweep's dependent final job, scancel, re-queue, a task that raises,
+a task killed with SIGKILL, and a task past its time limit.
+
+The time-limit task is submitted first and checked last, so its minute runs beside the
+others (the CI node has two CPUs, each task takes one).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from lmctui.cli import app
+
+
+def slurm_answers() -> bool:
+    if shutil.which("sinfo") is None or shutil.which("sacct") is None:
+        return False
+    try:
+        return all(subprocess.run(c, capture_output=True, timeout=15).returncode == 0
+                   for c in (["sinfo", "-h"], ["sacct", "-n", "-X", "-S", "now"]))
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not slurm_answers(), reason="no Slurm here: sinfo/sacct absent or not answering "
+                                "(scripts/slurm/setup_slurm.sh starts a single-node cluster)")]
+runner = CliRunner()
+LONG = ["--dataset", "digits", "--width", "64", "--depth", "1", "--seeds", "0,1"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("slurm") / "home"
+
+
+@pytest.fixture(scope="module")
+def cli(home):
+    def invoke(*args, code=0):
+        result = runner.invoke(app, [*map(str, args), "--home", str(home)])
+        assert result.exit_code == code, result.stderr[-2000:]
+        return json.loads(result.stdout) if "--json" in args and result.stdout.strip() else result
+
+    return invoke
+
+
+def job(cli, job_id) -> dict:
+    return next(j for j in cli("jobs", "--json")["jobs"] if j["id"] == job_id)
+
+
+def wait_until(what, seconds=60, every=0.5):
+    deadline = time.monotonic() + seconds
+    while not (found := what()):
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(every)
+    return found
+
+
+def runs_of(cli, job_doc) -> list[dict]:
+    made = (job_doc.get("result") or {}).get("runs") or []
+    return [r for r in cli("list", "--json", "--limit", "0")["runs"] if r["id"] in made]
+
+
+def runs_by_task(home, job_doc) -> list[dict]:
+    from lmctui.store import Registry
+
+    return [r for r in Registry(home).all("runs")
+            if (r.get("host"), r.get("pid")) == (job_doc["slurm_host"], job_doc["slurm_pid"])]
+
+
+TIMED = {}
+
+
+def test_submit_a_task_that_will_outlive_its_time_limit(cli):
+    out = cli("train", *LONG, "--epochs", "100000", "--executor", "slurm", "--time", "1", "--no-wait", "--json")
+    [doc] = out["jobs"]
+    assert doc["status"] == "pending" and doc["slurm_job_id"] and doc["cluster"]["time"] == 1
+    TIMED["id"] = doc["id"]
+
+
+def test_train_seeds_on_slurm_blocks_and_show_names_the_slurm_job(cli):
+    runs = cli("train", "--width", "8", "--depth", "1", "--seeds", "0-3", "--epochs", "3", "--executor", "slurm",
+               "--json")["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2, 3] and {r["status"] for r in runs} == {"done"}
+    listed = {r["id"] for r in cli("list", "--json", "--limit", "0")["runs"]}
+    assert {r["id"] for r in runs} <= listed
+    shown = cli("show", runs[2]["id"], "--json")
+    assert shown["job"]["executor"] == "slurm" and shown["job"]["slurm_state"] == "COMPLETED"
+    assert shown["job"]["slurm_job_id"]
+
+
+def test_a_sweep_on_slurm_is_an_array_then_a_final_job_with_the_rows_of_a_local_sweep(cli, tmp_path):
+    args = ["sweep", "--dataset", "digits", "--arch", "mlp", "--widths", "8,32,128", "--seeds", "2", "--epochs", "4",
+            "--methods", "naive,weight", "--json"]
+    on_slurm = cli(*args, "--executor", "slurm", "--array-parallelism", "2")
+    local = json.loads(runner.invoke(app, [*args, "--home", str(tmp_path / "local")]).stdout)
+    assert list(on_slurm) == list(local) == ["sweep", "rows", "summary"]
+    assert [list(r) for r in on_slurm["rows"]] == [list(r) for r in local["rows"]]
+    assert [list(s) for s in on_slurm["summary"]] == [list(s) for s in local["summary"]]
+    same = lambda rows: [{k: v for k, v in r.items() if k not in ("run_a", "run_b")} for r in rows]  # noqa: E731
+    assert same(on_slurm["rows"]) == same(local["rows"])  # same path, same numbers
+    jobs = cli("jobs", "--json")["jobs"]
+    tasks = [j for j in jobs if j["kind"] == "train" and j.get("slurm_array_index") is not None
+             and j["params"]["data"]["name"] == "digits" and j["params"]["train"]["epochs"] == 4]
+    assert sorted(t["slurm_array_index"] for t in tasks) == [0, 1, 2]
+    array = tasks[0]["slurm_array_job_id"]
+    states = subprocess.run(["sacct", "-j", array, "-X", "-n", "--parsable2", "-o", "JobID,State"],
+                            capture_output=True, text=True).stdout.split()
+    assert sorted(states) == [f"{array}_{i}|COMPLETED" for i in range(3)]
+    runs = {r["id"] for r in cli("list", "--json", "--limit", "0")["runs"]}
+    assert {r[k] for r in on_slurm["rows"] for k in ("run_a", "run_b")} <= runs
+    sweep = next(s for s in cli("list", "sweeps", "--json")["sweeps"] if s["id"] == on_slurm["sweep"])
+    assert sweep["status"] == "done"
+    curves = cli("list", "curves", "--json", "--limit", "0")["curves"]
+    assert {(c["run_a"], c["run_b"], c["method"]) for c in curves} >= \
+        {(r["run_a"], r["run_b"], r["method"]) for r in on_slurm["rows"]}
+
+
+def test_a_task_that_raises_fails_with_its_reason(cli, tmp_path):
+    (tmp_path / "empty").mkdir()  # exists, so the submission is accepted; holds no MNIST, so the task raises
+    result = cli("train", "--dataset", "mnist", "--data-dir", tmp_path / "empty", "--executor", "slurm", code=1)
+    assert result.stderr.strip().splitlines()[-1].startswith("failed: job ")
+    failed = [j for j in cli("jobs", "--json")["jobs"] if j["params"].get("data", {}).get("name") == "mnist"][-1]
+    assert failed["status"] == "failed" and failed["slurm_state"] == "FAILED" and failed["error"]
+    assert "Dataset not found" in cli("jobs", "--log", failed["id"]).stdout  # why, from the task's log
+
+
+def test_scancel_of_a_running_task_then_requeue_finishes_it(cli, home):
+    [doc] = cli("train", *LONG, "--epochs", "600", "--executor", "slurm", "--no-wait", "--json")["jobs"]
+    wait_until(lambda: job(cli, doc["id"])["message"].startswith("epoch"), 90)
+    cli("jobs", "--cancel", doc["id"])
+    ended = wait_until(lambda: (j := job(cli, doc["id"]))["slurm_settled"] and j, 60)
+    assert (ended["status"], ended["slurm_state"]) == ("cancelled", "CANCELLED")
+    left = runs_by_task(home, ended)
+    assert len(left) == 2 and {r["status"] for r in left} == {"interrupted"}
+    assert all("CANCELLED" in r["error"] for r in left)
+    cli("jobs", "--requeue", doc["id"])
+    again = wait_until(lambda: (j := job(cli, doc["id"]))["slurm_settled"] and j, 120)
+    assert (again["status"], again["slurm_state"], again["slurm_attempt"]) == ("done", "COMPLETED", 2)
+    assert again["slurm_folder"] != ended["slurm_folder"]  # a fresh submitit folder per submission
+    assert {r["status"] for r in runs_of(cli, again)} == {"done"}
+
+
+def test_a_task_killed_with_sigkill_leaves_nothing_running(cli, home):
+    [doc] = cli("train", *LONG, "--epochs", "5000", "--executor", "slurm", "--no-wait", "--json")["jobs"]
+    running = wait_until(lambda: (j := job(cli, doc["id"]))["message"].startswith("epoch") and j, 90)
+    os.kill(running["slurm_pid"], signal.SIGKILL)  # the single-node cluster runs its tasks on this host
+    ended = wait_until(lambda: (j := job(cli, doc["id"]))["slurm_settled"] and j, 60)
+    assert ended["status"] in ("failed", "interrupted") and ended["error"].startswith("Slurm:")
+    left = runs_by_task(home, ended)
+    assert left and all(r["status"] in ("failed", "interrupted") and "Slurm" in r["error"] for r in left)
+
+
+def test_the_task_past_its_time_limit_ends_timeout_and_its_runs_interrupted(cli, home):
+    ended = wait_until(lambda: (j := job(cli, TIMED["id"]))["slurm_settled"] and j, 150, every=2)
+    assert (ended["status"], ended["slurm_state"]) == ("interrupted", "TIMEOUT")
+    assert "time limit 1 min" in ended["error"]
+    left = runs_by_task(home, ended)
+    assert len(left) == 2 and all(r["status"] == "interrupted" and "TIMEOUT" in r["error"] for r in left)
+    assert all(r["epochs_done"] for r in left)
+    assert not [r for r in cli("list", "--json", "--limit", "0")["runs"] if r["status"] == "running"]
