@@ -83,7 +83,7 @@ CLUSTER_OPTIONS = [
 def cluster_options(func):
     """Give a command `--executor local|slurm`, `--no-wait` and the cluster options; it receives them as
     one `placement: Placement` argument. Cluster options without `--executor slurm` are refused."""
-    own = [p for p in inspect.signature(func).parameters.values() if p.name != "placement"]
+    own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "placement"]
     at = next(i for i, p in enumerate(own) if p.name == "home")
     keyword = inspect.Parameter.KEYWORD_ONLY
     added = [inspect.Parameter("executor", keyword, default="local", annotation=Annotated[str, typer.Option(
@@ -92,7 +92,8 @@ def cluster_options(func):
                  "--no-wait", help="With --executor slurm: print the submitted jobs and return")])]
     added += [inspect.Parameter(name, keyword, default=None, annotation=kind) for name, kind in CLUSTER_OPTIONS]
     parameters = [p.replace(kind=keyword) for p in own[at:]]
-    signature = inspect.signature(func).replace(parameters=own[:at] + added + parameters)
+    # evaluated annotations: typer reads a __signature__ as it is, and this module's are strings
+    signature = inspect.signature(func, eval_str=True).replace(parameters=own[:at] + added + parameters)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

@@ -1,0 +1,74 @@
+"""Slurm through submitit against running here: what a submission costs, and a 16-task sweep.
+
+Needs a reachable Slurm (`sinfo`); returns no rows without one. On the CI cluster (one
+node, two CPUs) every array task pays a Python start and a torch import, so the cluster
+wins only where the tasks are long or the nodes many: the rows say how far from that it is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+
+SWEEP_WIDTHS = tuple(range(8, 136, 8))  # 16 values: one array task each
+
+
+def slurm_reachable() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def bench_slurm(quick: bool) -> list[dict]:
+    """Submission overhead per array task, and a 16-value width sweep on Slurm against the same sweep run here."""
+    if not slurm_reachable():
+        return []
+    from lmctui.configs import DataConfig, TrainConfig
+    from lmctui.service.cluster import ClusterSettings
+    from lmctui.service.jobs import Jobs
+    from lmctui.service.requests import SweepRequest, TrainRequest
+    from lmctui.service.sweeps import run_sweep
+    from lmctui.store import Registry
+
+    epochs = 2 if quick else 5
+    base = TrainRequest(DataConfig("digits"), width=8, depth=1, seeds=(0, 1), train=TrainConfig(epochs=epochs),
+                        device="cpu")
+    sweep = SweepRequest(base, "width", SWEEP_WIDTHS, ("naive",), points=5)
+    settings = ClusterSettings(time=10, array_parallelism=len(SWEEP_WIDTHS))
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = Jobs(Registry(f"{tmp}/slurm"))
+        # 16 seeds that do not train together: 16 array tasks of one tiny run each, in one sbatch
+        tiny = TrainRequest(width=2, depth=1, seeds=tuple(range(16)), train=TrainConfig(epochs=1), device="cpu",
+                            vectorize=False)
+        start = time.perf_counter()
+        docs = jobs.submit_to_cluster(tiny, settings)
+        submitted = time.perf_counter() - start
+        jobs.wait_for_cluster([d["id"] for d in docs], poll_s=0.5)
+        tiny_done = time.perf_counter() - start
+
+        start = time.perf_counter()
+        docs = jobs.submit_to_cluster(sweep, settings)
+        ended = jobs.wait_for_cluster([d["id"] for d in docs], poll_s=0.5)
+        on_slurm = time.perf_counter() - start
+        if ended[-1]["status"] != "done":
+            raise RuntimeError(f"the Slurm sweep did not finish: {ended[-1].get('error')}")
+
+        start = time.perf_counter()
+        run_sweep(Registry(f"{tmp}/local"), sweep)
+        local = time.perf_counter() - start
+    return [
+        {"name": "Slurm: sbatch of a 16-task array, per task", "lmctui_s": submitted / 16},
+        {"name": "Slurm: 16 one-epoch tasks, submit to last settled, per task", "lmctui_s": tiny_done / 16},
+        {"name": f"Slurm: 16-task width sweep, digits, {epochs} epochs", "lmctui_s": on_slurm},
+        {"name": "local: the same sweep in one process", "lmctui_s": local},
+    ]
+
+
+if __name__ == "__main__":
+    for row in bench_slurm(quick=False):
+        print(f"{row['name']:<60} {row['lmctui_s']:8.3f} s")
