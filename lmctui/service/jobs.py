@@ -84,8 +84,7 @@ class Jobs:
         if found.get("executor") == "slurm":
             from lmctui.service import slurm_submit
 
-            job = slurm_submit.cancel(self.registry, found)
-            self._refresh_quietly()
+            job = slurm_submit.cancel(self.registry, found)  # the state follows with the next refresh
             self.on_change()
             return self.registry.get("jobs", job["id"])
         job = self.queue.cancel(found["id"])
@@ -100,9 +99,12 @@ class Jobs:
         if found.get("executor") == "slurm":
             from lmctui.service import slurm_submit
 
-            if found["status"] not in ("failed", "cancelled", "interrupted") or not found.get("slurm_settled", True):
+            if found["status"] not in ("failed", "cancelled", "interrupted"):
                 raise UserError(f"job {found['id']} is {found['status']}; only failed, cancelled or "
                                 "interrupted jobs can be re-queued")
+            if not found.get("slurm_settled"):
+                raise UserError(f"job {found['id']} is still ending on Slurm (state {found.get('slurm_state')}); "
+                                "re-queue it once `lmctui-cli jobs` shows it ended")
             try:
                 return slurm_submit.resubmit(self.registry, found)
             finally:
@@ -121,12 +123,6 @@ class Jobs:
         if changed:
             self.on_change()
         return changed
-
-    def _refresh_quietly(self) -> None:
-        try:
-            self.refresh_cluster()
-        except Exception:  # sacct unreachable for a moment: the next refresh tells
-            pass
 
     def start_cluster_refresh(self, seconds: float = CLUSTER_REFRESH_SECONDS) -> threading.Thread:
         """A daemon thread that calls `refresh_cluster` every `seconds` while Slurm jobs are open
