@@ -96,6 +96,29 @@ def test_train_seeds_on_slurm_blocks_and_show_names_the_slurm_job(cli):
     assert shown["job"]["slurm_job_id"]
 
 
+def test_the_app_path_submits_through_jobs_and_a_background_thread_refreshes_states(home):
+    import threading
+
+    from lmctui.configs import TrainConfig
+    from lmctui.service.cluster import ClusterSettings
+    from lmctui.service.jobs import Jobs
+    from lmctui.service.requests import TrainRequest
+    from lmctui.store import Registry
+
+    changed = threading.Event()
+    jobs = Jobs(Registry(home), on_change=changed.set)
+    doc = jobs.submit(TrainRequest(width=4, depth=1, seeds=(5,), train=TrainConfig(epochs=1), device="cpu"),
+                      executor="slurm", cluster=ClusterSettings(time=5))
+    assert doc["executor"] == "slurm" and doc["status"] == "pending"
+    changed.clear()
+    jobs.start_cluster_refresh(seconds=0.5)
+    try:
+        wait_until(lambda: jobs.resolve(doc["id"])["slurm_state"] == "COMPLETED", 60)
+    finally:
+        jobs.stop_workers()
+    assert changed.is_set() and jobs.resolve(doc["id"])["status"] == "done"
+
+
 def test_a_sweep_on_slurm_is_an_array_then_a_final_job_with_the_rows_of_a_local_sweep(cli, tmp_path):
     args = ["sweep", "--dataset", "digits", "--arch", "mlp", "--widths", "8,32,128", "--seeds", "2", "--epochs", "4",
             "--methods", "naive,weight", "--json"]
