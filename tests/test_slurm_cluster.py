@@ -179,6 +179,7 @@ def test_a_task_killed_with_sigkill_leaves_nothing_running(cli, home):
     assert ended["status"] in ("failed", "interrupted") and ended["error"].startswith("Slurm:")
     left = runs_by_task(home, ended)
     assert left and all(r["status"] in ("failed", "interrupted") and "Slurm" in r["error"] for r in left)
+    assert all(r["epochs_done"] for r in left)  # how far it got, from its metrics file
 
 
 def test_the_task_past_its_time_limit_ends_timeout_and_its_runs_interrupted(cli, home):

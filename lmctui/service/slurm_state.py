@@ -118,10 +118,10 @@ def settle_runs(registry: Registry, job: dict) -> list[str]:
 
 def _progress(registry: Registry, run_id: str) -> dict:
     """How far a killed run got, from its metrics file (the registry holds only summaries)."""
-    from lmctui.store.runfiles import METRICS, read_metrics
+    from lmctui.service.catalog import show_run
 
     try:
-        rows = read_metrics(registry.run_dir(run_id) / METRICS)
+        rows = show_run(registry, run_id)["metrics"]
     except (OSError, ValueError):
         return {}
     return {"epochs_done": rows[-1]["epoch"], "test_acc": rows[-1].get("test_acc")} if rows else {}
