@@ -1,0 +1,97 @@
+"""Study 7: CNNs on real 28x28 digits (mnist-5k) on a CPU. Does aligning close the barrier
+as width grows, as Git Re-Basin reports for ResNet-20 on CIFAR-10 (8-32x wide needed)?
+
+VGG (no norm; BatchNorm with reset) and ResNet-20 (LayerNorm; BatchNorm with reset),
+seeds trained together, every seed pair interpolated naive and after weight matching
+(with restarts), activation matching and STE; REPAIR on the no-norm VGG.
+
+    python experiments/cnn_mnist5k.py [--quick] [--home DIR] [--widths 1,2] [--epochs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+from common import figure, pyplot, registry, write_rows
+
+from lmctui.configs import DataConfig, InterpolationOptions, STEOptions, TrainConfig
+from lmctui.service.loaded import LoadedRuns
+from lmctui.service.requests import Matching, TrainRequest
+from lmctui.service.science import interp_loaded
+from lmctui.service.training import train_runs
+
+MODELS = [("vgg", "none"), ("vgg", "batch"), ("resnet20", "layer"), ("resnet20", "batch")]
+METHODS = ("naive", "weight", "activation", "ste")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--home", default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--widths", default="1,2")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--models", default=",".join(f"{a}-{n}" for a, n in MODELS))
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    reg = registry(args.home)
+    widths = [1] if args.quick else [int(w) for w in args.widths.split(",")]
+    models = [tuple(m.split("-")) for m in args.models.split(",")]
+    epochs, seeds = (1, 2) if args.quick else (args.epochs, args.seeds)
+    matching = Matching(restarts=8, ste=STEOptions(steps=20 if args.quick else 150, batch_size=128, lr=1e-2))
+    rows = []
+    for (arch, norm), width in itertools.product(models, widths):
+        start = time.perf_counter()
+        request = TrainRequest(DataConfig("mnist-5k"), arch, width, norm=norm, seeds=tuple(range(seeds)),
+                               train=TrainConfig(epochs=epochs, lr=0.05, batch_size=64), device=args.device)
+        runs = train_runs(reg, request)
+        loaded = LoadedRuns.load(reg, [r["id"] for r in runs], args.device)
+        variants = [("", InterpolationOptions(points=11))]
+        if norm == "none":
+            variants.append((" +REPAIR", InterpolationOptions(points=11, repair=True)))
+        for a, b in itertools.combinations(range(seeds), 2):
+            for suffix, options in variants:
+                methods = METHODS if not suffix else ("naive", "weight")
+                for curve in interp_loaded(loaded, a, b, methods, options, matching=matching):
+                    rows.append({"arch": arch, "norm": norm, "width": width, "epochs": epochs,
+                                 "method": curve["method"] + suffix, "pair": f"{curve['run_a']}-{curve['run_b']}",
+                                 "endpoint_test_acc": statistics.fmean(r["test_acc"] for r in runs),
+                                 **{k: curve[k] for k in ("loss_barrier_test", "loss_barrier_test_refined",
+                                                          "error_barrier_test", "mid_acc_test")}})
+                    print({k: rows[-1][k] for k in ("arch", "norm", "width", "method", "loss_barrier_test")},
+                          flush=True)
+        print(f"{arch}-{norm} w{width}: {time.perf_counter() - start:.0f} s", flush=True)
+        write_rows("study7_cnn_mnist5k", rows)  # after every setting: a long run keeps what it has
+    plot(rows)
+
+
+def plot(rows: list[dict]) -> None:
+    plt = pyplot()
+    models = list(dict.fromkeys((r["arch"], r["norm"]) for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 4), squeeze=False)
+    colors = {"naive": "tab:red", "weight": "tab:blue", "activation": "tab:green", "ste": "tab:purple",
+              "naive +REPAIR": "salmon", "weight +REPAIR": "lightblue"}
+    for ax, (arch, norm) in zip(axes[0], models):
+        mine = [r for r in rows if (r["arch"], r["norm"]) == (arch, norm)]
+        for method in dict.fromkeys(r["method"] for r in mine):
+            widths = sorted({r["width"] for r in mine})
+            means = [statistics.fmean(r["loss_barrier_test"] for r in mine
+                                      if r["width"] == w and r["method"] == method) for w in widths]
+            ax.plot(widths, means, marker="o", label=method, color=colors.get(method))
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width multiplier")
+        ax.set_title(f"{arch}, norm {norm}")
+        ax.set_ylabel("test loss barrier (mean over pairs)")
+        ax.legend(fontsize=7)
+    figure("study7_cnn_mnist5k", fig)
+
+
+if __name__ == "__main__":
+    main()
