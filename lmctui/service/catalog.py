@@ -10,7 +10,7 @@ from lmctui.errors import FieldError, UserError
 from lmctui.records import (CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS, SWEEP_SUMMARY_FIELDS, filter_docs,
                             run_view, sweep_view, view, write_csv)
 from lmctui.store import Registry, resolve_home
-from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256, read_metrics
+from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256, read_metrics_counted
 
 MUST_MATCH = ("dataset", "arch", "width", "depth", "norm")  # what runs must share to be aligned
 
@@ -23,8 +23,13 @@ def open_registry(home: str | os.PathLike | None) -> Registry:
 
 
 def require_done(doc: dict) -> dict:
+    """A finished run with a stored config (the model and data it needs to be loaded)."""
     if doc.get("status") != "done":
         raise UserError(f"run {doc['id']} is {doc.get('status')}, not done")
+    config = doc.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) or \
+            not isinstance(config.get("data"), dict):
+        raise UserError(f"run {doc['id']} has no usable config in the registry (changed by hand?)")
     return doc
 
 
@@ -73,7 +78,8 @@ def show_run(registry: Registry, prefix: str) -> dict:
     """A run's record, its config, its per-epoch metrics and whether its weight files are intact."""
     doc = registry.resolve("runs", prefix)
     run_dir = registry.run_dir(doc["id"])
-    return {"run": run_view(doc), "config": doc.get("config"), "metrics": read_metrics(run_dir / METRICS),
+    metrics, skipped = read_metrics_counted(run_dir / METRICS)
+    return {"run": run_view(doc), "config": doc.get("config"), "metrics": metrics, "metrics_skipped": skipped,
             "files": weight_files(doc, run_dir)}
 
 
@@ -100,8 +106,9 @@ def remove_run(registry: Registry, prefix: str) -> dict:
     doc = registry.resolve("runs", prefix)
     if doc.get("status") == "running":
         raise UserError(f"run {doc['id']} is running; cancel it first")
+    folder = registry.run_dir(doc["id"])  # refuses a tampered id before anything changes
     registry.remove("runs", doc["id"])
-    shutil.rmtree(registry.run_dir(doc["id"]), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
     return {**run_view(doc), "children": children_of(registry, doc["id"])}
 
 

@@ -30,10 +30,14 @@ class AtomicJSONStorage(Storage):
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            raise RegistryError(f"registry {self.path} is corrupt (not UTF-8 text); it was left untouched") from None
         except OSError as err:
             raise RegistryError(f"cannot read registry {self.path}: {err.strerror}") from None
         try:
             data = json.loads(text)
+        except UnicodeDecodeError:
+            raise RegistryError(f"registry {self.path} is corrupt (not UTF-8 text); it was left untouched") from None
         except json.JSONDecodeError as err:
             raise RegistryError(f"registry {self.path} is corrupt (invalid JSON at line {err.lineno}); "
                                 "it was left untouched: restore it or move it away") from None
@@ -43,6 +47,7 @@ class AtomicJSONStorage(Storage):
         if schema > self.schema_version:
             raise RegistryError(f"registry {self.path} has schema {schema}, newer than this lmctui "
                                 f"understands ({self.schema_version}); upgrade lmctui")
+        _check_shape(self.path, data)
         return data
 
     def write(self, data: dict) -> None:
@@ -62,6 +67,20 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+def _check_shape(path: Path, data: dict) -> None:
+    """Every table an object of documents, every document an object with an id: anything else
+    was made by hand, and is refused before any code trusts it."""
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise RegistryError(f"registry {path} is corrupt (table {name!r} is not an object); it was left untouched")
+        if name == META_TABLE:
+            continue
+        for doc in table.values():
+            if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+                raise RegistryError(f"registry {path} is corrupt (a document of {name!r} has no id); "
+                                    "it was left untouched")
 
 
 def _schema_of(data: dict) -> int:

@@ -12,6 +12,11 @@ ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 ID_LENGTH = 6
 
 
+def is_id(value) -> bool:
+    """A well-formed id: what `new_id` makes. Ids read from disk become paths only if they are."""
+    return isinstance(value, str) and len(value) == ID_LENGTH and all(c in ALPHABET for c in value)
+
+
 def new_id(taken: Iterable[str]) -> str:
     taken = set(taken)
     while True:

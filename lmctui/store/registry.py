@@ -23,7 +23,7 @@ from tinydb.table import Table
 
 from lmctui.errors import RegistryError
 from lmctui.store.atomic_storage import AtomicJSONStorage
-from lmctui.store.ids import new_id, resolve_prefix
+from lmctui.store.ids import is_id, new_id, resolve_prefix
 
 SCHEMA_VERSION = 1
 TABLES = ("runs", "alignments", "curves", "averages", "jobs", "sweeps")
@@ -56,6 +56,11 @@ class Registry:
 
     # -- locations -------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
+        """The folder of a run; refuses an id that is not one this registry makes (a tampered
+        document must never turn into a path outside the home)."""
+        if not is_id(run_id):
+            raise RegistryError(f"run id {str(run_id)[:40]!r} in {self.home} is not a valid id; "
+                                "the registry was changed by hand: nothing was touched")
         return self.home / "runs" / run_id
 
     # -- reads -----------------------------------------------------------------------
@@ -135,7 +140,11 @@ class Registry:
                 self.home.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise RegistryError(f"cannot create home {self.home}: {err.strerror}") from None
-            with open(self.home / ".lock", "a") as lock_file:
+            try:
+                lock_file = open(self.home / ".lock", "a")
+            except OSError as err:
+                raise RegistryError(f"cannot lock the registry: {self.home / '.lock'}: {err.strerror}") from None
+            with lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 self._lock_depth = 1
                 try:

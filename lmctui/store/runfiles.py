@@ -53,8 +53,11 @@ def file_sha256(path: Path) -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Write `data` as JSON atomically: a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def append_metrics(path: Path, row: dict) -> None:
@@ -67,12 +70,23 @@ def append_metrics(path: Path, row: dict) -> None:
 
 def read_metrics(path: Path) -> list[dict]:
     """Every complete line of metrics.jsonl; a torn last line (a kill mid-write) is skipped."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    return read_metrics_counted(path)[0]
+
+
+def read_metrics_counted(path: Path) -> tuple[list[dict], int]:
+    """(the readable epoch rows, how many lines were not): damaged bytes never raise."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return [], 0
+    rows, skipped = [], 0
+    for line in raw.decode("utf-8", errors="replace").splitlines():
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+            rows.append(row)
+        elif line.strip():
+            skipped += 1
+    return rows, skipped
