@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from lmctui.errors import RegistryError, UserError
-from lmctui.store import SCHEMA_VERSION, Registry
+from lmctui.store import SCHEMA_VERSION, TABLES, Registry
 from lmctui.store.ids import resolve_prefix
 from lmctui.store.registry import HOST
 
@@ -65,9 +65,12 @@ def test_writes_are_atomic_and_leave_no_temp_files(home):
     registry = Registry(home)
     for i in range(5):
         registry.insert("runs", {"i": i})
-    assert sorted(p.name for p in home.iterdir()) == [".lock", "registry.json"]
-    data = json.loads((home / "registry.json").read_text())
-    assert data["_meta"]["1"]["schema"] == SCHEMA_VERSION and len(data["runs"]) == 5
+    registry.compact()
+    files = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+    assert files == [".lock", "registry.json"] + [f"tables/{t}.{ext}" for t in sorted(TABLES) for ext in ("json", "jsonl")]
+    assert json.loads((home / "registry.json").read_text())["_meta"]["1"]["schema"] == SCHEMA_VERSION
+    snapshot = json.loads((home / "tables" / "runs.json").read_text())  # a plain tinydb file once compacted
+    assert snapshot["_meta"]["1"]["schema"] == SCHEMA_VERSION and sorted(d["i"] for d in snapshot["runs"].values()) == list(range(5))
 
 
 def test_concurrent_threads_lose_no_writes(home):

@@ -2,8 +2,9 @@
 
 queued -> running -> done | failed | cancelled | interrupted. A worker claims a job
 atomically under the registry's write lock, so the TUI's workers and any number of
-`lmctui-cli worker` processes can share one queue. Progress is written back at most
-once a second, so a fast job cannot flood the registry (or the screens reading it).
+`lmctui-cli worker` processes can share one queue. Progress goes to the job's own
+progress file, not the jobs table (`Registry.write_progress`), at most five times a
+second, so a fast job neither floods the screens reading it nor holds the lock.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from lmctui.store.registry import HOST, now
 
 JOB_KINDS = ("train", "align", "interp", "average", "sweep")
 FINAL = ("done", "failed", "cancelled", "interrupted")
-PROGRESS_WRITE_SECONDS = 1.0
+PROGRESS_WRITE_SECONDS = 0.2
 
 
 class JobQueue:
@@ -36,6 +37,7 @@ class JobQueue:
         })
 
     def jobs(self) -> list[dict]:
+        """Every job, oldest first, a running one with its live progress, message and eta_s."""
         return sorted(self.registry.all("jobs"), key=lambda d: d.get("created") or "")
 
     def claim(self, accept: Callable[[dict, list[dict]], str | None], worker: str) -> dict | None:
@@ -54,15 +56,15 @@ class JobQueue:
         return None
 
     def progress(self, job_id: str, fraction: float, message: str, started_at: float) -> None:
-        """Record progress, throttled; the ETA extrapolates the elapsed time."""
+        """Record live progress, throttled; the ETA extrapolates the elapsed time. Writes the job's
+        progress file only: the jobs table is not rewritten and no lock is taken."""
         clock = time.monotonic()
         if clock - self._last_write.get(job_id, -1e9) < PROGRESS_WRITE_SECONDS and fraction < 1:
             return
         self._last_write[job_id] = clock
         elapsed = time.monotonic() - started_at
         eta = elapsed * (1 - fraction) / fraction if fraction > 0.01 else None
-        self.registry.update("jobs", job_id, {"progress": round(fraction, 4), "message": message,
-                                              "eta_s": None if eta is None else round(eta, 1)})
+        self.registry.write_progress(job_id, round(fraction, 4), message, None if eta is None else round(eta, 1))
 
     def finish(self, job_id: str, status: str, result: dict | None = None, error: str | None = None) -> None:
         fields = {"status": status, "finished": now(), "error": error, "result": result, "eta_s": None}

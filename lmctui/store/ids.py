@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Iterable
+from typing import Callable, Iterable
 
 from lmctui.errors import UserError
 
@@ -18,10 +18,17 @@ def is_id(value) -> bool:
 
 
 def new_id(taken: Iterable[str]) -> str:
+    """A fresh id not in `taken`."""
     taken = set(taken)
+    return new_id_where(lambda candidate: candidate not in taken)
+
+
+def new_id_where(is_free: Callable[[str], bool]) -> str:
+    """A fresh id for which `is_free` holds: lets a caller look ids up where they already are
+    instead of gathering every id into a set first."""
     while True:
         candidate = "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH))
-        if candidate not in taken:
+        if is_free(candidate):
             return candidate
 
 

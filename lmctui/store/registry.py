@@ -1,10 +1,11 @@
-"""The registry: one tinydb file under the home, written only through `Registry`.
+"""The registry: one journaled tinydb file per table under the home, written only through `Registry`.
 
-tinydb is not safe for concurrent writers and rewrites the whole file on each write,
-so every write here holds a thread lock and an exclusive `flock` on `home/.lock`, and
-the storage replaces the file atomically. Reads need no lock: a reader sees the file
-either before or after a write, never half of one. Query caches are off, because
-another process may have written since.
+Every write holds a thread lock and an exclusive `flock` on `home/.lock`, and appends one
+fsynced line to its table's journal (table_file.py), so it costs the size of the change,
+not of the registry. Reads take no lock: a table is kept in memory and only the bytes
+appended since the last read are parsed; two `stat` calls say whether there are any.
+Job progress lives in per-job files (progress.py), not in the jobs table. The layout,
+and why it is this one: docs/registry.md.
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from tinydb import TinyDB, where
-from tinydb.table import Table
+from lmctui.errors import RegistryError, UserError
+from lmctui.store.ids import is_id, new_id_where, resolve_prefix
+from lmctui.store.journal_storage import JournaledDB, JournaledStorage, JournaledTable
+from lmctui.store.layout import MANIFEST, TABLES_DIR, read_manifest, schema_of, upgrade_v1, write_manifest
+from lmctui.store.progress import PROGRESS_FIELDS, ProgressFiles
 
-from lmctui.errors import RegistryError
-from lmctui.store.atomic_storage import AtomicJSONStorage
-from lmctui.store.ids import is_id, new_id, resolve_prefix
-
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one journaled file per table, progress files; 1: everything in registry.json
 TABLES = ("runs", "alignments", "curves", "averages", "jobs", "sweeps")
 DEFAULT_HOME = "lmc-runs"
 HOST = socket.gethostname()
@@ -42,17 +42,25 @@ def now() -> str:
 
 
 class Registry:
-    """All reads and writes of `registry.json` and the per-run folders' locations."""
+    """All reads and writes of the registry's tables and the per-run folders' locations.
+
+    Documents returned are copies at the top level; their nested values (a run's config)
+    are shared with the in-memory table, so treat those as read-only.
+    """
 
     def __init__(self, home: str | os.PathLike):
         self.home = Path(home)
         if self.home.exists() and not self.home.is_dir():
             raise RegistryError(f"--home {self.home} is a file, not a folder")
-        self.path = self.home / "registry.json"
-        self._db = TinyDB(storage=AtomicJSONStorage, path=self.path, schema_version=SCHEMA_VERSION)
+        self.path = self.home / MANIFEST
         self._thread_lock = threading.RLock()
         self._lock_depth = 0  # nesting of `locked` in the thread that holds it
-        self._db.storage.read()  # refuse a corrupt or future registry right away
+        storage = dict(folder=self.home / TABLES_DIR, tables=TABLES, schema=SCHEMA_VERSION, locked=self.locked)
+        self._db = JournaledDB(storage=JournaledStorage, **storage)
+        self._progress = ProgressFiles(self.home / "progress")
+        manifest = read_manifest(self.home, SCHEMA_VERSION)  # refuse a corrupt or future registry right away
+        if manifest is not None and schema_of(manifest) < 2:
+            self._upgrade()
 
     # -- locations -------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -65,16 +73,39 @@ class Registry:
 
     # -- reads -----------------------------------------------------------------------
     def all(self, table: str) -> list[dict]:
-        return [dict(doc) for doc in self._table(table).all()]
+        """Every document of `table` (jobs with their live progress), in no particular order."""
+        docs = [dict(doc) for doc in self._table(table).documents().values()]
+        return self._with_progress(docs, None) if table == "jobs" else docs
 
     def get(self, table: str, doc_id: str) -> dict | None:
-        doc = self._table(table).get(where("id") == doc_id)
-        return dict(doc) if doc is not None else None
+        doc = self._table(table).documents().get(doc_id)
+        if doc is None:
+            return None
+        return self._with_progress([dict(doc)], [doc_id])[0] if table == "jobs" else dict(doc)
 
     def resolve(self, table: str, prefix: str, what: str | None = None) -> dict:
         """The document whose id is, or uniquely starts with, `prefix`."""
-        ids = [doc["id"] for doc in self._table(table).all()]
-        return self.get(table, resolve_prefix(ids, prefix, what or table.rstrip("s")))
+        docs = self._table(table).documents()
+        found = prefix if prefix in docs else resolve_prefix(docs.keys(), prefix, what or table.rstrip("s"))
+        return self.get(table, found)
+
+    def version(self, table: str) -> tuple:
+        """A change token of `table`: equal tokens mean nothing changed since. It costs a few
+        `stat` calls and parses nothing, so a reader can poll it and read only on a change.
+        The jobs table's token also changes with any job's live progress."""
+        file_token = self._table(table).file.version()
+        return (file_token, self._progress.version()) if table == "jobs" else file_token
+
+    def changed(self, seen: dict[str, tuple]) -> dict[str, tuple]:
+        """{table: new token} for each table whose token differs from `seen` (tables missing from
+        `seen` count as changed): `seen.update(registry.changed(seen))` keeps a reader current."""
+        tokens = {table: self.version(table) for table in TABLES}
+        return {table: token for table, token in tokens.items() if seen.get(table, ()) != token}
+
+    def progress(self, job_ids: Iterable[str] | None = None) -> dict[str, dict]:
+        """{job id: {progress, message, eta_s}} of the jobs whose live progress is on file
+        (of every such job when `job_ids` is None). One small file read per job."""
+        return self._progress.read(job_ids)
 
     # -- writes ----------------------------------------------------------------------
     def insert(self, table: str, doc: dict) -> dict:
@@ -82,35 +113,56 @@ class Registry:
         return self.insert_many(table, [doc])[0]
 
     def insert_many(self, table: str, docs: list[dict]) -> list[dict]:
-        """Like `insert` for several documents, in one write of the file."""
+        """Like `insert` for several documents, in one journal write."""
+        target = self._table(table)
         with self.locked():
-            data = self._db.storage.read() or {}  # one read for every table's ids
-            taken = {d.get("id") for t in TABLES for d in (data.get(t) or {}).values()}
-            stamped = []
+            stamped, fresh = [], set()
             for doc in docs:
-                stamped.append({**doc, "id": new_id(taken), "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
-                taken.add(stamped[-1]["id"])
-            self._table(table).insert_multiple(stamped)
+                doc_id = new_id_where(lambda c: c not in fresh and not self._id_taken(c))
+                fresh.add(doc_id)
+                stamped.append({**doc, "id": doc_id, "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
+            target.insert_multiple(stamped)
         return stamped
 
     def update(self, table: str, doc_id: str, fields: dict) -> None:
-        with self.locked():
-            self._table(table).update(fields, where("id") == doc_id)
+        self.update_many(table, {doc_id: fields})
 
     def update_many(self, table: str, changes: dict[str, dict]) -> None:
-        """Apply {id: fields} to several documents in one write of the file."""
+        """Apply {id: fields} to several documents in one journal write. A job update that sets
+        its status or any of progress, message, eta_s first folds the job's live progress into
+        the document (the fields given win) and ends the live progress."""
+        target = self._table(table)
         with self.locked():
-            self._table(table).update_multiple([(fields, where("id") == doc_id) for doc_id, fields in changes.items()])
+            for doc_id, fields in changes.items():
+                new = fields.get("id", doc_id)
+                if new != doc_id and self._id_taken(new):
+                    raise UserError(f"id {new} is taken")
+            folded = self._fold_progress(changes) if table == "jobs" else []
+            target.update_by_id(changes)
+            self._progress.discard(folded)
 
     def remove(self, table: str, doc_id: str) -> None:
         with self.locked():
-            self._table(table).remove(where("id") == doc_id)
+            self._table(table).remove(doc_ids=[doc_id])
+            if table == "jobs":
+                self._progress.discard([doc_id])
+
+    def write_progress(self, job_id: str, progress: float, message: str, eta_s: float | None = None) -> None:
+        """Record a running job's live progress: one small file replaced atomically, no lock, no
+        rewrite of the jobs table. Read back through `progress`, `get` and `all` while the job runs."""
+        self._progress.write(job_id, {"progress": progress, "message": message, "eta_s": eta_s})
+
+    def compact(self, table: str | None = None) -> None:
+        """Fold the journal of `table` (of every table: None) into its snapshot now."""
+        with self.locked():
+            for name in [table] if table else TABLES:
+                self._table(name).file.compact()
 
     def mark_orphans_interrupted(self) -> list[str]:
         """Runs and jobs left `running` by a process on this host that is gone."""
         changed = []
         for table in ("runs", "jobs"):
-            for doc in self.all(table):
+            for doc in list(self._table(table).documents().values()):
                 if doc.get("status") == "running" and _owner_is_dead(doc):
                     self.update(table, doc["id"], {"status": "interrupted", "finished": now(),
                                                    "error": "the process running it ended"})
@@ -118,15 +170,41 @@ class Registry:
         return changed
 
     # -- internals -------------------------------------------------------------------
-    def _table(self, name: str):
+    def _table(self, name: str) -> JournaledTable:
         if name not in TABLES:
             raise KeyError(name)
-        # A fresh Table each time: tinydb caches the next document id per Table,
-        # which goes stale as soon as another process writes.
-        return Table(self._db.storage, name, cache_size=0)
+        return self._db.table(name, cache_size=0)
+
+    def _id_taken(self, candidate: str) -> bool:
+        """Ids are unique across all tables (a prefix names one thing, whatever the table)."""
+        return any(candidate in self._table(name).documents() for name in TABLES)
+
+    def _with_progress(self, jobs: list[dict], ids: list[str] | None) -> list[dict]:
+        # A progress file lives from a job's first progress write to its next status change
+        # (`_fold_progress`), so while one exists it is newer than the document's fields.
+        live = self._progress.read(ids)
+        for job in jobs:
+            if job["id"] in live:
+                job.update(live[job["id"]])
+        return jobs
+
+    def _fold_progress(self, changes: dict[str, dict]) -> list[str]:
+        """Merge the live progress of the jobs these changes touch into the changes (in place);
+        return those jobs' ids, whose progress files are then removed."""
+        touched = [i for i, fields in changes.items() if "status" in fields or PROGRESS_FIELDS & fields.keys()]
+        live = self._progress.read(touched)
+        for job_id, fields in live.items():
+            changes[job_id] = {**fields, **changes[job_id]}
+        return touched
+
+    def _upgrade(self) -> None:
+        with self.locked(create_manifest=False):
+            data = read_manifest(self.home, SCHEMA_VERSION)  # again, under the lock: another process may have
+            if data is not None and schema_of(data) < 2:
+                upgrade_v1(self.home, data, TABLES, SCHEMA_VERSION)
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self, create_manifest: bool = True) -> Iterator[None]:
         """Hold the write lock across a read-modify-write (re-entrant within a thread)."""
         with self._thread_lock:
             if self._lock_depth:  # flock is per open file: only the outermost holder takes it
@@ -148,6 +226,8 @@ class Registry:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 self._lock_depth = 1
                 try:
+                    if create_manifest and not self.path.exists():
+                        write_manifest(self.home, SCHEMA_VERSION)  # a new home: say its layout before any table
                     yield
                 finally:
                     self._lock_depth = 0
