@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--json] [--out FILE]"""
+"""python -m benchmarks [--quick] [--registry] [--json] [--out FILE]"""
 
 import argparse
 import json
@@ -12,8 +12,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer epochs and repetitions")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--registry", action="store_true", help="the registry's cost at 100 to 10,000 runs "
+                        "(--quick: to 1,000), as a markdown table")
     args = parser.parse_args()
-    results = run(args.quick, log=lambda text: print(text, file=sys.stderr, flush=True))
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    if args.registry:
+        from benchmarks import registry
+
+        results = registry.run(args.quick, log)
+        if not args.json:
+            print(registry.markdown(results))
+    else:
+        results = run(args.quick, log=log)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
