@@ -116,9 +116,9 @@ class Registry:
         """Like `insert` for several documents, in one journal write."""
         target = self._table(table)
         with self.locked():
-            stamped, fresh = [], set()
+            stamped, fresh, taken = [], set(), self._id_taken
             for doc in docs:
-                doc_id = new_id_where(lambda c: c not in fresh and not self._id_taken(c))
+                doc_id = new_id_where(lambda c: c not in fresh and not taken(c, refresh=not stamped))
                 fresh.add(doc_id)
                 stamped.append({**doc, "id": doc_id, "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
             target.insert_multiple(stamped)
@@ -131,7 +131,7 @@ class Registry:
         """Apply {id: fields} to several documents in one journal write. A job update that sets
         its status or any of progress, message, eta_s first folds the job's live progress into
         the document (the fields given win) and ends the live progress."""
-        target = self._table(table)
+        target, changes = self._table(table), dict(changes)  # folding progress must not change the caller's dict
         with self.locked():
             for doc_id, fields in changes.items():
                 new = fields.get("id", doc_id)
@@ -149,7 +149,8 @@ class Registry:
 
     def write_progress(self, job_id: str, progress: float, message: str, eta_s: float | None = None) -> None:
         """Record a running job's live progress: one small file replaced atomically, no lock, no
-        rewrite of the jobs table. Read back through `progress`, `get` and `all` while the job runs."""
+        rewrite of the jobs table. Read back through `progress`, `get` and `all` until the job's next
+        status change folds it into the job's document."""
         self._progress.write(job_id, {"progress": progress, "message": message, "eta_s": eta_s})
 
     def compact(self, table: str | None = None) -> None:
@@ -175,9 +176,12 @@ class Registry:
             raise KeyError(name)
         return self._db.table(name, cache_size=0)
 
-    def _id_taken(self, candidate: str) -> bool:
-        """Ids are unique across all tables (a prefix names one thing, whatever the table)."""
-        return any(candidate in self._table(name).documents() for name in TABLES)
+    def _id_taken(self, candidate: str, refresh: bool = True) -> bool:
+        """Ids are unique across all tables (a prefix names one thing, whatever the table).
+        Under the lock, tables refreshed once stay current: `refresh=False` skips the `stat`s."""
+        if refresh:
+            return any(candidate in self._table(name).documents() for name in TABLES)
+        return any(candidate in self._table(name).file.docs for name in TABLES)
 
     def _with_progress(self, jobs: list[dict], ids: list[str] | None) -> list[dict]:
         # A progress file lives from a job's first progress write to its next status change
