@@ -52,5 +52,7 @@ def cli_subprocess(args, home, **kwargs):
 
 
 def registry_bytes(home: Path) -> bytes | None:
-    path = home / "registry.json"
-    return path.read_bytes() if path.exists() else None
+    """Every byte the registry keeps (manifest, table snapshots and journals, job progress), by path."""
+    paths = [home / "registry.json"] + sorted((home / "tables").glob("*")) + sorted((home / "progress").glob("*"))
+    found = [p for p in paths if p.is_file()]
+    return b"".join(str(p.relative_to(home)).encode() + b"\0" + p.read_bytes() for p in found) if found else None

@@ -15,7 +15,11 @@ def trained(cli, home):
 
 
 def edit_registry(home, change):
-    path = home / "registry.json"
+    """Change the runs table by hand, as a careless user would: its snapshot after a compaction."""
+    from lmctui.store import Registry
+
+    Registry(home).compact()
+    path = home / "tables" / "runs.json"
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
@@ -45,7 +49,8 @@ def test_an_id_that_is_a_path_never_becomes_one(cli, home, tmp_path, trained):
 
 @pytest.mark.parametrize("damage", ["bytes", "list_table", "no_id"])
 def test_malformed_registries_are_refused_in_one_line_and_left_alone(cli, home, trained, damage):
-    path = home / "registry.json"
+    edit_registry(home, lambda data: None)  # a snapshot to damage
+    path = home / "tables" / "runs.json"
     if damage == "bytes":
         path.write_bytes(path.read_bytes()[:40] + b"\xff\xfe" + path.read_bytes()[40:])
     elif damage == "list_table":
