@@ -54,7 +54,7 @@ def test_runs_pane_moves_selects_filters_sorts_and_exports(home):
             assert table.row_count == 4
             await pilot.press("s")  # sort by the first column, then the next
             await pilot.press("s")
-            assert table.sort_key == "kind"
+            assert table.sort_key == "status"
 
     run(scenario())
 

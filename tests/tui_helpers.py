@@ -1,7 +1,5 @@
 """Registries with fixed contents for the app's tests and snapshots (no training needed)."""
 
-import json
-
 from lmctui.store import Registry
 
 FIXED = "2026-01-01T00:00:00+00:00"
@@ -28,13 +26,13 @@ def curve_doc(curve_id, run_a, run_b, method, barrier, width=16):
 
 
 def write_registry(home, runs=(), curves=(), jobs=()):
-    """Write registry.json directly, so ids and timestamps are fixed (snapshots need that)."""
-    home.mkdir(parents=True, exist_ok=True)
-    data = {"_meta": {"1": {"schema": 1}}}
+    """A registry holding exactly these documents, ids and timestamps included (snapshots need that)."""
+    registry = Registry(home)
     for table, docs in (("runs", runs), ("curves", curves), ("jobs", jobs)):
-        data[table] = {str(i + 1): {"schema": 1, **d} for i, d in enumerate(docs)}
-    (home / "registry.json").write_text(json.dumps(data))
-    return Registry(home)
+        if docs:
+            stored = registry.insert_many(table, [dict(d) for d in docs])
+            registry.update_many(table, {s["id"]: dict(d) for s, d in zip(stored, docs)})
+    return registry
 
 
 def sample_registry(home):

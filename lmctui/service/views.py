@@ -2,18 +2,23 @@
 
 A screen never reads storage itself: it asks `Views` for a `Snapshot` off the UI
 thread and draws it. Tables that did not change since the last snapshot are not
-read again (the registry's change token says so without parsing anything).
+read again (the registry's change token says so without parsing anything; a registry
+without `version` is asked through `os.stat` of its file), and the other views are
+cached the same way, so an idle app costs a few `stat` calls a second.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from lmctui.errors import UserError
 from lmctui.records import CURVE_FIELDS, CURVE_SERIES, run_view, view
-from lmctui.service.catalog import show_run
+from lmctui.service.catalog import incompatibility, show_run
 from lmctui.store import Registry
 
 ALIGNED_METHODS = ("weight", "activation")
@@ -38,55 +43,107 @@ class Snapshot:
 
 
 class Views:
-    """Snapshots of one registry, re-reading only the tables that changed."""
+    """Snapshots of one registry, re-reading only the tables that changed. Thread-safe."""
 
     def __init__(self, registry: Registry):
         self.registry = registry
-        self._tokens: dict[str, object] = {}
+        self._tokens: dict[tuple[str, str], object] = {}  # (view, table) -> token last read
         self._last = Snapshot()
+        self._cache: dict[tuple, tuple[object, object]] = {}  # key -> (token, value)
+        self._lock = threading.Lock()
 
     def snapshot(self) -> Snapshot:
         """The current snapshot (the previous one when nothing changed). Blocking: call off the UI thread."""
-        changed = self._changed(("runs", "jobs", "curves"))
-        if not changed:
+        with self._lock:
+            changed = self._changed("snapshot", ("runs", "jobs", "curves"))
+            if not changed:
+                return self._last
+            last = self._last
+            runs = _by_created(self.registry.all("runs"), run_row) if "runs" in changed else last.runs
+            jobs = list(reversed(_by_created(self.registry.all("jobs")))) if "jobs" in changed else last.jobs
+            if "curves" in changed:
+                docs = self.registry.all("curves")
+                curves, sweep = _by_created(docs, lambda d: view(d, CURVE_FIELDS)), width_sweep(docs)
+            else:
+                curves, sweep = last.curves, last.sweep
+            self._last = Snapshot(runs, jobs, curves, sweep)
             return self._last
-        last = self._last
-        runs = _by_created(self.registry.all("runs"), run_view) if "runs" in changed else last.runs
-        jobs = list(reversed(_by_created(self.registry.all("jobs")))) if "jobs" in changed else last.jobs
-        if "curves" in changed:
-            docs = self.registry.all("curves")
-            curves, sweep = _by_created(docs, lambda d: view(d, CURVE_FIELDS)), width_sweep(docs)
-        else:
-            curves, sweep = last.curves, last.sweep
-        self._last = Snapshot(runs, jobs, curves, sweep)
-        return self._last
 
-    def _changed(self, tables: tuple[str, ...]) -> set[str]:
+    def changed_since_snapshot(self) -> bool:
+        """Whether a table the snapshot shows changed since it was read (a few `stat` calls)."""
+        return any(self.token(t) != self._tokens.get(("snapshot", t)) or self.token(t) is None
+                   for t in ("runs", "jobs", "curves"))
+
+    def token(self, table: str):
+        """A cheap change token of one table: the registry's own, else its file's stat; None: unknown."""
         version = getattr(self.registry, "version", None)
-        if version is None:
-            return set(tables)
+        if version is not None:
+            return version(table)
+        return _stat_token(getattr(self.registry, "path", None))
+
+    def _changed(self, name: str, tables: tuple[str, ...]) -> set[str]:
         changed = set()
         for table in tables:
-            token = version(table)
-            if token != self._tokens.get(table) or token is None:
+            token = self.token(table)
+            if token != self._tokens.get((name, table)) or token is None:
                 changed.add(table)
-                self._tokens[table] = token
+                self._tokens[(name, table)] = token
         return changed
 
-    def run(self, run_id: str) -> dict | None:
-        """One run's record, config and metrics; None when it is gone."""
-        from lmctui.errors import UserError
+    def _cached(self, key: tuple, token, compute):
+        """`compute()`, or what it gave last time while `token` is unchanged (None: always compute)."""
+        with self._lock:
+            hit = self._cache.get(key)
+        if token is not None and hit is not None and hit[0] == token:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            self._cache[key] = (token, value)
+        return value
 
-        try:
-            return show_run(self.registry, run_id)
-        except UserError:
-            return None
+    def run(self, run_id: str) -> dict | None:
+        """One run's record, config and metrics; None when it is gone. Re-read only when the run
+        table or the run's metrics file changed."""
+        metrics = self.registry.run_dir(run_id) / "metrics.jsonl"
+        token = (self.token("runs"), _stat_token(metrics))
+
+        def read():
+            try:
+                return show_run(self.registry, run_id)
+            except UserError:
+                return None
+
+        return self._cached(("run", run_id), None if None in token else token, read)
+
+    def job(self, job_id: str) -> dict | None:
+        """One job's document (params, status, message, error, result); None when it is gone."""
+        return self._cached(("job", job_id), self.token("jobs"), lambda: self.registry.get("jobs", job_id))
 
     def pair_curves(self, run_a: str, run_b: str) -> dict[str, dict]:
-        return pair_curves(self.registry, run_a, run_b)
+        return self._cached(("pair", run_a, run_b), self.token("curves"),
+                            lambda: pair_curves(self.registry, run_a, run_b))
 
     def pairwise(self, run_ids: list[str], metric: str = "loss_barrier_test") -> dict:
-        return pairwise_matrix(self.registry, run_ids, metric)
+        token = (self.token("curves"), self.token("runs"))
+        return self._cached(("pairwise", tuple(run_ids), metric), None if None in token else token,
+                            lambda: pairwise_matrix(self.registry, run_ids, metric))
+
+
+def _stat_token(path) -> tuple | None:
+    """(mtime, size, inode) of a file: changes on every write or atomic replace; None when unknown."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("missing",)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def run_row(doc: dict) -> dict:
+    """A run as the app's table shows it: the stable view, plus how a derived run was made."""
+    return {**run_view(doc), "method": doc.get("align_method") or doc.get("average_method"),
+            "aligned_to": doc.get("aligned_to")}
 
 
 def _by_created(docs: list[dict], shape=lambda d: d) -> list[dict]:
@@ -94,11 +151,13 @@ def _by_created(docs: list[dict], shape=lambda d: d) -> list[dict]:
 
 
 def pair_curves(registry: Registry, run_a: str, run_b: str) -> dict[str, dict]:
-    """The newest curve of each method between two runs (either direction), with its series."""
+    """The newest curve of each method between two runs (either direction), with its series;
+    a REPAIR curve is its own method ('weight repair'), so it never hides the plain one."""
     out: dict[str, dict] = {}
     for doc in _by_created(registry.all("curves")):
         if {doc["run_a"], doc["run_b"]} == {run_a, run_b}:
-            out[doc["method"]] = {**view(doc, CURVE_FIELDS), **view(doc, CURVE_SERIES)}
+            out[doc["method"] + (" repair" if doc.get("repair") else "")] = {**view(doc, CURVE_FIELDS),
+                                                                             **view(doc, CURVE_SERIES)}
     return out
 
 
@@ -106,7 +165,8 @@ def pairwise_matrix(registry: Registry, run_ids: list[str], metric: str = "loss_
     """For every pair of the runs: the naive barrier and the best aligned one (or None)."""
     latest: dict[tuple[frozenset, str], dict] = {}
     for doc in _by_created(registry.all("curves")):
-        latest[(frozenset((doc["run_a"], doc["run_b"])), doc["method"])] = doc
+        if not doc.get("repair"):  # the matrix compares plain barriers; REPAIR has its own curves
+            latest[(frozenset((doc["run_a"], doc["run_b"])), doc["method"])] = doc
     cells = {}
     for i, a in enumerate(run_ids):
         for b in run_ids[i + 1:]:
@@ -114,22 +174,63 @@ def pairwise_matrix(registry: Registry, run_ids: list[str], metric: str = "loss_
             naive = latest.get((pair, "naive"))
             aligned = [latest[(pair, m)][metric] for m in ALIGNED_METHODS if (pair, m) in latest]
             cells[(a, b)] = {"naive": naive[metric] if naive else None, "aligned": min(aligned) if aligned else None}
-    return {"runs": run_ids, "metric": metric, "cells": cells}
+    return {"runs": run_ids, "metric": metric, "cells": cells, "incompatible": incompatible_pairs(registry, run_ids)}
+
+
+def incompatible_pairs(registry: Registry, run_ids: list[str]) -> dict[tuple[str, str], str]:
+    """{(a, b): why} for the pairs of these runs that cannot be aligned or interpolated."""
+    docs = {run_id: registry.get("runs", run_id) for run_id in run_ids}
+    out = {}
+    for i, a in enumerate(run_ids):
+        for b in run_ids[i + 1:]:
+            if docs[a] is None or docs[b] is None:
+                out[(a, b)] = f"run {a if docs[a] is None else b} is gone"
+                continue
+            try:
+                why = incompatibility(docs[a], docs[b])
+            except (KeyError, TypeError):
+                why = f"runs {a} and {b} have no comparable config"
+            if why:
+                out[(a, b)] = why
+    return out
 
 
 def width_sweep(curves: list[dict], metric: str = "loss_barrier_test") -> list[dict]:
-    """Barrier against width: mean and spread over seed pairs, per setting and method."""
+    """Barrier against width: mean and spread over seed pairs, per setting and method.
+
+    A pair counts once per method: a re-run interpolation replaces the earlier curve
+    (the newest wins; REPAIR curves are their own method). The setting names everything
+    but the width that changes a barrier (data, model, optimizer, lr, epochs), so runs
+    trained differently are never averaged together.
+    """
+    newest: dict[tuple, dict] = {}
+    for doc in sorted(curves, key=lambda d: d.get("created") or ""):
+        method = doc["method"] + (" repair" if doc.get("repair") else "")
+        newest[(frozenset((doc.get("run_a"), doc.get("run_b"))), method)] = {**doc, "method": method}
     groups: dict[tuple, list[float]] = defaultdict(list)
-    for doc in curves:
+    for doc in newest.values():
         value = doc.get(metric)
         if value is None or not math.isfinite(value):
             continue
-        key = (doc.get("dataset"), doc.get("arch"), doc.get("depth"), doc["method"], doc.get("width"))
-        groups[key].append(value)
+        groups[(sweep_setting(doc), doc["method"], doc.get("width"))].append(value)
     rows = []
-    for (dataset, arch, depth, method, width), values in sorted(
-            groups.items(), key=lambda kv: tuple(map(str, kv[0][:4])) + (kv[0][4] or 0,)):
-        rows.append({"setting": f"{dataset} {arch} depth {depth}", "method": method, "width": width,
-                     "pairs": len(values), "mean": statistics.fmean(values),
-                     "std": statistics.pstdev(values) if len(values) > 1 else 0.0})
+    for (setting, method, width), values in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+        rows.append({"setting": setting, "method": method, "width": width, "pairs": len(values),
+                     "mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else None})
     return rows
+
+
+def sweep_setting(doc: dict) -> str:
+    """What two curves must share, but width, to be points of one sweep line: 'moons mlp d1 sgd lr0.05 10ep'."""
+    parts = [doc.get("dataset"), doc.get("arch")]
+    if doc.get("depth") is not None:
+        parts.append(f"d{doc['depth']}")
+    if doc.get("norm") not in (None, "none"):
+        parts.append(doc["norm"])
+    if doc.get("optimizer"):
+        parts.append(doc["optimizer"])
+    if doc.get("lr") is not None:
+        parts.append(f"lr{doc['lr']:g}")
+    if doc.get("epochs") is not None:
+        parts.append(f"{doc['epochs']}ep")
+    return " ".join(str(p) for p in parts if p is not None)

@@ -7,45 +7,23 @@ import it, when work starts. Storage is read off the UI thread.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from functools import partial
+import threading
 from pathlib import Path
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Provider
 from textual.css.query import NoMatches
 
 from lmctui.errors import FieldError, UserError
+from lmctui.tui.commands import LmcCommands
 from lmctui.tui.messages import RegistryChanged
 
-REFRESH_SECONDS = 1.0  # also picks up what `lmctui-cli worker` in another process did
-
-ACTIONS = [  # (action, title, help): the command palette and the help screen list these
-    ("new_training", "New training", "train a width x seed grid (n)"),
-    ("interpolate", "Interpolate selected pair", "loss and accuracy along the line, naive and aligned (i)"),
-    ("align", "Align selected pair", "permute the second run to match the first (a)"),
-    ("average", "Average selected runs", "naive, weight, activation or MergeMany (v)"),
-    ("pairwise", "Pairwise barriers of selection", "matrix of barriers over all selected pairs (p)"),
-    ("sweep", "Width sweep", "train seeds per width and measure every pair (w)"),
-    ("regions", "Decision regions", "2-D toy runs: the regions, and along the line to a second run (d)"),
-    ("help", "Help", "every key (?)"),
-]
-
-
-class LmcCommands(Provider):
-    async def discover(self):
-        for action, title, text in ACTIONS:
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=text)
-
-    async def search(self, query: str):
-        matcher = self.matcher(query)
-        for action, title, text in ACTIONS:
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=text)
+# How often the watcher asks the file system whether the registry changed (a few stat
+# calls): what `lmctui-cli worker` in another process writes shows within this.
+POLL_SECONDS = 0.25
+DETAIL_REFRESH_SECONDS = 1.0  # run and job screens re-ask their (cached) views this often
 
 
 class LmcApp(App):
@@ -67,6 +45,9 @@ class LmcApp(App):
         self.registry = None  # set once opened (off the UI thread)
         self.jobs = None  # the service's job facade
         self.views = None  # the service's read snapshots
+        self._wake = threading.Event()  # set to make the watcher look now
+        self._watch_stop = threading.Event()
+        self._job_status: dict[str, str] | None = None  # what the last snapshot said, to notice failures
 
     def on_mount(self) -> None:
         from lmctui.tui.screens.main import MainScreen
@@ -83,17 +64,73 @@ class LmcApp(App):
         try:
             registry = open_registry(self.home)
             jobs = Jobs(registry, self.cpu_slots, name="tui", on_change=lambda: self.post_message(RegistryChanged()))
+            views = Views(registry)
+            snapshot = views.snapshot()  # the first frame's data, read here rather than on a timer tick
         except UserError as err:
             self.call_from_thread(self.show_registry_error, str(err))
             return
-        self.call_from_thread(self._opened, registry, jobs, Views(registry))
+        self.call_from_thread(self._opened, registry, jobs, views, snapshot)
 
-    def _opened(self, registry, jobs, views) -> None:
+    def _opened(self, registry, jobs, views, snapshot) -> None:
         self.registry, self.jobs, self.views = registry, jobs, views
-        self.refresh_screen()
-        self.set_interval(REFRESH_SECONDS, self.refresh_screen)
+        self._arrived(snapshot)
+        # A plain daemon thread, not a Textual worker: it lives as long as the app, and
+        # waiting for the workers (tests do) must not wait for it.
+        threading.Thread(target=self._watch, daemon=True, name="lmctui-watch").start()
         if self.run_jobs:
             jobs.start_workers()
+
+    # -- the watcher --------------------------------------------------------------------
+    def _watch(self) -> None:
+        """Ask for a snapshot every POLL_SECONDS, or at once when poked; hand over only new ones.
+
+        A snapshot costs a few `stat` calls when nothing changed, so an idle app stays idle.
+        """
+        last = self.views.snapshot()
+        while not self._watch_stop.is_set():
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+            if self._watch_stop.is_set():
+                return
+            try:
+                snapshot = self.views.snapshot()
+            except UserError as err:
+                self.call_from_thread(self.show_registry_error, str(err))
+                return
+            except Exception:  # a file replaced under us: the next look tells
+                continue
+            if snapshot is not last:
+                last = snapshot
+                try:
+                    self.call_from_thread(self._arrived, snapshot)
+                except RuntimeError:  # the app has stopped
+                    return
+
+    def poke(self) -> None:
+        """Look at the registry now rather than at the next tick."""
+        self._wake.set()
+
+    def _arrived(self, snapshot) -> None:
+        """A new snapshot: the main screen draws it (even under another screen); failures notify."""
+        from lmctui.tui.screens.main import MainScreen
+
+        self._notify_failures(snapshot.jobs)
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                try:
+                    screen.show(snapshot)
+                except NoMatches:
+                    pass  # still being composed: its on_mount draws the newest snapshot
+
+    def _notify_failures(self, jobs: list[dict]) -> None:
+        before, self._job_status = self._job_status, {j["id"]: j["status"] for j in jobs}
+        if before is None:
+            return  # failures from before the app started are in the Jobs pane, not news
+        for job in jobs:
+            if job["status"] == "failed" and before.get(job["id"]) != "failed":
+                reason = (job.get("error") or "no reason recorded").splitlines()[0]
+                self.notify(f"job {job['id']} failed: {reason}\n(Jobs pane, enter: the whole job)",
+                            title=job.get("title") or "job failed", severity="error", timeout=12)
 
     def show_registry_error(self, message: str) -> None:
         from lmctui.tui.screens.dialogs import RegistryErrorScreen
@@ -112,37 +149,57 @@ class LmcApp(App):
             self.notify(str(err), severity="error")
             return None
         self.notify(f"queued {job['title']} (job {job['id']})")
-        self.refresh_screen()
+        self.poke()
         return job
+
+    def job_action(self, what: str, job_id: str) -> None:
+        """Cancel or re-queue a job; a refusal is a notification."""
+        try:
+            job = self.jobs.cancel(job_id) if what == "cancel" else self.jobs.requeue(job_id)
+        except UserError as err:
+            self.notify(str(err), severity="error")
+            return
+        self.notify(f"job {job['id']}: {job['status']}{' (stopping)' if job.get('cancel_requested') else ''}")
+        self.poke()
 
     def running_here(self) -> list[dict]:
         return self.jobs.running_here() if self.jobs else []
 
-    def queue_missing_pairs(self, run_ids: list[str]) -> int:
+    def queue_missing_pairs(self, matrix: dict) -> int:
+        """Queue an interpolation for each pair of `matrix` without curves; refuse, saying why,
+        the pairs that cannot be compared."""
         from lmctui.service.requests import InterpRequest
 
-        cells = self.views.pairwise(run_ids)["cells"]
-        missing = [(a, b) for (a, b), c in cells.items() if c["naive"] is None or c["aligned"] is None]
+        refused = matrix.get("incompatible", {})
+        missing = [pair for pair, c in matrix["cells"].items()
+                   if (c["naive"] is None or c["aligned"] is None) and pair not in refused]
+        if refused:
+            first = next(iter(refused.values()))
+            self.notify(f"{len(refused)} pair(s) cannot be compared and were not queued: {first}"
+                        + (" (and more: see the matrix)" if len(refused) > 1 else ""), severity="warning", timeout=12)
         return sum(self.submit(InterpRequest(a, b)) is not None for a, b in missing)
 
-    # -- refresh ------------------------------------------------------------------------
     def on_registry_changed(self, message: RegistryChanged) -> None:
-        self.refresh_screen()
+        self.poke()
 
     def refresh_screen(self) -> None:
+        """Re-read what the current screen shows (it reads in a worker thread)."""
         refresh = getattr(self.screen, "refresh_data", None)
         if refresh is not None and self.views is not None:
             try:
                 refresh()
             except NoMatches:
-                pass  # the screen is still being composed; the next tick draws it
+                pass  # the screen is still being composed; its on_mount reads
 
     # -- actions ------------------------------------------------------------------------
     def _main(self):
+        """The main screen when it is the one in front (the command palette aside), else None."""
+        from textual.command import CommandPalette
+
         from lmctui.tui.screens.main import MainScreen
 
-        screen = self.screen
-        return screen if isinstance(screen, MainScreen) else None
+        stack = [s for s in self.screen_stack if not isinstance(s, CommandPalette)]
+        return stack[-1] if stack and isinstance(stack[-1], MainScreen) else None
 
     def _selected(self, at_least: int, what: str) -> list[str] | None:
         main = self._main()
@@ -199,12 +256,19 @@ class LmcApp(App):
         if ids:
             self.push_screen(RegionsScreen(ids[0], ids[1] if len(ids) > 1 else None))
 
+    def action_main(self, action: str) -> None:
+        """Run a main-screen action (from the command palette); elsewhere say where it works."""
+        main = self._main()
+        if main is None:
+            self.notify("this works on the main screen: esc goes back to it", severity="warning")
+            return
+        self.call_later(main.run_action, action)
+
     def action_help(self) -> None:
         from lmctui.tui.screens.help import HelpScreen
         from lmctui.tui.screens.main import MainScreen
 
-        keys = [(b.key, b.description) for b in self.BINDINGS + MainScreen.BINDINGS]
-        self.push_screen(HelpScreen(keys))
+        self.push_screen(HelpScreen(self.BINDINGS + MainScreen.BINDINGS))
 
     def action_request_quit(self) -> None:
         running = self.running_here()
@@ -217,6 +281,8 @@ class LmcApp(App):
         self.push_screen(ConfirmScreen(question), lambda yes: self._stop_and_exit() if yes else None)
 
     def _stop_and_exit(self) -> None:
+        self._watch_stop.set()
+        self._wake.set()
         self.stop_job_workers()
         self.exit()
 
@@ -226,6 +292,8 @@ class LmcApp(App):
             self.jobs.stop_workers()
 
     def on_unmount(self) -> None:
+        self._watch_stop.set()
+        self._wake.set()
         self.stop_job_workers()
         for thread in self.jobs.threads if self.jobs else []:
             thread.join(30)  # the running job marks itself interrupted before the process ends
@@ -238,34 +306,17 @@ def make_app(home: str | Path | None = None, cpu_slots: int = 1, run_jobs: bool 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="lmctui", description="Terminal workbench for linear mode connectivity.")
-    parser.add_argument("--home", help="registry folder (else $LMCTUI_HOME, else ./lmc-runs)")
-    parser.add_argument("--demo", action="store_true", help="train a few toy networks first if the registry is empty")
-    parser.add_argument("--cpu-jobs", type=int, default=1, help="CPU jobs run at once (default 1)")
-    args = parser.parse_args(argv)
-    if not 1 <= args.cpu_jobs <= 64:
-        parser.error("--cpu-jobs must be from 1 to 64")
+    """`lmctui [--home PATH] [--cpu-jobs N] [--demo]`, or `lmctui serve [--host] [--port]`."""
+    from lmctui.tui import launch
+
+    args = launch.parse(sys.argv[1:] if argv is None else argv)
+    launch.check_cpu_jobs(args)
+    if args.command == "serve":
+        launch.serve(args)
+        return
     if args.demo:
-        _make_demo(args.home)
+        launch.make_demo(args.home)
     make_app(args.home, args.cpu_jobs).run()
-
-
-def _make_demo(home: str | None) -> None:
-    try:
-        from lmctui.service.catalog import open_registry
-
-        registry = open_registry(home)
-        if registry.all("runs"):
-            return
-        say = partial(print, file=sys.stderr, flush=True)
-        say(f"lmctui: first use: training a few toy networks into {registry.home} (seconds to a minute)")
-        from lmctui.service.training import ensure_demo
-
-        made = ensure_demo(registry, on_step=lambda text: say(f"lmctui:   {text} ..."))
-        say(f"lmctui: {made} demo runs trained; their weight-matched partners and curves are stored too")
-    except UserError as err:
-        print(f"lmctui: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -21,9 +22,16 @@ from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest,
 
 
 class Form(ModalScreen[list | None]):
-    """Fields are (id, label, widget); `build()` returns the requests to submit or raises UserError."""
+    """Fields are (id, label, widget); `build()` returns the requests to submit or raises UserError.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Submit")]
+    One row per field (label, then a borderless field), so a form fits 80x24; it opens
+    with the first field focused, and enter submits from any text field.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Submit"),
+                # priority: the form closes while enter is handled, so the next key reaches the screen below
+                Binding("enter", "submit_from_field", "Submit", show=False, priority=True)]
+    AUTO_FOCUS = "#form Input, #form Select"
     TITLE_TEXT = ""
     LABELS: dict[str, str] = {}  # request field -> the label its errors use
 
@@ -34,13 +42,14 @@ class Form(ModalScreen[list | None]):
         raise NotImplementedError
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="form"):
-            yield Static(f"[b]{self.TITLE_TEXT}[/]  (enter or ctrl+s: submit, esc: cancel)")
+        with VerticalScroll(id="form", can_focus=False):
+            yield Static(f"[b]{self.TITLE_TEXT}[/]\n[dim]tab: next field, enter or ctrl+s: submit, esc: cancel[/]",
+                         id="form-title")
             yield from self.fields()
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
-                yield Button("Submit", id="submit", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Submit", id="submit", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def value(self, field_id: str):
         return self.query_one(f"#{field_id}").value
@@ -73,8 +82,10 @@ class Form(ModalScreen[list | None]):
     def _show_error(self, text: str) -> None:
         self.query_one("#form-error", Static).update(f"[b red]{text}[/]")
 
-    @on(Input.Submitted)
-    def _enter(self) -> None:
+    def action_submit_from_field(self) -> None:
+        """Enter submits from a text field; on a list, a checkbox or a button it does what it does there."""
+        if not isinstance(self.focused, Input):
+            raise SkipAction()
         self.action_submit()
 
     @on(Button.Pressed, "#cancel")
@@ -83,12 +94,15 @@ class Form(ModalScreen[list | None]):
 
 
 def labelled(label: str, widget):
-    yield Label(label)
-    yield widget
+    """One form row: the label, then the field."""
+    with Horizontal(classes="field"):
+        yield Label(label)
+        widget.compact = True
+        yield widget
 
 
 def select(field_id: str, options: tuple[str, ...], value: str) -> Select:
-    return Select([(o, o) for o in options], value=value, allow_blank=False, id=field_id)
+    return Select([(o, o) for o in options], value=value, allow_blank=False, id=field_id, compact=True)
 
 
 class TrainForm(Form):
@@ -99,13 +113,13 @@ class TrainForm(Form):
     def fields(self) -> ComposeResult:
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
-        yield from labelled("widths (e.g. 16 or 8,32,128)", Input("16", id="widths"))
+        yield from labelled("widths", Input("16", id="widths", placeholder="e.g. 16 or 8,32,128"))
         yield from labelled("depth (MLP hidden layers)", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
-        yield from labelled("seeds (e.g. 0,1 or 0-3)", Input("0-1", id="seeds"))
+        yield from labelled("seeds", Input("0-1", id="seeds", placeholder="e.g. 0,1 or 0-3"))
         yield from labelled("optimizer", select("optimizer", OPTIMIZERS, TrainConfig.optimizer))
         defaults = ", ".join(f"{lr:g} {name}" for name, lr in DEFAULT_LR.items())
-        yield from labelled(f"learning rate (blank: {defaults})", Input("", id="lr"))
+        yield from labelled("learning rate", Input("", id="lr", placeholder=f"blank: {defaults}"))
         yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
         yield from labelled("data dir (MNIST, CIFAR-10)", Input("", id="data_dir"))
 
@@ -130,8 +144,8 @@ class PairForm(Form):
         if self.kind == "interp":
             yield from labelled("methods", Input("naive,weight", id="methods"))
             yield from labelled("points", Input(str(InterpolationOptions.points), id="points"))
-            yield Checkbox("REPAIR", id="repair")
-            yield Checkbox("re-estimate BatchNorm statistics", value=True, id="reset_bn")
+            yield from labelled("REPAIR (re-normalize units)", Checkbox("", id="repair"))
+            yield from labelled("re-estimate BatchNorm stats", Checkbox("", value=True, id="reset_bn"))
         else:
             yield from labelled("method", select("method", ALIGN_METHODS, "weight"))
         yield from labelled("seed (weight-matching order)", Input("0", id="seed"))
@@ -155,7 +169,7 @@ class AverageForm(Form):
 
     def fields(self) -> ComposeResult:
         yield from labelled("method", select("method", AVERAGE_METHODS, "weight"))
-        yield from labelled("reference run (blank: the first)", Input("", id="reference"))
+        yield from labelled("reference run", Input("", id="reference", placeholder="blank: the first"))
 
     def build(self) -> list[AverageRequest]:
         return [AverageRequest(tuple(self.runs), self.value("method"), self.text("reference") or None)]

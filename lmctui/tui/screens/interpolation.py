@@ -46,11 +46,16 @@ class InterpolationScreen(Screen):
             self.query_one("#barrier-numbers", Static).update(
                 f"no stored curve between {self.run_a} and {self.run_b}: select both runs and press i")
             return
-        rows = [f"{self.run_a} -> {self.run_b}   loss barrier train/test   error barrier train/test"]
+        rows = [f"{self.run_a} -> {self.run_b}    loss train/test  error train/test  curve   made"]
         for method, c in curves.items():
-            rows.append(f"{method:>12}   {c['loss_barrier_train']:8.4f} / {c['loss_barrier_test']:<8.4f}"
-                        f"   {c['error_barrier_train']:8.4f} / {c['error_barrier_test']:.4f}")
+            rows.append(f"{method:>12}  {_num(c['loss_barrier_train'])} / {_num(c['loss_barrier_test'])}"
+                        f"  {_num(c['error_barrier_train'])} / {_num(c['error_barrier_test'])}"
+                        f"  {c.get('id') or '-'}  {(c.get('created') or '')[:16].replace('T', ' ')}")
         self.query_one("#barrier-numbers", Static).update("\n".join(rows))
         for key, title in PANELS:
             self.query_one(f"#plot-{key}", CurvePlot).draw(
                 title, "alpha", [(method, c["alpha"], c[key]) for method, c in curves.items()])
+
+
+def _num(value) -> str:
+    return "   -  " if value is None else f"{value:6.4f}"

@@ -5,27 +5,35 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from lmctui.errors import UserError
-from lmctui.records import CURVE_FIELDS, RUN_COLUMNS, RUN_FIELDS, write_csv
+from lmctui.records import CURVE_FIELDS, RUN_FIELDS, write_csv
 from lmctui.service.views import Snapshot
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 
-JOB_COLUMNS = [("id", "id"), ("title", "job"), ("status", "status"), ("bar", "progress"), ("elapsed", "elapsed"),
-               ("eta", "eta"), ("device_used", "device"), ("message", "message")]
-BARRIER_COLUMNS = [("pair", "pair"), ("dataset", "data"), ("width", "width"), ("method", "method"),
-                   ("loss_barrier_train", "loss train"), ("loss_barrier_test", "loss test"),
-                   ("error_barrier_train", "err train"), ("error_barrier_test", "err test")]
-SWEEP_COLUMNS = [("setting", "setting"), ("method", "method"), ("width", "width"), ("pairs", "pairs"),
-                 ("mean", "mean barrier"), ("std", "std")]
+# The figures a researcher came for first, then what tells rows apart; the rest scrolls (right / l).
+RUN_COLUMNS = [("id", "id"), ("status", "status"), ("test_acc", "test acc"), ("test_loss", "test loss"),
+               ("dataset", "data"), ("width", "width"), ("seed", "seed"), ("kind", "kind"), ("method", "method"),
+               ("parent", "parent"), ("epochs", "epochs"), ("arch", "arch"), ("depth", "depth"),
+               ("optimizer", "opt"), ("lr", "lr"), ("train_acc", "train acc"), ("train_loss", "train loss"),
+               ("tags", "tags"), ("created", "created")]
+JOB_COLUMNS = [("id", "id"), ("status", "status"), ("bar", "progress"), ("eta", "eta"), ("elapsed", "elapsed"),
+               ("device_used", "device"), ("title", "job"), ("message", "message (enter: all of it)")]
+BARRIER_COLUMNS = [("pair", "pair"), ("method", "method"), ("loss_barrier_test", "loss test"),
+                   ("error_barrier_test", "err test"), ("loss_barrier_train", "loss train"),
+                   ("error_barrier_train", "err train"), ("repair", "repair"), ("width", "width"),
+                   ("dataset", "data"), ("epochs", "epochs"), ("id", "curve"), ("created", "created")]
+SWEEP_COLUMNS = [("width", "width"), ("method", "method"), ("mean", "mean barrier"), ("std", "std"),
+                 ("pairs", "pairs"), ("setting", "setting")]
 TABS = ("runs", "jobs", "barriers", "sweeps")
+MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of it
 
 
 class MainScreen(Screen):
@@ -47,7 +55,7 @@ class MainScreen(Screen):
         Binding("w", "app.sweep", "Sweep", show=False),
         Binding("d", "app.regions", "Regions", show=False),
         Binding("c", "cancel_job", "Cancel job", show=False),
-        Binding("r", "requeue_job", "Re-queue", show=False),
+        Binding("r", "requeue_job", "Re-queue job", show=False),
         Binding("e", "export", "Export"),
     ]
 
@@ -70,27 +78,25 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        for table in self.query(RecordTable):
+            table.open_record = self.open_record
         self.runs_table().focus()
-        if self.app.views is not None:
-            self.refresh_data()
+        if self.app.views is not None and self.app.views._last is not self.shown:
+            self.show(self.app.views._last)
 
     # -- data ---------------------------------------------------------------------------
     def refresh_data(self) -> None:
-        """Ask for a snapshot off the UI thread; `show` draws it when it arrives."""
-        self._load_snapshot()
-
-    @work(thread=True, exclusive=True, group="snapshot")
-    def _load_snapshot(self) -> None:
-        try:
-            snapshot = self.app.views.snapshot()
-        except UserError as err:
-            self.app.call_from_thread(self.app.show_registry_error, str(err))
-            return
-        if snapshot is not self.shown:
-            self.app.call_from_thread(self.show, snapshot)
+        """Ask the app's watcher for a fresh snapshot now (it reads off the UI thread)."""
+        self.app.poke()
 
     def show(self, snapshot: Snapshot) -> None:
         """Redraw the tables whose part of the snapshot changed (a job's progress leaves the runs alone)."""
+        try:
+            for tab in TABS:
+                self.query_one(f"#{tab}-table", RecordTable)
+        except NoMatches:  # still being composed: draw once it is
+            self.call_after_refresh(self.show, snapshot)
+            return
         last, self.shown = self.shown, snapshot
         if snapshot.runs is not last.runs:
             self.query_one("#runs-table", RecordTable).set_records(snapshot.runs)
@@ -120,7 +126,8 @@ class MainScreen(Screen):
             xs.append(row["width"])
             ys.append(row["mean"])
         self.query_one("#sweep-plot", CurvePlot).draw("test loss barrier against width (mean over pairs)", "width",
-                                                      [(label, xs, ys) for label, (xs, ys) in lines.items()])
+                                                      [(label, xs, ys) for label, (xs, ys) in lines.items()],
+                                                      log_x=True)
 
     def current_table(self) -> RecordTable:
         tab = self.query_one("#tabs", TabbedContent).active or "runs"
@@ -171,19 +178,23 @@ class MainScreen(Screen):
     def action_open(self) -> None:
         table = self.current_table()
         record = table.cursor_record()
-        if record is None:
-            return
+        if record is not None:
+            self.open_record(table, record)
+
+    def open_record(self, table: RecordTable, record: dict) -> None:
+        """Enter on a row: a run's screen, a job's detail, a curve's plots."""
         if table.id == "runs-table":
             from lmctui.tui.screens.run_detail import RunDetailScreen
 
             self.app.push_screen(RunDetailScreen(record["id"]))
+        elif table.id == "jobs-table":
+            from lmctui.tui.screens.job_detail import JobDetailScreen
+
+            self.app.push_screen(JobDetailScreen(record["id"]))
         elif table.id == "barriers-table":
             from lmctui.tui.screens.interpolation import InterpolationScreen
 
             self.app.push_screen(InterpolationScreen(record["run_a"], record["run_b"]))
-
-    def on_data_table_row_selected(self, event) -> None:
-        self.action_open()
 
     def action_cancel_job(self) -> None:
         self._job_action("cancel")
@@ -196,30 +207,25 @@ class MainScreen(Screen):
             self.notify("switch to the Jobs pane (2) first", severity="warning")
             return
         record = self.current_table().cursor_record()
-        if record is None:
-            return
-        try:
-            job = self.app.jobs.cancel(record["id"]) if what == "cancel" else self.app.jobs.requeue(record["id"])
-        except UserError as err:
-            self.notify(str(err), severity="error")
-            return
-        self.notify(f"job {job['id']}: {job['status']}{' (stopping)' if job.get('cancel_requested') else ''}")
-        self.refresh_data()
+        if record is not None:
+            self.app.job_action(what, record["id"])
 
     def action_export(self) -> None:
         table = self.current_table()
         name = table.id.removesuffix("-table")
-        fields = {"runs": RUN_FIELDS, "barriers": ("pair",) + CURVE_FIELDS}.get(name)
+        fields = {"runs": RUN_FIELDS + ("method", "aligned_to"), "barriers": ("pair",) + CURVE_FIELDS}.get(name)
         fields = fields or [k for k, _ in table.record_columns]
         path = Path(self.app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = table.visible_records()
+        if name == "jobs":
+            rows = [{**r, "message": r.get("full_message")} for r in rows]
         write_csv(path, rows, fields)
         self.notify(f"exported {len(rows)} rows to {path}", timeout=8)
 
 
 def job_row(job: dict) -> dict:
-    """A job as the Jobs pane shows it: a text progress bar, elapsed time and ETA."""
+    """A job as the Jobs pane shows it: a text progress bar, elapsed time, ETA and why it failed."""
     from datetime import datetime
 
     fraction = float(job.get("progress") or 0)
@@ -227,12 +233,15 @@ def job_row(job: dict) -> dict:
     elapsed = None
     if job.get("started"):
         end = datetime.fromisoformat(job["finished"]) if job.get("finished") else datetime.now().astimezone()
-        elapsed = _duration((end - datetime.fromisoformat(job["started"])).total_seconds())
-    eta = _duration(job["eta_s"]) if job.get("eta_s") is not None and job["status"] == "running" else None
-    return {**job, "bar": "█" * filled + "░" * (10 - filled) + f" {fraction:4.0%}", "elapsed": elapsed, "eta": eta,
-            "message": job.get("error") or job.get("message")}
+        elapsed = duration((end - datetime.fromisoformat(job["started"])).total_seconds())
+    eta = duration(job["eta_s"]) if job.get("eta_s") is not None and job["status"] == "running" else None
+    message = job.get("error") or job.get("message") or ""
+    short = message if len(message) <= MESSAGE_CELL else message[:MESSAGE_CELL - 1] + "…"
+    return {"id": job["id"], "status": job["status"], "title": job.get("title"), "device_used": job.get("device_used"),
+            "bar": "█" * filled + "░" * (10 - filled) + f" {fraction:4.0%}", "elapsed": elapsed, "eta": eta,
+            "message": short.replace("\n", " "), "full_message": message, "progress": fraction}
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"

@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from lmctui.errors import UserError
-from lmctui.tui.widgets.region_map import RegionMap
+from lmctui.tui.widgets.region_map import Y_LABEL, RegionMap
 
 ALPHA_STEP = 0.05
 METHODS = ("naive", "weight", "activation")
@@ -56,7 +56,7 @@ class RegionsScreen(Screen):
 
     def recompute(self) -> None:
         size = self.query_one("#regions-map", RegionMap).size
-        self._compute(max(20, size.width - 1), max(8, size.height - 2))
+        self._compute(max(20, size.width - Y_LABEL - 1), max(8, size.height - 2))
 
     @work(thread=True, exclusive=True, group="regions")
     def _compute(self, columns: int, rows: int) -> None:
@@ -66,6 +66,7 @@ class RegionsScreen(Screen):
             if self.regions is None:
                 self.regions = DecisionRegions(self.app.registry, self.run_a, self.run_b)
             grid = self.regions.grid(self.alpha, self.method, columns, rows)
+            grid.update(_extent_and_points(self.regions))
         except UserError as err:
             self.app.call_from_thread(self._show_error, str(err))
             return
@@ -75,8 +76,25 @@ class RegionsScreen(Screen):
         who = f"{self.run_a}" if self.run_b is None else \
             f"(1 - {grid['alpha']:.2f}) {self.run_a} + {grid['alpha']:.2f} {self.run_b}, {grid['method']}"
         self.query_one("#regions-caption", Static).update(
-            f"decision regions of {who}   test acc {grid['test_acc']:.3f}   (left/right: alpha, m: method)")
-        self.query_one("#regions-map", RegionMap).show(grid["classes"], "")
+            f"decision regions of {who}   test acc {grid['test_acc']:.3f}\n"
+            f"digits: test points by true class   left/right: alpha, m: method, esc: back")
+        self.query_one("#regions-map", RegionMap).show(grid)
 
     def _show_error(self, message: str) -> None:
         self.query_one("#regions-caption", Static).update(f"[b red]{message}[/]")
+
+
+def _extent_and_points(regions) -> dict:
+    """The map's extent (as the service grids it) and the test points, as plain numbers.
+
+    Called in the worker thread: the tensors stay there. (The service's `grid` could
+    return these itself; until then they are read from its loaded data set.)
+    """
+    from lmctui.service.regions import MARGIN
+
+    data = regions.loaded.data
+    lo, hi = data.x_train.min(0).values.tolist(), data.x_train.max(0).values.tolist()
+    pad = [(h - l) * MARGIN for l, h in zip(lo, hi)]
+    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    points = [(x, y, int(c)) for (x, y), c in zip(data.x_test.tolist(), data.y_test.tolist())]
+    return {"extent": extent, "points": points}

@@ -1,40 +1,48 @@
-"""One run: its config and its loss and accuracy curves, updating while it trains."""
+"""One run: its figures and whole config (scrolls), and its loss and accuracy curves, live."""
 
 from __future__ import annotations
 
 import json
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from lmctui.tui.app import DETAIL_REFRESH_SECONDS
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
-REFRESH_SECONDS = 1.0
+FIRST = ("id", "status", "test_acc", "test_loss", "train_acc", "train_loss", "epochs_done", "seconds")
+CONFIG_PARTS = ("data", "model", "train")
 
 
 class RunDetailScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
+                Binding("j", "scroll('down')", "Down", show=False), Binding("k", "scroll('up')", "Up", show=False)]
 
     def __init__(self, run_id: str):
         super().__init__()
         self.run_id = run_id
+        self.sub_title = f"run {run_id}  (j/k or arrows: scroll the config)"
+        self._shown = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            yield Static("", id="run-config")
+            with VerticalScroll(id="run-config-scroll"):
+                yield Static("loading ...", id="run-config")
             with Vertical():
                 yield CurvePlot(id="loss-plot")
                 yield CurvePlot(id="acc-plot")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#run-config-scroll").focus()
         self.refresh_data()
-        self.set_interval(REFRESH_SECONDS, self.refresh_data)
+        self.set_interval(DETAIL_REFRESH_SECONDS, self.refresh_data)
 
     def refresh_data(self) -> None:
         self._load()
@@ -42,25 +50,55 @@ class RunDetailScreen(Screen):
     @work(thread=True, exclusive=True, group="run-detail")
     def _load(self) -> None:
         shown = self.app.views.run(self.run_id)
-        self.app.call_from_thread(self.show, shown)
+        if shown is not self._shown or shown is None:
+            self.app.call_from_thread(self.show, shown)
+
+    def action_scroll(self, where: str) -> None:
+        scroll = self.query_one("#run-config-scroll", VerticalScroll)
+        scroll.scroll_down() if where == "down" else scroll.scroll_up()
 
     def show(self, shown: dict | None) -> None:
+        self._shown = shown
         if shown is None:
             self.query_one("#run-config", Static).update(f"run {self.run_id} is gone")
             return
-        run = shown["run"]
-        lines = [f"{k:>11}: {_short(v)}" for k, v in run.items() if v is not None]
-        train = (shown.get("config") or {}).get("train", {})
-        lines += ["", "training config:"] + [f"{k:>14}: {v}" for k, v in train.items()]
-        self.query_one("#run-config", Static).update("\n".join(lines))
+        self.query_one("#run-config", Static).update(describe_run(shown))
         metrics = shown["metrics"]
         epochs = [m["epoch"] for m in metrics]
-        self.query_one("#loss-plot", CurvePlot).draw(f"loss, run {self.run_id}", "epoch", [
-            ("train loss", epochs, [m["train_loss"] for m in metrics]),
-            ("test loss", epochs, [m["test_loss"] for m in metrics])])
+        self.query_one("#loss-plot", CurvePlot).draw("loss", "epoch", [
+            ("train loss", epochs, [m.get("train_loss") for m in metrics]),
+            ("test loss", epochs, [m.get("test_loss") for m in metrics])])
         self.query_one("#acc-plot", CurvePlot).draw("accuracy", "epoch", [
-            ("train acc", epochs, [m["train_acc"] for m in metrics]),
-            ("test acc", epochs, [m["test_acc"] for m in metrics])])
+            ("train acc", epochs, [m.get("train_acc") for m in metrics]),
+            ("test acc", epochs, [m.get("test_acc") for m in metrics])])
+
+
+def describe_run(shown: dict) -> Text:
+    """The run's figures first, then every other field, then its whole config, part by part."""
+    run = shown["run"]
+    text = Text()
+    keys = [k for k in FIRST if k in run] + [k for k in run if k not in FIRST]
+    for key in keys:
+        if run.get(key) not in (None, [], ""):
+            text.append(f"{key:>13}: ", style="dim")
+            text.append(f"{_short(run[key])}\n", style="bold" if key in FIRST[:4] else "")
+    if run.get("error"):
+        text.append(f"\n{run['error']}\n", style="red")
+    config = shown.get("config") or {}
+    for part in CONFIG_PARTS + tuple(k for k in config if k not in CONFIG_PARTS):
+        value = config.get(part)
+        if value in (None, {}, []):
+            continue
+        text.append(f"\n{part} config:\n", style="bold")
+        for key, item in (value.items() if isinstance(value, dict) else [("", value)]):
+            text.append(f"{key:>15}: ", style="dim")
+            text.append(f"{_short(item)}\n")
+    files = shown.get("files") or {}
+    if files:
+        text.append("\nfiles:\n", style="bold")
+        for name, state in files.items():
+            text.append(f"{name:>15}: {state}\n", style="" if state == "ok" else "yellow")
+    return text
 
 
 def _short(value) -> str:

@@ -1,22 +1,50 @@
-"""Line plots in the terminal, drawn by plotext through textual-plotext."""
+"""Line plots in the terminal, drawn by plotext through textual-plotext, with the legend
+on its own line under the plot (plotext's own legend sits on top of the curves)."""
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from lmctui.plots import METHOD_COLORS
+from lmctui.plots import line_color, use_log_axis
 
 
-class CurvePlot(PlotextPlot):
-    """Overlaid lines: `draw(title, xlabel, [(label, xs, ys), ...])`."""
+class CurvePlot(Vertical):
+    """Overlaid lines: `draw(title, xlabel, [(label, xs, ys), ...], log_x=False)`."""
 
-    def draw(self, title: str, xlabel: str, lines: list[tuple[str, list, list]]) -> None:
-        plt = self.plt
+    DEFAULT_CSS = """
+    CurvePlot { height: 1fr; }
+    CurvePlot > PlotextPlot { height: 1fr; }
+    CurvePlot > .legend { height: auto; max-height: 2; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield PlotextPlot()
+        yield Static("", classes="legend")
+
+    def draw(self, title: str, xlabel: str, lines: list[tuple[str, list, list]], log_x: bool = False) -> None:
+        """Draw the lines; `log_x` asks for a log x axis where the values span a factor of 8 or more."""
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(title)
         plt.xlabel(xlabel)
-        for label, xs, ys in lines:
-            if xs:
-                plt.plot(xs, ys, label=label, marker="braille", color=METHOD_COLORS.get(label.split()[0]))
-        self.refresh()
+        legend, xs_all = Text(), []
+        for i, (label, xs, ys) in enumerate(lines):
+            points = [(x, y) for x, y in zip(xs, ys) if y is not None]
+            if not points:
+                continue
+            color = line_color(label, i)
+            plt.plot([x for x, _ in points], [y for _, y in points], marker="braille", color=color)
+            xs_all += [x for x, _ in points]
+            legend.append("  " if legend else "").append("━━ ", style=color).append(label)
+        values = sorted(set(xs_all))
+        if log_x and use_log_axis(values):
+            plt.xscale("log")
+            plt.xticks(values, [f"{v:g}" for v in values])
+        self.query_one(".legend", Static).update(legend)
+        plot.refresh()

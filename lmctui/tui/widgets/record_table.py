@@ -1,4 +1,5 @@
-"""A DataTable of registry records with sorting, a filter and a multi-row selection."""
+"""A DataTable of registry records with sorting, a filter, a multi-row selection and
+horizontal scrolling by column."""
 
 from __future__ import annotations
 
@@ -18,12 +19,20 @@ class RecordTable(DataTable):
     class SelectionChanged(Message):
         """The set of selected rows changed."""
 
+    class Opened(Message):
+        """Enter on a row: the screen opens it (posted after `open_record` ran)."""
+
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        Binding("right,l", "scroll_columns(1)", "Scroll right", show=False),
+        Binding("left,h", "scroll_columns(-1)", "Scroll left", show=False),
         Binding("space", "toggle_select", "Select", show=False),
         Binding("s", "cycle_sort", "Sort", show=False),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
+        # A binding, not the RowSelected message: the screen opens while this key is
+        # handled, so the keys typed after it go to the new screen.
+        Binding("enter", "open", "Open", show=False),
     ]
 
     def __init__(self, columns: list[tuple[str, str]], selectable: bool = False, **kwargs):
@@ -35,29 +44,38 @@ class RecordTable(DataTable):
         self.filter_text = ""
         self.sort_key: str | None = None
         self.sort_reverse = False
+        self.open_record = None  # set by the screen: called with the record under the cursor
 
     def on_mount(self) -> None:
         if self.selectable:
             self.add_column(" ", key="_sel", width=1)
         for key, label in self.record_columns:
             self.add_column(label, key=key)
+        if self.records:
+            self._redraw()  # records that arrived before the columns
 
     # -- data ---------------------------------------------------------------------------
     def set_records(self, records: list[dict]) -> None:
+        """Show `records`; nothing is redrawn when they equal what is shown."""
+        if records == self.records:
+            return
         self.records = records
         ids = {r["id"] for r in records}
         self.selected = [i for i in self.selected if i in ids]
-        self._redraw()
+        if self.columns:
+            self._redraw()
 
     def visible_records(self) -> list[dict]:
-        rows = [r for r in self.records if self._passes(r)]
+        rows = [r for r in self.records if self._passes(r)] if self.filter_text else list(self.records)
         if self.sort_key:
             rows.sort(key=lambda r: _sort_value(r.get(self.sort_key)), reverse=self.sort_reverse)
         return rows
 
     def cursor_record(self) -> dict | None:
-        rows = self.visible_records()
-        return rows[self.cursor_row] if rows and 0 <= self.cursor_row < len(rows) else None
+        if not self.row_count or not 0 <= self.cursor_row < self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self._by_id.get(key)
 
     def selected_or_cursor(self) -> list[str]:
         if self.selected:
@@ -70,7 +88,26 @@ class RecordTable(DataTable):
         self.filter_text = text.strip()
         self._redraw()
 
+    def action_open(self) -> None:
+        record = self.cursor_record()
+        if record is not None and self.open_record is not None:
+            self.open_record(self, record)
+
+    def action_scroll_columns(self, step: int) -> None:
+        """Scroll so that the next (or previous) column starts at the left edge."""
+        starts, x = [], 0
+        for column in self.ordered_columns:
+            starts.append(x)
+            x += column.get_render_width(self)
+        x = self.scroll_target_x
+        if step > 0:
+            target = next((s for s in starts if s > x), self.max_scroll_x)
+        else:
+            target = next((s for s in reversed(starts) if s < x), 0)
+        self.scroll_to(x=min(target, self.max_scroll_x), animate=False)
+
     def action_toggle_select(self) -> None:
+        """Select or unselect the row under the cursor, then move down (so space, space picks two)."""
         record = self.cursor_record()
         if not self.selectable or record is None:
             return
@@ -78,7 +115,7 @@ class RecordTable(DataTable):
             self.selected.remove(record["id"])
         else:
             self.selected.append(record["id"])
-        self._redraw()
+        self.update_cell(record["id"], "_sel", SELECTED if record["id"] in self.selected else " ")
         self.action_cursor_down()
         self.post_message(self.SelectionChanged())
 
@@ -101,6 +138,12 @@ class RecordTable(DataTable):
         self._redraw()
 
     # -- internals ----------------------------------------------------------------------
+    @property
+    def _by_id(self) -> dict[str, dict]:
+        if getattr(self, "_index_of", None) is None or self._index_source is not self.records:
+            self._index_of, self._index_source = {r["id"]: r for r in self.records}, self.records
+        return self._index_of
+
     def _passes(self, record: dict) -> bool:
         for token in self.filter_text.split():
             key, sep, value = token.partition("=")
@@ -112,15 +155,24 @@ class RecordTable(DataTable):
         return True
 
     def _redraw(self) -> None:
-        row = self.cursor_row
+        """Rebuild the rows, keeping the cursor on the same record and the scroll where it was."""
+        current = self.cursor_record()
+        row, scroll = self.cursor_row, (self.scroll_x, self.scroll_y)
         self.clear()
         for record in self.visible_records():
-            cells = [format_cell(record.get(k)) for k, _ in self.record_columns]
-            if self.selectable:
-                cells.insert(0, SELECTED if record["id"] in self.selected else " ")
-            self.add_row(*cells, key=record["id"])
-        if self.row_count:
-            self.move_cursor(row=min(max(row, 0), self.row_count - 1))
+            self.add_row(*self._cells(record), key=record["id"])
+        if not self.row_count:
+            return
+        if current is not None and current["id"] in self._row_locations:
+            row = self.get_row_index(current["id"])
+        self.move_cursor(row=min(max(row, 0), self.row_count - 1), scroll=False)
+        self.scroll_to(*scroll, animate=False, immediate=True)
+
+    def _cells(self, record: dict) -> list:
+        cells = [format_cell(record.get(k)) for k, _ in self.record_columns]
+        if self.selectable:
+            cells.insert(0, SELECTED if record["id"] in self.selected else " ")
+        return cells
 
 
 def _sort_value(value):

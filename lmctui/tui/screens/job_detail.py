@@ -1,0 +1,93 @@
+"""One job: status, why it failed, its params, result and log; scrolls at 80x24."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from lmctui.tui.app import DETAIL_REFRESH_SECONDS
+from lmctui.tui.screens.main import job_row
+
+FIELDS = ("title", "kind", "status", "progress", "eta", "elapsed", "device", "device_used", "worker", "executor",
+          "created", "started", "finished", "message")
+
+
+class JobDetailScreen(Screen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
+                Binding("j", "scroll('down')", "Down", show=False), Binding("k", "scroll('up')", "Up", show=False),
+                Binding("c", "job('cancel')", "Cancel job"), Binding("r", "job('requeue')", "Re-queue")]
+
+    def __init__(self, job_id: str):
+        super().__init__()
+        self.job_id = job_id
+        self.sub_title = f"job {job_id}"
+        self._shown = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="job-scroll"):
+            yield Static("loading ...", id="job-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#job-scroll").focus()
+        self.refresh_data()
+        self.set_interval(DETAIL_REFRESH_SECONDS, self.refresh_data)
+
+    def refresh_data(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="job-detail")
+    def _load(self) -> None:
+        job = self.app.views.job(self.job_id)
+        if job is self._shown:
+            return
+        log = ""
+        if job is not None and job.get("slurm_stderr"):
+            try:
+                log = self.app.jobs.log_tail(self.job_id, 40)
+            except Exception:  # the log went away: the rest still shows
+                log = ""
+        self.app.call_from_thread(self.show, job, log)
+
+    def show(self, job: dict | None, log: str) -> None:
+        self._shown = job
+        self.query_one("#job-detail", Static).update(describe(job, log) if job else f"job {self.job_id} is gone")
+
+    def action_scroll(self, where: str) -> None:
+        scroll = self.query_one("#job-scroll", VerticalScroll)
+        scroll.scroll_down() if where == "down" else scroll.scroll_up()
+
+    def action_job(self, what: str) -> None:
+        self.app.job_action(what, self.job_id)
+
+
+def describe(job: dict, log: str = "") -> Text:
+    """The whole job as text: the failure first, then the fields, params, result and log."""
+    row = job_row(job)
+    text = Text()
+    text.append(f"job {job['id']}  {job.get('title') or job.get('kind')}\n", style="bold")
+    if job.get("error"):
+        text.append(f"\n{job['status']}: ", style="bold red")
+        text.append(f"{job['error']}\n", style="red")
+    text.append("\n")
+    values = {**job, "progress": row["bar"], "eta": row["eta"], "elapsed": row["elapsed"]}
+    for key in FIELDS:
+        if values.get(key) not in (None, ""):
+            text.append(f"{key:>12}: ", style="dim")
+            text.append(f"{values[key]}\n")
+    for name in ("params", "result"):
+        if job.get(name):
+            text.append(f"\n{name}:\n", style="bold")
+            text.append(json.dumps(job[name], indent=2, sort_keys=True, default=str) + "\n")
+    if log:
+        text.append("\nlog (the end of the job's stderr):\n", style="bold")
+        text.append(log)
+    return text
