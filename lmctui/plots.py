@@ -20,10 +20,10 @@ def line_color(label: str, index: int) -> str:
 
 
 def use_log_axis(values) -> bool:
-    """A log axis for positive numbers spanning a factor of 8 or more (widths are powers of two)."""
+    """A log axis for positive numbers spanning a factor of 4 or more (widths are powers of two)."""
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return len(numbers) > 1 and len(numbers) == len(list(values)) and min(numbers) > 0 \
-        and max(numbers) / min(numbers) >= 8
+        and max(numbers) / min(numbers) >= 4
 
 
 def legend(labels: list[str], colors: list[str | None], color: bool = True) -> str:

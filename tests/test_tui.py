@@ -41,15 +41,15 @@ def test_runs_pane_moves_selects_filters_sorts_and_exports(home):
             await pilot.press("j", "j", "k")
             assert table.cursor_row == 1
             await pilot.press("space", "space")
-            assert table.selected == ["bbb222", "ccc333"]
+            assert table.selected == ["bbb333", "ccc444"]
             assert "2 selected" in text_of(app, "#status")
             await pilot.press("slash", *"width=64", "enter")
-            assert [r["id"] for r in table.visible_records()] == ["ccc333", "ddd444"]
+            assert [r["id"] for r in table.visible_records()] == ["ccc444", "ddd555"]
             await pilot.press("e")
             await pilot.pause()
             exported = sorted((home / "exports").glob("runs-*.csv"))
             rows = list(csv.DictReader(exported[-1].open()))
-            assert [r["id"] for r in rows] == ["ccc333", "ddd444"]
+            assert [r["id"] for r in rows] == ["ccc444", "ddd555"]
             await pilot.press("escape")
             assert table.row_count == 4
             await pilot.press("s")  # sort by the first column, then the next
@@ -72,12 +72,12 @@ def test_tabs_jobs_cancel_and_requeue(home):
             failed = next(i for i, r in enumerate(jobs.visible_records()) if r["status"] == "failed")
             jobs.move_cursor(row=failed)
             await pilot.press("r")
-            assert registry.get("jobs", "job002")["status"] == "queued"
+            assert registry.get("jobs", "jbb333")["status"] == "queued"
             await pilot.press("c")
-            assert registry.get("jobs", "job002")["status"] == "cancelled"
+            assert registry.get("jobs", "jbb333")["status"] == "cancelled"
             record = jobs.visible_records()[failed]
             assert record["elapsed"] is None or ":" in record["elapsed"]
-            done = next(r for r in jobs.visible_records() if r["id"] == "job001")
+            done = next(r for r in jobs.visible_records() if r["id"] == "jbb222")
             assert done["bar"].startswith("██████████") and done["elapsed"] == "0:42"
             await pilot.press("shift+tab")
             assert app.screen.query_one("#tabs").active == "runs"
@@ -118,7 +118,7 @@ def test_pairwise_matrix_and_sweep_pane(home):
             await pilot.press("space", "space", "p")
             await pilot.pause()
             assert isinstance(app.screen, PairwiseScreen)
-            assert app.screen.run_ids == ["aaa111", "bbb222"]
+            assert app.screen.run_ids == ["aaa222", "bbb333"]
             await pilot.press("escape", "4")
             sweep = app.screen.query_one("#sweeps-table", RecordTable)
             rows = {(r["method"], r["width"]): r for r in sweep.visible_records()}
@@ -132,9 +132,9 @@ def test_pairwise_view_shows_both_barriers(home):
     from lmctui.service.views import pairwise_matrix
 
     registry = sample_registry(home)
-    cells = pairwise_matrix(registry, ["aaa111", "bbb222", "ccc333"])["cells"]
-    assert cells[("aaa111", "bbb222")] == {"naive": 0.40, "aligned": 0.03}
-    assert cells[("aaa111", "ccc333")] == {"naive": None, "aligned": None}
+    cells = pairwise_matrix(registry, ["aaa222", "bbb333", "ccc444"])["cells"]
+    assert cells[("aaa222", "bbb333")] == {"naive": 0.40, "aligned": 0.03}
+    assert cells[("aaa222", "ccc444")] == {"naive": None, "aligned": None}
 
 
 def test_help_and_command_palette(home):

@@ -25,7 +25,24 @@ def snapshot_app():
     shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
 
 
-@pytest.mark.parametrize("keys", [[], ["2"], ["3"], ["3", "enter"], ["space", "space", "p"], ["question_mark"]],
-                         ids=["runs", "jobs", "barriers", "interpolation", "pairwise", "help"])
+SCREENS = {
+    "runs": [], "runs-scrolled": ["right", "right", "right", "right", "right"], "jobs": ["2"],
+    "job-detail": ["2", "enter"], "barriers": ["3"], "sweeps": ["4"], "interpolation": ["3", "enter"],
+    "pairwise": ["space", "space", "p"], "run": ["enter"], "run-scrolled": ["enter", "pagedown"],
+    "train-form": ["n"], "help": ["question_mark"],
+}
+
+
+@pytest.mark.parametrize("keys", list(SCREENS.values()), ids=list(SCREENS))
 def test_main_screens(snap_compare, snapshot_app, keys):
-    assert snap_compare(snapshot_app, press=keys, terminal_size=(80, 24), run_before=settled)
+    async def settle(pilot):
+        await settled(pilot)
+
+    async def after(pilot):
+        await settle(pilot)
+        await pilot.press(*keys)
+        await pilot.pause(0.5)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=after)

@@ -12,7 +12,9 @@ def run_doc(run_id, seed, width=16, dataset="moons", status="done", acc=0.95, **
             "train_loss": 0.08, "train_acc": acc, "tags": [], "created": f"2026-01-01T00:{width:02d}:{seed:02d}+00:00",
             "config": {"data": {"name": dataset}, "model": {"arch": "mlp", "width": width, "depth": 1,
                                                              "norm": "none", "input_shape": [2], "num_classes": 2},
-                       "train": {"epochs": 10}}, **extra}
+                       "train": {"epochs": 10, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005,
+                                 "batch_size": 64, "warmup": 0, "schedule": "cosine", "init_seed": seed,
+                                 "data_seed": seed, "save_epochs": []}}, **extra}
 
 
 def curve_doc(curve_id, run_a, run_b, method, barrier, width=16):
@@ -36,15 +38,15 @@ def write_registry(home, runs=(), curves=(), jobs=()):
 
 
 def sample_registry(home):
-    runs = [run_doc("aaa111", 0, 16), run_doc("bbb222", 1, 16), run_doc("ccc333", 0, 64), run_doc("ddd444", 1, 64)]
-    curves = [curve_doc("cu0001", "aaa111", "bbb222", "naive", 0.40), curve_doc("cu0002", "aaa111", "bbb222", "weight", 0.03),
-              curve_doc("cu0003", "ccc333", "ddd444", "naive", 0.20, 64),
-              curve_doc("cu0004", "ccc333", "ddd444", "weight", 0.01, 64)]
-    jobs = [{"id": "job001", "kind": "train", "title": "train moons mlp w16 seeds [0, 1]", "status": "done",
+    runs = [run_doc("aaa222", 0, 16), run_doc("bbb333", 1, 16), run_doc("ccc444", 0, 64), run_doc("ddd555", 1, 64)]
+    curves = [curve_doc("cuv222", "aaa222", "bbb333", "naive", 0.40), curve_doc("cuv333", "aaa222", "bbb333", "weight", 0.03),
+              curve_doc("cuv444", "ccc444", "ddd555", "naive", 0.20, 64),
+              curve_doc("cuv555", "ccc444", "ddd555", "weight", 0.01, 64)]
+    jobs = [{"id": "jbb222", "kind": "train", "title": "train moons mlp w16 seeds [0, 1]", "status": "done",
              "progress": 1.0, "started": FIXED, "finished": "2026-01-01T00:00:42+00:00", "device_used": "cpu",
              "message": "epoch 10/10", "created": FIXED, "params": {}},
-            {"id": "job002", "kind": "interp", "title": "interp aaa111 bbb222", "status": "failed", "progress": 0.0,
-             "started": FIXED, "finished": FIXED, "device_used": "cpu", "error": "runs differ in width",
+            {"id": "jbb333", "kind": "interp", "title": "interp aaa222 bbb333", "status": "failed", "progress": 0.0,
+             "started": FIXED, "finished": FIXED, "device_used": "cpu", "error": "runs aaa222 and ccc444 differ in width: 16 vs 64",
              "created": "2026-01-01T00:00:01+00:00", "params": {}}]
     return write_registry(home, runs, curves, jobs)
 

@@ -9,7 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 INTRO = """Train networks, align their hidden units, interpolate and average them.
-Select runs with space, then act on the selection. ctrl+p finds every action."""
+Select runs with space, then act on the selection.
+The command palette finds every action by name."""
 
 # Keys of the tables and screens that are not main-screen bindings: (keys, what).
 TABLE_KEYS = [("j / k, up / down", "move"), ("right / l, left / h", "scroll the table by a column"),

@@ -43,7 +43,8 @@ class CurvePlot(Vertical):
             xs_all += [x for x, _ in points]
             legend.append("  " if legend else "").append("━━ ", style=color).append(label)
         values = sorted(set(xs_all))
-        if log_x and use_log_axis(values):
+        self.log_x = log_x and use_log_axis(values)  # what the x axis is now
+        if self.log_x:
             plt.xscale("log")
             plt.xticks(values, [f"{v:g}" for v in values])
         self.query_one(".legend", Static).update(legend)

@@ -14,6 +14,10 @@ Y_LABEL = 7  # columns for the y axis' labels
 
 class RegionMap(Static):
     def show(self, grid: dict) -> None:
+        self.update(self.render_grid(grid))
+
+    @staticmethod
+    def render_grid(grid: dict) -> Text:
         """`grid`: classes (rows of class ids, top row first), extent (x0, x1, y0, y1) and
         points [(x, y, class)] to mark; extent and points may be missing."""
         classes = grid["classes"]
@@ -39,7 +43,7 @@ class RegionMap(Static):
             text.append("\n")
         if extent:
             text.append(_x_axis(extent, columns))
-        self.update(text)
+        return text
 
 
 def _y_label(extent, row: int, rows: int) -> str:
