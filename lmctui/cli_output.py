@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -11,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lmctui.formatting import format_cell
-from lmctui.records import finite
+from lmctui.jsonio import dumps_strict
 
 # Piped output gets a wide table rather than 80 squeezed columns.
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
@@ -20,7 +19,7 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 def emit_json(doc: dict) -> None:
     """One strict JSON document on stdout: a non-finite number (a diverged loss) becomes null."""
-    sys.stdout.write(json.dumps(finite(doc), default=str, allow_nan=False) + "\n")
+    sys.stdout.write(dumps_strict(doc).decode() + "\n")
     sys.stdout.flush()
 
 

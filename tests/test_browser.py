@@ -38,6 +38,6 @@ def test_the_app_in_a_browser_filters_and_exports(tmp_path):
             page.wait_for_timeout(100)
     files = sorted(exports.glob("runs-*.csv"))
     assert files, "the app in the browser exported nothing"
-    assert [row["id"] for row in csv.DictReader(files[-1].open())] == ["ccc333", "ddd444"]
+    assert [row["id"] for row in csv.DictReader(files[-1].open())] == ["ccc444", "ddd555"]  # the two width-64 runs of sample_registry
     assert (tmp_path / "browser.png").stat().st_size > 10_000
     assert all("127.0.0.1" not in u for u in blocked)  # only requests off localhost were refused

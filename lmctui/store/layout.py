@@ -21,6 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from lmctui import jsonio
 from lmctui.errors import RegistryError
 from lmctui.store.atomic_files import fsync_dir, write_atomic
 from lmctui.store.table_file import META, render_snapshot
@@ -44,7 +45,7 @@ def read_manifest(home: Path, schema: int) -> dict | None:
     except OSError as err:
         raise RegistryError(f"cannot read registry {path}: {err.strerror}") from None
     try:
-        data = json.loads(raw)
+        data = jsonio.loads(raw)
     except UnicodeDecodeError:
         raise RegistryError(f"registry {path} is corrupt (not UTF-8 text); it was left untouched") from None
     except json.JSONDecodeError as err:

@@ -26,6 +26,7 @@ import json
 import os
 from pathlib import Path
 
+from lmctui import jsonio
 from lmctui.errors import RegistryError
 from lmctui.store.atomic_files import append_durably, write_atomic
 
@@ -210,7 +211,7 @@ def render_snapshot(name: str, schema: int, generation: int, docs: dict[str, dic
 
 def _parse(raw: bytes, path: Path, where: str) -> dict:
     try:
-        data = json.loads(raw)
+        data = jsonio.loads(raw)
     except UnicodeDecodeError:
         raise _corrupt(path, f"not UTF-8 text{where}") from None
     except json.JSONDecodeError as err:
