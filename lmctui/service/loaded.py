@@ -73,6 +73,10 @@ class LoadedRuns:
             self._data = dataset_of(self.runs[0].doc, self.device)
         return self._data
 
+    def evaluate_on(self, data: Dataset) -> None:
+        """Measure on `data` from now on instead of the runs' own data set (a study's subset of it)."""
+        self._data = data
+
     def index_of(self, prefix: str) -> int:
         """The position of the run named by `prefix` among the loaded runs."""
         run_id = self.registry.resolve("runs", prefix)["id"]
