@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--registry] [--json] [--out FILE]"""
+"""python -m benchmarks [--quick] [--registry | --slurm] [--json] [--out FILE]"""
 
 import argparse
 import json
@@ -14,6 +14,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the JSON here")
     parser.add_argument("--registry", action="store_true", help="the registry's cost at 100 to 10,000 runs "
                         "(--quick: to 1,000), as a markdown table")
+    parser.add_argument("--slurm", action="store_true", help="Slurm through submitit against running here "
+                        "(needs a reachable Slurm: scripts/slurm/setup_slurm.sh starts one)")
     args = parser.parse_args()
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     if args.registry:
@@ -22,6 +24,10 @@ def main() -> None:
         results = registry.run(args.quick, log)
         if not args.json:
             print(registry.markdown(results))
+    elif args.slurm:
+        from benchmarks import slurm
+
+        results = slurm.run(args.quick, log)
     else:
         results = run(args.quick, log=log)
     if args.out:

@@ -16,12 +16,32 @@ SWEEP_WIDTHS = tuple(range(8, 136, 8))  # 16 values: one array task each
 
 
 def slurm_reachable() -> bool:
+    return why_unreachable() is None
+
+
+def why_unreachable() -> str | None:
+    """Why Slurm cannot be used from here (None when `sinfo -h` answers)."""
     if shutil.which("sinfo") is None:
-        return False
+        return "no sinfo on PATH"
     try:
-        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=15).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        done = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"sinfo did not answer ({type(err).__name__})"
+    return None if done.returncode == 0 else f"sinfo failed: {' '.join(done.stderr.split())[:200]}"
+
+
+def run(quick: bool = False, log=lambda text: None) -> dict:
+    """`python -m benchmarks --slurm`: the rows of `bench_slurm`, or one line saying why it was skipped."""
+    from benchmarks.suite import format_row, machine
+
+    why = why_unreachable()
+    if why is not None:
+        log(f"Slurm benchmark skipped: {why} (scripts/slurm/setup_slurm.sh starts a single-node cluster)")
+        return {"machine": machine(), "quick": quick, "skipped": why, "results": []}
+    rows = bench_slurm(quick)
+    for row in rows:
+        log(format_row(row))
+    return {"machine": machine(), "quick": quick, "results": rows}
 
 
 def bench_slurm(quick: bool) -> list[dict]:
@@ -70,5 +90,4 @@ def bench_slurm(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in bench_slurm(quick=False):
-        print(f"{row['name']:<60} {row['lmctui_s']:8.3f} s")
+    run(quick=False, log=print)

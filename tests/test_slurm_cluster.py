@@ -171,6 +171,52 @@ def test_scancel_of_a_running_task_then_requeue_finishes_it(cli, home):
     assert {r["status"] for r in runs_of(cli, again)} == {"done"}
 
 
+def test_scancel_after_a_checkpoint_then_requeue_resumes_from_it_with_the_weights_of_an_uninterrupted_run(
+        cli, home, tmp_path):
+    """The oracle: the same request trained here without a stop, on one thread as the task (OMP_NUM_THREADS=1)."""
+    import torch
+
+    from lmctui.service.requests import TrainRequest
+    from lmctui.service.training import train_runs
+    from lmctui.store import Registry
+    from lmctui.store.runfiles import WEIGHTS, load_weights
+
+    registry = Registry(home)
+    [doc] = cli("train", *LONG, "--epochs", "300", "--save-epochs", "2", "--executor", "slurm", "--no-wait",
+                "--json")["jobs"]
+    ours = lambda: [r for r in registry.all("runs") if r.get("job") == doc["id"]]  # noqa: E731
+    wait_until(lambda: len(ours()) == 2 and all(r.get("resume_sha256") for r in ours()), 90)
+    cli("jobs", "--cancel", doc["id"])
+    ended = wait_until(lambda: (j := job(cli, doc["id"]))["slurm_settled"] and j, 60)
+    assert (ended["status"], ended["slurm_state"]) == ("cancelled", "CANCELLED")
+    stopped = sorted(ours(), key=lambda r: r["seed"])
+    assert {r["status"] for r in stopped} == {"interrupted"} and all(r["epochs_done"] < 300 for r in stopped)
+    newest = max(int(e) for e in stopped[0]["resume_sha256"])
+    assert newest >= 2 and all(str(newest) in r["resume_sha256"] for r in stopped)
+
+    cli("jobs", "--requeue", doc["id"])
+    again = wait_until(lambda: (j := job(cli, doc["id"]))["slurm_settled"] and j, 180, every=1)
+    assert (again["status"], again["slurm_attempt"]) == ("done", 2)
+    assert f"resumed from epoch {newest}" in again["message"]
+    resumed = sorted(ours(), key=lambda r: r["seed"])
+    assert [r["id"] for r in resumed] == [r["id"] for r in stopped] == again["result"]["runs"]
+    assert [r["resumed_from_epoch"] for r in resumed] == [newest, newest]
+    assert cli("show", resumed[0]["id"], "--json")["run"]["epochs_done"] == 300
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = Registry(tmp_path / "local")
+        uninterrupted = train_runs(local, TrainRequest.from_params({**again["params"], "device": "cpu"}))
+    finally:
+        torch.set_num_threads(threads)
+    for run, other in zip(resumed, uninterrupted):
+        assert run["config"]["path"] == local.get("runs", other["id"])["config"]["path"]  # the same path
+        a = load_weights(registry.run_dir(run["id"]) / WEIGHTS, run["weights_sha256"])
+        b = load_weights(local.run_dir(other["id"]) / WEIGHTS)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_task_killed_with_sigkill_leaves_nothing_running(cli, home):
     [doc] = cli("train", *LONG, "--epochs", "5000", "--executor", "slurm", "--no-wait", "--json")["jobs"]
     running = wait_until(lambda: (j := job(cli, doc["id"]))["message"].startswith("epoch") and j, 90)

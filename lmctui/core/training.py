@@ -4,6 +4,10 @@ The init seed and the data-order seed are separate, so two runs can share an
 initialization and differ only in the order they see the examples (or the reverse).
 Progress leaves through `on_event`; cancellation comes in through `should_stop`,
 checked between batches.
+
+After every epoch `on_checkpoint(epoch, capture)` is offered the training state; `capture()`
+copies it out as `TrainState`s (model, optimizer, schedule, data order, history), and
+`train(..., resume=state)` continues from one exactly as if training had never stopped.
 """
 
 from __future__ import annotations
@@ -46,6 +50,33 @@ class EpochEnd:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Everything that continues a training where it stood after `epoch` epochs (CPU copies).
+
+    Resuming from it gives the very weights an uninterrupted training gives: the optimizer's
+    moments and step, the schedule's position and the data-order generator all come back.
+    """
+
+    epoch: int  # epochs done
+    model: dict[str, torch.Tensor]  # the state dict (parameters and buffers)
+    optimizer: dict[str, dict[str, torch.Tensor]]  # parameter name -> its state (momentum, Adam's moments, step)
+    optimizer_groups: list[dict]  # the optimizer's param_groups without "params" (the lr of the moment, ...)
+    scheduler: dict  # the LambdaLR's state_dict without its lambdas
+    data_order: torch.Tensor  # the data-order generator's state, before the next epoch's shuffle
+    history: list["EpochEnd"]
+
+    @property
+    def finite(self) -> bool:
+        """Whether no epoch so far had a non-finite loss (a diverged run keeps no weights after it)."""
+        return all(math.isfinite(e.train_loss) for e in self.history)
+
+
+# offered after each epoch (and at epoch 0 of a fresh start): (epoch, capture) -> None; capture()
+# copies out the state of every network being trained, in order
+Checkpointer = Callable[[int, Callable[[], "list[TrainState]"]], None]
 
 
 @dataclass
@@ -122,22 +153,36 @@ def train(
     initial_state: dict[str, torch.Tensor] | None = None,
     on_event: Callable[[object], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,  # None to go on, else the status to record
+    resume: TrainState | None = None,  # continue from here (initial_state is then ignored)
+    on_checkpoint: Checkpointer | None = None,
 ) -> TrainResult:
     """Train one network on `data` (already on `device`); return its final CPU weights."""
     config.validate()
     emit = on_event or (lambda event: None)
     model = init_model(model_config, config.init_seed)
-    if initial_state is not None:
-        model.load_state_dict(initial_state)
+    start_state = resume.model if resume is not None else initial_state
+    if start_state is not None:
+        model.load_state_dict(start_state)
     model.to(device)
     optimizer = make_optimizer(model.parameters(), config)
     steps = math.ceil(len(data.x_train) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
     order = torch.Generator().manual_seed(config.data_seed)
-    checkpoints = {0: cpu_state(model)} if 0 in config.save_epochs else {}
-    history, start = [], time.perf_counter()
+    names = [name for name, _ in model.named_parameters()]
+    [history] = restore([resume] if resume is not None else None, optimizer, names, scheduler, [order])
+    first = len(history) + 1
+    offer = on_checkpoint or (lambda epoch, capture: None)
+
+    def capture() -> list[TrainState]:
+        return [TrainState(len(history), cpu_state(model), *optimizer_state(optimizer, names),
+                           scheduler_state(scheduler), order.get_state(), list(history))]
+
+    checkpoints = {0: cpu_state(model)} if 0 in config.save_epochs and resume is None else {}
+    if resume is None:
+        offer(0, capture)
+    start = time.perf_counter() - (history[-1].seconds if history else 0.0)
     progress = Throttle(PROGRESS_SECONDS)
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first, config.epochs + 1):
         model.train()
         perm = torch.randperm(len(data.x_train), generator=order).to(device)
         loss_sum = torch.zeros((), device=device)
@@ -167,7 +212,60 @@ def train(
             break  # diverged: every later epoch would only carry NaN
         if epoch in config.save_epochs:
             checkpoints[epoch] = cpu_state(model)
+        offer(epoch, capture)
     return TrainResult(cpu_state(model), history, checkpoints)
+
+
+def _copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer, names: list[str],
+                    take: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> tuple[dict, list[dict]]:
+    """(parameter name -> CPU copy of `take(tensor)` for each of its state tensors, the param groups).
+
+    `names` are the parameters' names in the order the optimizer holds them; `take` picks
+    one network's part of a stacked tensor.
+    """
+    saved = optimizer.state_dict()  # references to the live tensors: copied below
+    state = {names[index]: {key: _copy(take(value)) for key, value in per_param.items()}
+             for index, per_param in saved["state"].items()}
+    return state, [{k: v for k, v in group.items() if k != "params"} for group in saved["param_groups"]]
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, names: list[str], state: dict, groups: list[dict]) -> None:
+    """Put back what `optimizer_state` took (tensors move to their parameters' devices)."""
+    fresh = optimizer.state_dict()["param_groups"]
+    # JSON turns tuples (Adam's betas) into lists: give each value the type the optimizer made it with
+    groups = [{**{k: tuple(v) if isinstance(made.get(k), tuple) else v for k, v in group.items()},
+               "params": made["params"]} for group, made in zip(groups, fresh)]
+    index = {name: i for i, name in enumerate(names)}
+    optimizer.load_state_dict({"state": {index[name]: dict(s) for name, s in state.items()}, "param_groups": groups})
+
+
+def scheduler_state(scheduler: torch.optim.lr_scheduler.LambdaLR) -> dict:
+    return {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
+
+
+def restore(resume: list[TrainState] | None, optimizer, names: list[str], scheduler,
+            orders: list[torch.Generator], stacked: bool = False) -> list[list[EpochEnd]]:
+    """Put back the optimizer, schedule and data orders of `resume` (one state per network; `stacked`:
+    the networks are one stack, their optimizer tensors joined along its leading axis); return
+    each network's history so far."""
+    if not resume:
+        return [[] for _ in orders]
+    state = _stack_optimizer([r.optimizer for r in resume]) if stacked else resume[0].optimizer
+    load_optimizer_state(optimizer, names, state, resume[0].optimizer_groups)
+    scheduler.load_state_dict({**resume[0].scheduler, "lr_lambdas": [None] * len(optimizer.param_groups)})
+    for order, state in zip(orders, resume):
+        order.set_state(state.data_order)
+    return [list(state.history) for state in resume]
+
+
+def _stack_optimizer(states: list[dict]) -> dict:
+    """Per-network optimizer states joined along a new leading axis; a scalar (Adam's step) is shared."""
+    return {name: {key: value if value.dim() == 0 else torch.stack([s[name][key] for s in states])
+                   for key, value in per_param.items()} for name, per_param in states[0].items()}
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:

@@ -24,8 +24,9 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.models import ModelConfig
 from lmctui.core.stacked import StackedModel, evaluate_stack
-from lmctui.core.training import (PROGRESS_SECONDS, EpochEnd, StepProgress, Throttle, TrainConfig,
-                                  TrainResult, check_stop, init_model, lr_factor, make_optimizer)
+from lmctui.core.training import (PROGRESS_SECONDS, Checkpointer, EpochEnd, StepProgress, Throttle, TrainConfig,
+                                  TrainResult, TrainState, check_stop, init_model, lr_factor, make_optimizer,
+                                  optimizer_state, restore, scheduler_state)
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
@@ -38,12 +39,14 @@ def same_but_seeds(configs: list[TrainConfig]) -> bool:
 
 
 def seed_stack(model_config: ModelConfig, configs: list[TrainConfig], device: torch.device,
-               initial_state: dict[str, torch.Tensor] | None = None) -> StackedModel:
-    """One freshly initialized network per config (its own init seed), stacked and trainable."""
+               initial_state: dict[str, torch.Tensor] | None = None,
+               states: list[dict[str, torch.Tensor]] | None = None) -> StackedModel:
+    """One freshly initialized network per config (its own init seed), stacked and trainable;
+    all started from `initial_state`, or each from its own of `states`."""
     models = [init_model(model_config, c.init_seed) for c in configs]
-    if initial_state is not None:
-        for model in models:
-            model.load_state_dict(initial_state)
+    for model, state in zip(models, states or [initial_state] * len(models)):
+        if state is not None:
+            model.load_state_dict(state)
     params, buffers = stack_module_state(models)  # name -> (S, ...)
     return StackedModel(model_config, {k: v.detach().to(device).requires_grad_() for k, v in params.items()},
                         {k: v.to(device) for k, v in buffers.items()})
@@ -57,23 +60,38 @@ def train_many(
     initial_state: dict[str, torch.Tensor] | None = None,
     on_event: Callable[[int, object], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,  # None to go on, else the status to record
+    resume: list[TrainState] | None = None,  # one per seed, all after the same epoch
+    on_checkpoint: Checkpointer | None = None,
 ) -> list[TrainResult]:
-    """Train len(configs) seeds together; `on_event(seed_index, event)` as in `train`."""
+    """Train len(configs) seeds together; `on_event(seed_index, event)`, `resume` and
+    `on_checkpoint` (one state per seed) as in `train`."""
     if not same_but_seeds(configs):
         raise ValueError("vectorized runs must differ only in their seeds")
+    if resume is not None and (len(resume) != len(configs) or len({r.epoch for r in resume}) != 1):
+        raise ValueError("resume needs one state per seed, all after the same epoch")
     config = configs[0].validate()
     emit = on_event or (lambda index, event: None)
-    stack = seed_stack(model_config, configs, device, initial_state)
+    stack = seed_stack(model_config, configs, device, initial_state, [r.model for r in resume] if resume else None)
     S, n = stack.size, len(data.x_train)
+    names = list(stack.params)
     optimizer = make_optimizer(stack.params.values(), config)
     steps = math.ceil(n / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
     orders = [torch.Generator().manual_seed(c.data_seed) for c in configs]
-    checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs else {} for i in range(S)]
-    histories: list[list[EpochEnd]] = [[] for _ in range(S)]
-    start = time.perf_counter()
+    histories = restore(resume, optimizer, names, scheduler, orders, stacked=True)
+    offer = on_checkpoint or (lambda epoch, capture: None)
+
+    def capture() -> list[TrainState]:
+        groups, schedule = optimizer_state(optimizer, names)[1], scheduler_state(scheduler)
+        return [TrainState(len(histories[i]), stack.state(i), optimizer_state(optimizer, names, _seed(i))[0], groups,
+                           schedule, orders[i].get_state(), list(histories[i])) for i in range(S)]
+
+    checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs and not resume else {} for i in range(S)]
+    if not resume:
+        offer(0, capture)
+    start = time.perf_counter() - (histories[0][-1].seconds if histories[0] else 0.0)
     progress = Throttle(PROGRESS_SECONDS)
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(len(histories[0]) + 1, config.epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (S, N)
         loss_sum = torch.zeros(S, device=device)
         correct = torch.zeros(S, device=device)
@@ -106,4 +124,10 @@ def train_many(
                 checkpoints[i][epoch] = stack.state(i)
         if not any(math.isfinite(h[-1].train_loss) for h in histories):
             break  # every seed diverged: later epochs would only carry NaN
+        offer(epoch, capture)
     return [TrainResult(stack.state(i), histories[i], checkpoints[i]) for i in range(S)]
+
+
+def _seed(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Seed `index`'s part of a stacked optimizer tensor; a scalar (Adam's step) is every seed's."""
+    return lambda tensor: tensor if tensor.dim() == 0 else tensor[index]

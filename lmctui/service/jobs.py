@@ -267,7 +267,7 @@ def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[f
         return run_sweep(registry, request, should_stop, on_progress)
     request = replace(request, device=device)
     if isinstance(request, TrainRequest):
-        return _train(registry, request, should_stop, on_progress)
+        return _train(registry, request, should_stop, on_progress, job["id"])
     from lmctui.service import science
 
     if isinstance(request, AlignRequest):
@@ -283,19 +283,27 @@ def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[f
     return {"average": result["id"], "test_acc": result["test_acc"]}
 
 
-def _train(registry: Registry, request: TrainRequest, should_stop, on_progress) -> dict:
+def _train(registry: Registry, request: TrainRequest, should_stop, on_progress, job_id: str) -> dict:
+    """Train the job's runs; run again (re-queued), it takes up the runs it made before (`resume`),
+    and every progress message says how: resumed from which epoch, or from scratch and why."""
     from lmctui.core.training import EpochEnd
+    from lmctui.service.resume import Resumed, resume_note
     from lmctui.service.training import train_runs
 
     total = request.train.epochs * len(request.seeds)
-    done = set()
+    done, taken_up = set(), {}
 
     def on_event(run_id, event):
-        if isinstance(event, EpochEnd):
+        if isinstance(event, Resumed):
+            taken_up[run_id] = event
+            done.update((run_id, epoch) for epoch in range(1, event.epoch + 1))
+            on_progress(len(done) / total, resume_note(taken_up))
+        elif isinstance(event, EpochEnd):
             done.add((run_id, event.epoch))
-            on_progress(len(done) / total, f"epoch {event.epoch}/{event.epochs}, test acc {event.test_acc:.3f}")
+            note = f" ({resume_note(taken_up)})" if taken_up else ""
+            on_progress(len(done) / total, f"epoch {event.epoch}/{event.epochs}, test acc {event.test_acc:.3f}{note}")
 
-    runs = train_runs(registry, request, on_event, should_stop)
+    runs = train_runs(registry, request, on_event, should_stop, job=job_id)
     failed = [r for r in runs if r["status"] != "done"]
     if failed:
         raise WorkFailed("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))

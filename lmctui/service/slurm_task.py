@@ -7,6 +7,11 @@ runs it trains record this task's host and pid; the job records them as `slurm_h
 `slurm_pid`, never as its owner's `host` / `pid`: a job that lives on a cluster is settled
 by Slurm's state (slurm_state.refresh), not by whether some process on the submitting
 machine is still alive.
+
+A task that runs a job again (`jobs --requeue`, or Slurm requeueing a preempted job, which
+starts the same pickled call) goes through the same `execute`: a training job takes up the
+runs it made before, from their newest valid resume state (service/resume.py). The task is
+not submitit-checkpointable, on purpose: see docs/cluster.md, "Resuming".
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 
 # submitit's warning before the time limit. Its own handler would end a task that is not
-# checkpointable at once, as FAILED; ignoring it lets Slurm end the task at its limit, so
-# the state says TIMEOUT and the job is settled as interrupted.
+# checkpointable at once, as FAILED; ignoring it lets Slurm end the task at its limit (SIGTERM:
+# training stops between batches), so the state says TIMEOUT, the job is settled as interrupted,
+# and a re-queue resumes from the last resume state.
 WARNING_SIGNAL = signal.SIGUSR2
 
 
@@ -37,8 +43,10 @@ def run_task(home: str, job_id: str) -> dict:
     queue = JobQueue(registry)
     stopped = []
     previous = _on_signals(stopped)
-    registry.update("jobs", job_id, {"status": "running", "started": now(), "message": "starting",
-                                     "slurm_state": "RUNNING", "slurm_host": HOST, "slurm_pid": os.getpid()})
+    # unsettled again: Slurm may start a job anew (a preempted job requeued) after a refresh settled it
+    registry.update("jobs", job_id, {"status": "running", "started": now(), "message": "starting", "error": None,
+                                     "slurm_state": "RUNNING", "slurm_settled": False, "slurm_host": HOST,
+                                     "slurm_pid": os.getpid()})
     started = time.monotonic()
     try:
         _check_dependencies(registry, job)

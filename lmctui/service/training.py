@@ -1,9 +1,17 @@
-"""Use case: train one run per seed into the registry (and the demo registry)."""
+"""Use case: train one run per seed into the registry (and the demo registry).
+
+Checkpoints are written as training goes: the weights at every `save_epochs` epoch, and a
+resume state (model, optimizer, schedule, data order, history; `resume_<epoch>.safetensors`,
+sha256 in the run's `resume_sha256`) at those epochs and at least every RESUME_SECONDS. A job
+that runs again (re-queued after it was cancelled, interrupted or failed) takes up the runs
+its earlier attempt made, from their newest resume state that verifies (see `resume.py`).
+"""
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -12,7 +20,7 @@ import torch
 
 from lmctui.core.data import Dataset, load_dataset
 from lmctui.core.devices import resolve_device
-from lmctui.core.training import Cancelled, EpochEnd, TrainResult, train
+from lmctui.core.training import Cancelled, EpochEnd, TrainResult, TrainState, train
 from lmctui.core.vectorized import can_vectorize, train_many
 from lmctui.configs import ModelConfig, TrainConfig
 from lmctui.errors import FieldError
@@ -20,10 +28,14 @@ from lmctui.parsing import parse_run_at_epoch
 from lmctui.records import RunRecord, finite, run_view
 from lmctui.service.catalog import require_done
 from lmctui.service.requests import TrainRequest
+from lmctui.service.resume import earlier_runs, finished_earlier, resume_path, resume_tensors, take_up
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 from lmctui.store.runfiles import (CONFIG, METRICS, WEIGHTS, append_metrics, checkpoint_path,
                                    load_weights, read_metrics, save_weights, write_json)
+
+RESUME_SECONDS = 30.0  # a resume state at least this often (and at every save_epochs epoch): what a kill costs
+RESUME_KEPT = 2  # the newest resume states a run keeps: one to fall back on if the newest is damaged
 
 EventSink = Callable[[str, object], None]  # (run_id, event)
 StopCheck = Callable[[], "str | None"]  # None to go on, else the status the stopped work records
@@ -72,35 +84,52 @@ def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTrain
 
 
 def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | None = None,
-               should_stop: StopCheck | None = None, prepared: PreparedTraining | None = None) -> list[dict]:
+               should_stop: StopCheck | None = None, prepared: PreparedTraining | None = None,
+               job: str | None = None) -> list[dict]:
     """Train one run per seed into the registry; return their records.
 
     Several seeds train as one vectorized computation unless `request.vectorize` is
     off or the model has BatchNorm. A run that fails is marked failed and the others
     still train. Ctrl-C marks the unfinished runs interrupted and propagates.
+
+    The runs record `job`; when that job runs again, the runs its earlier attempt made are
+    taken up (same ids): a finished one is kept, the others continue from their newest valid
+    resume state, or from scratch without one (`on_event` hears a `Resumed` for each).
     """
     prepared = prepared or prepare_training(registry, request)
     configs = [request.seed_config(seed) for seed in request.seeds]
     if prepared.vectorized:
-        return _train_together(registry, prepared, configs, on_event, should_stop)
+        return _train_together(registry, prepared, configs, on_event, should_stop, job)
     return [_train_together(registry, replace(prepared, request=replace(request, seeds=(seed,))), [config],
-                            on_event, should_stop)[0]
+                            on_event, should_stop, job)[0]
             for config, seed in zip(configs, request.seeds)]
 
 
 class _RunFiles:
-    """One run being trained: its registry entry, its folder and its metrics sink."""
+    """One run being trained: its registry entry, its folder, its metrics sink and its checkpoints."""
 
     def __init__(self, registry: Registry, doc: dict, on_event: EventSink | None):
         self.registry, self.id, self.dir, self.on_event = registry, doc["id"], registry.run_dir(doc["id"]), on_event
+        self.kept = {int(e): sha for e, sha in (doc.get("checkpoint_sha256") or {}).items()}  # weights at save_epochs
+        self.resume = {int(e): sha for e, sha in (doc.get("resume_sha256") or {}).items()}
         write_json(self.dir / CONFIG, doc["config"])
 
     @classmethod
-    def start(cls, registry: Registry, prepared: PreparedTraining, on_event) -> list["_RunFiles"]:
-        where = {"device": str(prepared.device), "host": HOST, "pid": os.getpid(), "started": now()}
-        records = [RunRecord.trained(prepared.stored_config(seed), seed, prepared.request.tags, prepared.parent,
-                                     **where).to_doc() for seed in prepared.request.seeds]
-        return [cls(registry, doc, on_event) for doc in registry.insert_many("runs", records)]
+    def start(cls, registry: Registry, prepared: PreparedTraining, on_event, job: str | None,
+              earlier: dict[int, dict]) -> tuple[list["_RunFiles"], list[TrainState] | None]:
+        """The runs of these seeds (`earlier`'s taken up, new ones made) and the states to resume them from."""
+        where = {"device": str(prepared.device), "host": HOST, "pid": os.getpid()}
+        configs = {seed: prepared.stored_config(seed) for seed in prepared.request.seeds}
+        earlier, resume, events = take_up(registry, earlier, job, configs, where)
+        new = [{**RunRecord.trained(config, seed, prepared.request.tags, prepared.parent, **where,
+                                    started=now()).to_doc(), "job": job, "resume_sha256": {}}
+               for seed, config in configs.items() if seed not in earlier]
+        made = iter(registry.insert_many("runs", new) if new else [])
+        runs = [cls(registry, earlier.get(seed) or next(made), on_event) for seed in configs]
+        for run in runs:
+            if run.id in events:
+                run.sink(events[run.id])
+        return runs, resume
 
     def sink(self, event) -> None:
         if isinstance(event, EpochEnd):
@@ -111,45 +140,92 @@ class _RunFiles:
     def stopped(self, status: str, error: str | None = None) -> dict:
         return {**_progress_fields(self.dir), "status": status, "finished": now(), "error": error}
 
+    def checkpoint(self, state: TrainState, weights: bool, resume: bool) -> list[Path]:
+        """Write this run's checkpoints of `state`; return the resume files no longer kept."""
+        if weights and state.finite:  # a diverged run keeps no weights after its loss stopped being finite
+            self.kept[state.epoch] = save_weights(checkpoint_path(self.dir, state.epoch), state.model)
+        if not resume:
+            return []
+        self.resume[state.epoch] = save_weights(resume_path(self.dir, state.epoch), resume_tensors(state))
+        dropped = sorted(self.resume)[:-RESUME_KEPT]
+        for epoch in dropped:
+            del self.resume[epoch]
+        return [resume_path(self.dir, epoch) for epoch in dropped]
+
+    def checkpoint_fields(self) -> dict:
+        return {"checkpoints": sorted(self.kept), "checkpoint_sha256": {str(e): s for e, s in self.kept.items()},
+                "resume_sha256": {str(e): s for e, s in self.resume.items()}}
+
     def finished(self, result: TrainResult) -> dict:
-        """Save the weights (and checkpoints); return the registry fields of the finished or diverged run.
+        """Save the weights; return the registry fields of the finished or diverged run.
 
         A diverged run keeps the checkpoints taken before its loss stopped being finite.
         """
         diverged = next((e.epoch for e in result.history if not math.isfinite(e.train_loss)), None)
-        kept = {epoch: state for epoch, state in result.checkpoints.items() if diverged is None or epoch < diverged}
-        saved = {"checkpoints": sorted(kept), "checkpoint_sha256": {
-            str(epoch): save_weights(checkpoint_path(self.dir, epoch), state) for epoch, state in kept.items()}}
         if diverged is not None:
-            note = f"; checkpoints kept: {sorted(kept)}" if kept else ""
-            return {**self.stopped("failed", f"training diverged at epoch {diverged} (loss is not finite); "
-                                             f"lower the learning rate{note}"), **saved}
+            note = f"; checkpoints kept: {sorted(self.kept)}" if self.kept else ""
+            return self.stopped("failed", f"training diverged at epoch {diverged} (loss is not finite); "
+                                          f"lower the learning rate{note}")
         last = result.history[-1]
         return {"status": "done", "finished": now(), "weights_sha256": save_weights(self.dir / WEIGHTS, result.state_dict),
                 "seconds": round(last.seconds, 3), "epochs_done": last.epoch, "train_loss": result.train_loss,
                 "train_acc": result.train_acc, "train_loss_running": result.train_loss_running,
                 "train_acc_running": result.train_acc_running, "test_loss": last.test_loss,
-                "test_acc": last.test_acc, **saved}
+                "test_acc": last.test_acc, "resume_sha256": {}}
+
+    def drop_resume_states(self) -> None:
+        """A finished run needs no resume states (they hold the optimizer too: twice the weights or more)."""
+        for epoch in self.resume:
+            resume_path(self.dir, epoch).unlink(missing_ok=True)
+
+
+class _Checkpoints:
+    """Writes the checkpoints of the runs training together as training offers them (a core `Checkpointer`)."""
+
+    def __init__(self, registry: Registry, runs: list[_RunFiles], config: TrainConfig):
+        self.registry, self.runs, self.config = registry, runs, config
+        self.last = time.monotonic()
+
+    def __call__(self, epoch: int, capture: Callable[[], list[TrainState]]) -> None:
+        weights = epoch in self.config.save_epochs
+        resume = 0 < epoch < self.config.epochs and (weights or time.monotonic() - self.last >= RESUME_SECONDS)
+        if not (weights or resume):
+            return
+        dropped = [path for run, state in zip(self.runs, capture()) for path in run.checkpoint(state, weights, resume)]
+        self.registry.update_many("runs", {run.id: run.checkpoint_fields() for run in self.runs})
+        for path in dropped:  # only once the registry no longer names them
+            path.unlink(missing_ok=True)
+        if resume:
+            self.last = time.monotonic()
 
 
 def _train_together(registry: Registry, prepared: PreparedTraining, configs: list[TrainConfig], on_event,
-                    should_stop) -> list[dict]:
+                    should_stop, job: str | None = None) -> list[dict]:
     """Train the prepared seeds (one, or several as one vectorized computation)."""
-    runs = _RunFiles.start(registry, prepared, on_event)
+    earlier = earlier_runs(registry, job, prepared.request.seeds)
+    done = finished_earlier(earlier, prepared.request.seeds)
+    if done is not None:
+        return [run_view(doc) for doc in done]
+    runs, resume = _RunFiles.start(registry, prepared, on_event, job, earlier)
+    keep = _Checkpoints(registry, runs, configs[0])
     try:
         if len(runs) == 1:
             results = [train(prepared.model, configs[0], prepared.data, prepared.device, prepared.initial_state,
-                             runs[0].sink, should_stop)]
+                             runs[0].sink, should_stop, resume[0] if resume else None, keep)]
         else:
             results = train_many(prepared.model, configs, prepared.data, prepared.device, prepared.initial_state,
-                                 lambda index, event: runs[index].sink(event), should_stop)
+                                 lambda index, event: runs[index].sink(event), should_stop, resume, keep)
     except (KeyboardInterrupt, Cancelled) as stop:
         status = stop.status if isinstance(stop, Cancelled) else "interrupted"
         _record(registry, runs, [run.stopped(status) for run in runs])
         raise
     except Exception as err:  # a failed run must never take its siblings down
         return _record(registry, runs, [run.stopped("failed", f"{type(err).__name__}: {err}") for run in runs])
-    return _record(registry, runs, [run.finished(result) for run, result in zip(runs, results)])
+    records = _record(registry, runs, [run.finished(result) for run, result in zip(runs, results)])
+    for run, record in zip(runs, records):
+        if record["status"] == "done":
+            run.drop_resume_states()
+    return records
 
 
 def _record(registry: Registry, runs: list[_RunFiles], fields: list[dict]) -> list[dict]:
