@@ -72,8 +72,10 @@ def test_tabs_jobs_cancel_and_requeue(home):
             failed = next(i for i, r in enumerate(jobs.visible_records()) if r["status"] == "failed")
             jobs.move_cursor(row=failed)
             await pilot.press("r")
+            await app.workers.wait_for_complete()  # cancel and re-queue run off the UI thread
             assert registry.get("jobs", "jbb333")["status"] == "queued"
             await pilot.press("c")
+            await app.workers.wait_for_complete()
             assert registry.get("jobs", "jbb333")["status"] == "cancelled"
             record = jobs.visible_records()[failed]
             assert record["elapsed"] is None or ":" in record["elapsed"]
@@ -180,6 +182,7 @@ def test_train_form_refuses_bad_values_with_a_message(home):
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert isinstance(app.screen, MainScreen)
+            await app.workers.wait_for_complete()  # the form's requests are submitted off the UI thread
             jobs = app.jobs.list()
             assert [j["params"]["width"] for j in jobs if j["status"] == "queued"] == [8, 32]
 

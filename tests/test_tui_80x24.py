@@ -1,12 +1,8 @@
 """Issue 12 at 80x24: every figure reachable, failures explained, keys where they belong."""
 
-import asyncio
-import csv
-
 from textual import events
-from textual.widgets import Input, Select, Static
+from textual.widgets import Select, Static
 
-from lmctui.tui.app import make_app
 from lmctui.tui.screens.forms import PairForm, TrainForm
 from lmctui.tui.screens.help import HelpScreen
 from lmctui.tui.screens.interpolation import InterpolationScreen
@@ -17,32 +13,7 @@ from lmctui.tui.screens.run_detail import RunDetailScreen
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 from lmctui.tui.widgets.region_map import RegionMap
-from tui_helpers import FIXED, curve_doc, run_doc, sample_registry, settled, write_registry
-
-
-def run(coro):
-    asyncio.run(coro)
-
-
-def text_of(app, selector):
-    """What a Static shows, as plain text (str, rich Text or any rich renderable)."""
-    from rich.console import Console
-
-    content = app.screen.query_one(selector, Static).content
-    if isinstance(content, str):
-        return content
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))
-    console.print(content)
-    return console.export_text()
-
-
-def scenario(home, body, size=(80, 24)):
-    async def go():
-        app = make_app(home, run_jobs=False)
-        async with app.run_test(size=size) as pilot:
-            await settled(pilot)
-            await body(app, pilot)
-    run(go())
+from tui_helpers import FIXED, column_x, curve_doc, run_doc, sample_registry, scenario, text_of, write_registry
 
 
 def burst(app, *keys):
@@ -50,15 +21,6 @@ def burst(app, *keys):
     names = {"enter": None, "escape": None, "question_mark": "?"}
     for key in keys:
         app.post_message(events.Key(key, names.get(key, key)))
-
-
-def column_x(table, key):
-    x = 0
-    for column in table.ordered_columns:
-        if column.key.value == key:
-            return x
-        x += column.get_render_width(table)
-    raise KeyError(key)
 
 
 def test_runs_show_test_figures_first_and_scroll_by_column(home):  # item 2
@@ -254,6 +216,7 @@ def test_keys_typed_while_a_screen_opens_go_to_it(home):  # item 9
         burst(app, "enter", "j")  # ... submit it, and the next key moves the table below
         await pilot.pause(0.5)
         assert isinstance(app.screen, MainScreen) and table.cursor_row == 3
+        await app.workers.wait_for_complete()  # the form's request is submitted off the UI thread
         assert len([j for j in app.jobs.list() if j["status"] == "queued"]) == 1
 
     scenario(home, body)
@@ -295,9 +258,9 @@ def test_jobs_pane_shows_eta_device_and_message_within_80_columns(home):  # item
     async def body(app, pilot):
         await pilot.press("2")
         jobs = app.screen.query_one("#jobs-table", RecordTable)
-        assert column_x(jobs, "device_used") + 6 <= 80
+        assert column_x(jobs, "where") + 6 <= 80
         row = next(r for r in jobs.visible_records() if r["status"] == "running")
-        assert row["eta"] == "2:05" and row["device_used"] == "cuda:0"
+        assert row["eta"] == "2:05" and row["where"] == "cuda:0"
         assert job_row({"id": "x", "status": "failed", "error": "y" * 200})["message"].endswith("…")
 
     scenario(home, body)

@@ -37,7 +37,8 @@ def write_registry(home, runs=(), curves=(), jobs=()):
     return registry
 
 
-def sample_registry(home):
+def sample_registry(home, extra_jobs=()):
+    """Two widths of two seeds each, their naive and weight curves, a done and a failed job."""
     runs = [run_doc("aaa222", 0, 16), run_doc("bbb333", 1, 16), run_doc("ccc444", 0, 64), run_doc("ddd555", 1, 64)]
     curves = [curve_doc("cuv222", "aaa222", "bbb333", "naive", 0.40), curve_doc("cuv333", "aaa222", "bbb333", "weight", 0.03),
               curve_doc("cuv444", "ccc444", "ddd555", "naive", 0.20, 64),
@@ -48,7 +49,7 @@ def sample_registry(home):
             {"id": "jbb333", "kind": "interp", "title": "interp aaa222 bbb333", "status": "failed", "progress": 0.0,
              "started": FIXED, "finished": FIXED, "device_used": "cpu", "error": "runs aaa222 and ccc444 differ in width: 16 vs 64",
              "created": "2026-01-01T00:00:01+00:00", "params": {}}]
-    return write_registry(home, runs, curves, jobs)
+    return write_registry(home, runs, curves, jobs + list(extra_jobs))
 
 
 async def settled(pilot, seconds: float = 10.0):
@@ -66,3 +67,58 @@ async def settled(pilot, seconds: float = 10.0):
             return
         await pilot.pause(0.05)
     raise AssertionError("the app did not draw its first snapshot in time")
+
+
+def run(coro):
+    import asyncio
+
+    asyncio.run(coro)
+
+
+def scenario(home, body, size=(80, 24)):
+    """Open the app (no job workers) on `home` at `size`, wait for its first snapshot, run `body(app, pilot)`."""
+    from lmctui.tui.app import make_app
+
+    async def go():
+        app = make_app(home, run_jobs=False)
+        async with app.run_test(size=size) as pilot:
+            await settled(pilot)
+            await body(app, pilot)
+    run(go())
+
+
+def text_of(app, selector):
+    """What a Static shows, as plain text (str, rich Text or any rich renderable)."""
+    from rich.console import Console
+    from textual.widgets import Static
+
+    content = app.screen.query_one(selector, Static).content
+    if isinstance(content, str):
+        return content
+    with open("/dev/null", "w") as sink:
+        console = Console(width=200, record=True, file=sink)
+        console.print(content)
+    return console.export_text()
+
+
+def column_x(table, key):
+    """Where a table's column starts, in cells from the table's left edge."""
+    x = 0
+    for column in table.ordered_columns:
+        if column.key.value == key:
+            return x
+        x += column.get_render_width(table)
+    raise KeyError(key)
+
+
+async def wait_for(condition, pilot, seconds: float = 10.0) -> bool:
+    """Pause until `condition()` holds (workers finish, messages land); False if it never does."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        if condition():
+            return True
+    return False

@@ -17,11 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from lmctui.errors import UserError
-from lmctui.records import CURVE_FIELDS, CURVE_SERIES, run_view, view
+from lmctui.records import ALIGNMENT_FIELDS, CURVE_FIELDS, CURVE_SERIES, run_view, view
 from lmctui.service.catalog import incompatibility, show_run
 from lmctui.store import Registry
 
-ALIGNED_METHODS = ("weight", "activation")
+ALIGNED_METHODS = ("weight", "activation", "ste")  # a pair's aligned barrier: the lowest of these
 
 
 @dataclass(frozen=True)
@@ -102,16 +102,20 @@ class Views:
         return value
 
     def run(self, run_id: str) -> dict | None:
-        """One run's record, config and metrics; None when it is gone. Re-read only when the run
-        table or the run's metrics file changed."""
+        """One run's record, config and metrics, and for an aligned run the alignment that made it;
+        None when it is gone. Re-read only when the run or alignment table or the run's metrics
+        file changed."""
         metrics = self.registry.run_dir(run_id) / "metrics.jsonl"
-        token = (self.token("runs"), _stat_token(metrics))
+        token = (self.token("runs"), _stat_token(metrics), self.token("alignments"))
 
         def read():
             try:
-                return show_run(self.registry, run_id)
+                shown = show_run(self.registry, run_id)
             except UserError:
                 return None
+            if shown["run"].get("kind") == "aligned":
+                shown["alignment"] = alignment_of(self.registry, run_id)
+            return shown
 
         return self._cached(("run", run_id), None if None in token else token, read)
 
@@ -128,6 +132,22 @@ class Views:
         return self._cached(("pairwise", tuple(run_ids), metric), None if None in token else token,
                             lambda: pairwise_matrix(self.registry, run_ids, metric))
 
+    def basins(self, run_ids: list[str], threshold: float, kind: str = "aligned",
+               metric: str = "loss_barrier_test") -> dict:
+        """The runs grouped into basins by their stored barriers (`service.basins`), or {"error": why}
+        while a pair lacks a curve. Cached like the matrix it is computed from."""
+        from lmctui.service.basins import basins  # it imports this module
+
+        def compute():
+            try:
+                return basins(self.registry, run_ids, threshold, kind, metric)
+            except UserError as err:
+                return {"error": str(err)}
+
+        token = (self.token("curves"), self.token("runs"))
+        return self._cached(("basins", tuple(run_ids), threshold, kind, metric), None if None in token else token,
+                            compute)
+
 
 def _stat_token(path) -> tuple | None:
     """(mtime, size, inode) of a file: changes on every write or atomic replace; None when unknown."""
@@ -138,6 +158,25 @@ def _stat_token(path) -> tuple | None:
     except OSError:
         return ("missing",)
     return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def alignment_of(registry: Registry, run_id: str) -> dict | None:
+    """The stored alignment whose permuted network is `run_id` (None: made elsewhere, or removed)."""
+    for doc in registry.all("alignments"):
+        if doc.get("aligned_run") == run_id:
+            return view(doc, ALIGNMENT_FIELDS)
+    return None
+
+
+def restart_spread(alignment: dict) -> dict | None:
+    """Weight matching's restarts: how many, the best objective and the min / median / max over
+    the restarts (None for a method without restarts). A wide spread says the visiting order
+    matters for this pair, so more restarts may find a better alignment."""
+    objectives = [o for o in alignment.get("restart_objectives") or [] if o is not None]
+    if not objectives:
+        return None
+    return {"restarts": len(objectives), "best": max(objectives), "best_restart": alignment.get("best_restart"),
+            "min": min(objectives), "median": statistics.median(objectives), "max": max(objectives)}
 
 
 def run_row(doc: dict) -> dict:

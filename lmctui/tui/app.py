@@ -16,7 +16,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
-from lmctui.errors import FieldError, UserError
+from lmctui.errors import FieldError, UserError, WorkFailed
 from lmctui.tui.commands import LmcCommands
 from lmctui.tui.messages import RegistryChanged
 
@@ -121,6 +121,8 @@ class LmcApp(App):
                     screen.show(snapshot)
                 except NoMatches:
                     pass  # still being composed: its on_mount draws the newest snapshot
+        if not isinstance(self.screen, MainScreen):
+            self.refresh_screen()  # a matrix or a curve in front re-reads (cached unless its tables changed)
 
     def _notify_failures(self, jobs: list[dict]) -> None:
         before, self._job_status = self._job_status, {j["id"]: j["status"] for j in jobs}
@@ -138,25 +140,46 @@ class LmcApp(App):
         self.push_screen(RegistryErrorScreen(message))
 
     # -- jobs ---------------------------------------------------------------------------
-    def submit(self, request) -> dict | None:
-        """Queue a request; a refusal is a notification, never an exception."""
+    def submit(self, request, executor: str = "local", cluster=None) -> dict | None:
+        """Queue a request (to Slurm with `executor="slurm"` and `cluster` settings); a refusal is a
+        notification, never an exception. Blocking (it writes the registry, sbatch waits for Slurm):
+        the app calls it from `submit_all`'s thread."""
         try:
-            job = self.jobs.submit(request)
+            job = self.jobs.submit(request, executor, cluster)
         except FieldError as err:
             self.notify(err.worded(err.field.replace("_", " ")), severity="error")
             return None
-        except UserError as err:
+        except (UserError, WorkFailed) as err:
             self.notify(str(err), severity="error")
             return None
-        self.notify(f"queued {job['title']} (job {job['id']})")
+        where = f" on Slurm as {job.get('slurm_job_id')}" if job.get("executor") == "slurm" else ""
+        self.notify(f"queued {job['title']} (job {job['id']}){where}")
         self.poke()
         return job
 
+    @work(thread=True, group="submit")
+    def submit_all(self, requests: list, executor: str = "local", cluster_options: dict | None = None) -> None:
+        """Submit a form's requests off the UI thread; for Slurm with the home's cluster settings
+        (`HOME/cluster.json`) under the form's options."""
+        cluster = None
+        if executor == "slurm":
+            from lmctui.service.cluster import settings_for
+
+            try:
+                cluster = settings_for(self.home, **(cluster_options or {}))
+            except UserError as err:
+                self.notify(str(err), severity="error")
+                return
+        for request in requests:
+            self.submit(request, executor, cluster)
+
+    @work(thread=True, group="job-action")
     def job_action(self, what: str, job_id: str) -> None:
-        """Cancel or re-queue a job; a refusal is a notification."""
+        """Cancel or re-queue a job off the UI thread (scancel and sbatch wait for Slurm); a refusal
+        is a notification."""
         try:
             job = self.jobs.cancel(job_id) if what == "cancel" else self.jobs.requeue(job_id)
-        except UserError as err:
+        except (UserError, WorkFailed) as err:
             self.notify(str(err), severity="error")
             return
         self.notify(f"job {job['id']}: {job['status']}{' (stopping)' if job.get('cancel_requested') else ''}")
@@ -166,8 +189,8 @@ class LmcApp(App):
         return self.jobs.running_here() if self.jobs else []
 
     def queue_missing_pairs(self, matrix: dict) -> int:
-        """Queue an interpolation for each pair of `matrix` without curves; refuse, saying why,
-        the pairs that cannot be compared."""
+        """Queue (in the background) an interpolation for each pair of `matrix` without curves;
+        refuse, saying why, the pairs that cannot be compared. Returns how many it queues."""
         from lmctui.service.requests import InterpRequest
 
         refused = matrix.get("incompatible", {})
@@ -177,7 +200,8 @@ class LmcApp(App):
             first = next(iter(refused.values()))
             self.notify(f"{len(refused)} pair(s) cannot be compared and were not queued: {first}"
                         + (" (and more: see the matrix)" if len(refused) > 1 else ""), severity="warning", timeout=12)
-        return sum(self.submit(InterpRequest(a, b)) is not None for a, b in missing)
+        self.submit_all([InterpRequest(a, b) for a, b in missing])
+        return len(missing)
 
     def on_registry_changed(self, message: RegistryChanged) -> None:
         self.poke()
@@ -210,7 +234,11 @@ class LmcApp(App):
         return ids
 
     def _form(self, form) -> None:
-        self.push_screen(form, lambda requests: [self.submit(r) for r in requests or []])
+        def submitted(submission) -> None:
+            if submission is not None:
+                self.submit_all(submission.requests, submission.executor, submission.cluster_options)
+
+        self.push_screen(form, submitted)
 
     def action_new_training(self) -> None:
         from lmctui.tui.screens.forms import TrainForm

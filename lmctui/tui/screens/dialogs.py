@@ -1,4 +1,4 @@
-"""Small modal dialogs: a yes/no question, and the screen for an unusable registry."""
+"""Small modal dialogs: a yes/no question, one line of input, and the screen for an unusable registry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -41,3 +41,27 @@ class RegistryErrorScreen(Screen):
             yield Static("[b red]Cannot open the registry[/]\n")
             yield Static(self.message, id="registry-error")
             yield Static("\nNothing was changed. Fix or move the file, or start with --home elsewhere. q quits.")
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of input: enter answers, esc keeps what was there."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", field_id: str = "answer"):
+        super().__init__()
+        self.question, self.value, self.field_id = question, value, field_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt"):
+            yield Static(f"{self.question}\n[dim]enter: set, esc: cancel[/]")
+            yield Input(self.value, id=self.field_id)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

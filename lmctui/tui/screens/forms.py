@@ -3,7 +3,8 @@ itself (no torch); what only the data can tell is checked when the job starts.""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import shutil
+from dataclasses import dataclass, field, replace
 
 from textual import on
 from textual.actions import SkipAction
@@ -15,13 +16,32 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
                             OPTIMIZERS)
-from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
+from lmctui.configs import DEFAULT_RESTARTS, DataConfig, InterpolationOptions, ModelConfig, STEOptions, TrainConfig
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_int_list
-from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest, SweepRequest, TrainRequest
+from lmctui.service.cluster import EXECUTORS, ClusterSettings, parse_time
+from lmctui.service.requests import (AlignRequest, AverageRequest, InterpRequest, Matching, SweepRequest,
+                                     TrainRequest)
+
+MATCHING_LABELS = {"restarts": "restarts", "ste_steps": "STE steps", "ste_lr": "STE learning rate"}
 
 
-class Form(ModalScreen[list | None]):
+def slurm_here() -> bool:
+    """Whether this machine can talk to Slurm (`sinfo` on PATH): a PATH lookup, no process."""
+    return shutil.which("sinfo") is not None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a form hands the app: the validated requests and where they run."""
+
+    requests: list
+    executor: str = "local"
+    cluster_options: dict = field(default_factory=dict)  # settings_for's overrides of HOME/cluster.json
+
+
+class Form(ModalScreen["Submission | None"]):
+
     """Fields are (id, label, widget); `build()` returns the requests to submit or raises UserError.
 
     One row per field (label, then a borderless field), so a form fits 80x24; it opens
@@ -46,6 +66,7 @@ class Form(ModalScreen[list | None]):
             yield Static(f"[b]{self.TITLE_TEXT}[/]\n[dim]tab: next field, enter or ctrl+s: submit, esc: cancel[/]",
                          id="form-title")
             yield from self.fields()
+            yield from self.executor_fields()
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button("Submit", id="submit", variant="primary", compact=True)
@@ -67,17 +88,66 @@ class Form(ModalScreen[list | None]):
     def optional_number(self, field_id: str, kind=float):
         return self.number(field_id, kind) if self.text(field_id) else None
 
+    def executor_fields(self) -> ComposeResult:
+        """Where the work runs: here, or on Slurm with a time limit and partition (blank: the
+        home's cluster.json); the Slurm rows show only when Slurm is chosen."""
+        yield from labelled("run on", select("executor", EXECUTORS, "local"))
+        time = Input("", id="slurm_time", placeholder="blank: cluster.json's; 90, 2:00:00")
+        yield from labelled("slurm time limit", time, "slurm-only")
+        partition = Input("", id="slurm_partition", placeholder="blank: the default")
+        yield from labelled("slurm partition", partition, "slurm-only")
+        if not slurm_here():
+            yield Static("[yellow]no Slurm on this machine (sinfo is not on PATH): jobs run here[/]",
+                         id="no-slurm", classes="slurm-only")
+
+    @on(Select.Changed, "#executor")
+    def _executor_changed(self, event: Select.Changed) -> None:
+        self._show_slurm_rows(event.value == "slurm")
+
+    def _show_slurm_rows(self, shown: bool) -> None:
+        for row in self.query(".slurm-only"):
+            row.display = shown
+
+    def where(self) -> tuple[str, dict]:
+        """(executor, cluster options), checked as far as can be without reading the home."""
+        executor = self.value("executor")
+        if executor != "slurm":
+            return executor, {}
+        if not slurm_here():
+            raise FieldError("executor", "slurm: sinfo is not on PATH on this machine; choose local, or run "
+                                         "the app on the cluster's login node")
+        time, partition = self.text("slurm_time") or None, self.text("slurm_partition") or None
+        if time is not None:
+            parse_time(time)
+        ClusterSettings(partition=partition).validate()
+        return executor, {"time": time, "partition": partition}
+
+    def matching_fields(self) -> ComposeResult:
+        """How the aligning methods search: weight matching's restarts, STE's optimization."""
+        restarts = ", ".join(f"{n} {arch}" for arch, n in DEFAULT_RESTARTS.items())
+        yield from labelled("restarts (weight matching)", Input("", id="restarts", placeholder=f"blank: {restarts}"))
+        yield from labelled("STE steps (method ste)", Input(str(STEOptions.steps), id="ste_steps"))
+        yield from labelled("STE learning rate", Input(f"{STEOptions.lr:g}", id="ste_lr"))
+
+    def matching(self) -> Matching:
+        restarts = self.text("restarts")
+        return Matching(self.number("restarts") if restarts else None,
+                        STEOptions(steps=self.number("ste_steps"), lr=self.number("ste_lr", float)))
+
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
         try:
             requests = [request.validate() for request in self.build()]
+            executor, options = self.where()
         except FieldError as err:
-            self._show_error(err.worded(self.LABELS.get(err.field, err.field.replace("_", " "))))
+            labels = {**MATCHING_LABELS, "slurm_time": "slurm time limit", "time": "slurm time limit",
+                      "partition": "slurm partition", **self.LABELS}
+            self._show_error(err.worded(labels.get(err.field, err.field.replace("_", " "))))
             return
         except UserError as err:
             self._show_error(str(err))
             return
-        self.dismiss(requests)
+        self.dismiss(Submission(requests, executor, options))
 
     def _show_error(self, text: str) -> None:
         self.query_one("#form-error", Static).update(f"[b red]{text}[/]")
@@ -93,9 +163,9 @@ class Form(ModalScreen[list | None]):
         self.dismiss(None)
 
 
-def labelled(label: str, widget):
+def labelled(label: str, widget, classes: str = ""):
     """One form row: the label, then the field."""
-    with Horizontal(classes="field"):
+    with Horizontal(classes=f"field {classes}".strip()):
         yield Label(label)
         widget.compact = True
         yield widget
@@ -142,21 +212,23 @@ class PairForm(Form):
 
     def fields(self) -> ComposeResult:
         if self.kind == "interp":
-            yield from labelled("methods", Input("naive,weight", id="methods"))
+            yield from labelled("methods", Input("naive,weight", id="methods",
+                                                 placeholder=", ".join(CURVE_METHODS)))
             yield from labelled("points", Input(str(InterpolationOptions.points), id="points"))
             yield from labelled("REPAIR (re-normalize units)", Checkbox("", id="repair"))
             yield from labelled("re-estimate BatchNorm stats", Checkbox("", value=True, id="reset_bn"))
         else:
             yield from labelled("method", select("method", ALIGN_METHODS, "weight"))
         yield from labelled("seed (weight-matching order)", Input("0", id="seed"))
+        yield from self.matching_fields()
 
     def build(self) -> list:
         seed = self.number("seed")
         if self.kind == "interp":
             options = InterpolationOptions(self.number("points"), self.value("reset_bn"), self.value("repair"))
             methods = parse_csv_words(self.text("methods"), CURVE_METHODS, "methods")
-            return [InterpRequest(self.run_a, self.run_b, methods, options, seed)]
-        return [AlignRequest(self.run_a, self.run_b, self.value("method"), seed)]
+            return [InterpRequest(self.run_a, self.run_b, methods, options, seed, matching=self.matching())]
+        return [AlignRequest(self.run_a, self.run_b, self.value("method"), seed, matching=self.matching())]
 
 
 class AverageForm(Form):
@@ -170,9 +242,11 @@ class AverageForm(Form):
     def fields(self) -> ComposeResult:
         yield from labelled("method", select("method", AVERAGE_METHODS, "weight"))
         yield from labelled("reference run", Input("", id="reference", placeholder="blank: the first"))
+        yield from self.matching_fields()
 
     def build(self) -> list[AverageRequest]:
-        return [AverageRequest(tuple(self.runs), self.value("method"), self.text("reference") or None)]
+        return [AverageRequest(tuple(self.runs), self.value("method"), self.text("reference") or None,
+                               matching=self.matching())]
 
 
 class SweepForm(Form):
@@ -186,7 +260,8 @@ class SweepForm(Form):
         yield from labelled("widths", Input("4,16,64", id="widths"))
         yield from labelled("seeds per width (>= 2)", Input("2", id="seeds"))
         yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
-        yield from labelled("methods", Input("naive,weight", id="methods"))
+        yield from labelled("methods", Input("naive,weight", id="methods", placeholder=", ".join(CURVE_METHODS)))
+        yield from self.matching_fields()
 
     def build(self) -> list[SweepRequest]:
         widths = tuple(parse_int_list(self.text("widths"), "widths"))
@@ -195,4 +270,5 @@ class SweepForm(Form):
             raise FieldError("seeds", f"must be from 2 to 1024, got {seeds}")
         base = TrainRequest(DataConfig(self.value("dataset")), self.value("arch"), depth=self.number("depth"),
                             train=TrainConfig(epochs=self.number("epochs")), seeds=tuple(range(seeds)))
-        return [SweepRequest(base, "width", widths, parse_csv_words(self.text("methods"), CURVE_METHODS, "methods"))]
+        methods = parse_csv_words(self.text("methods"), CURVE_METHODS, "methods")
+        return [SweepRequest(base, "width", widths, methods, matching=self.matching())]

@@ -51,6 +51,11 @@ class InterpolationScreen(Screen):
             rows.append(f"{method:>12}  {_num(c['loss_barrier_train'])} / {_num(c['loss_barrier_test'])}"
                         f"  {_num(c['error_barrier_train'])} / {_num(c['error_barrier_test'])}"
                         f"  {c.get('id') or '-'}  {(c.get('created') or '')[:16].replace('T', ' ')}")
+        refined = [f"{method} {_num(c['loss_barrier_test_refined']).strip()} at α {c['loss_barrier_test_alpha']:.3f}"
+                   for method, c in curves.items() if c.get("loss_barrier_test_refined") is not None
+                   and c.get("loss_barrier_test_alpha") is not None]
+        if refined:  # the grid's maximum refined between grid points (a narrow peak)
+            rows.append("refined test loss barrier: " + ", ".join(refined))
         self.query_one("#barrier-numbers", Static).update("\n".join(rows))
         for key, title in PANELS:
             self.query_one(f"#plot-{key}", CurvePlot).draw(

@@ -17,6 +17,9 @@ from lmctui.tui.screens.main import job_row
 
 FIELDS = ("title", "kind", "status", "progress", "eta", "elapsed", "device", "device_used", "worker", "executor",
           "created", "started", "finished", "message")
+# A Slurm job's own: Slurm's id, state and why it waits or ended, and where its logs are.
+SLURM_FIELDS = ("slurm_job_id", "slurm_state", "slurm_reason", "slurm_attempt", "slurm_host", "slurm_stdout",
+                "slurm_stderr", "slurm_folder")
 
 
 class JobDetailScreen(Screen):
@@ -47,7 +50,8 @@ class JobDetailScreen(Screen):
     @work(thread=True, exclusive=True, group="job-detail")
     def _load(self) -> None:
         job = self.app.views.job(self.job_id)
-        if job is self._shown:
+        log_grows = job is not None and job.get("executor") == "slurm" and not job.get("slurm_settled")
+        if job is self._shown and not log_grows:  # a Slurm task writes its log without touching the registry
             return
         log = ""
         if job is not None and job.get("slurm_stderr"):
@@ -70,13 +74,16 @@ class JobDetailScreen(Screen):
 
 
 def describe(job: dict, log: str = "") -> Text:
-    """The whole job as text: the failure first, then the fields, params, result and log."""
+    """The whole job as text: the failure first, then where it ran on Slurm and its log, then the
+    fields, params and result."""
     row = job_row(job)
     text = Text()
     text.append(f"job {job['id']}  {job.get('title') or job.get('kind')}\n", style="bold")
     if job.get("error"):
         text.append(f"\n{job['status']}: ", style="bold red")
         text.append(f"{job['error']}\n", style="red")
+    if job.get("executor") == "slurm":
+        text.append_text(describe_slurm(job, log))
     text.append("\n")
     values = {**job, "progress": row["bar"], "eta": row["eta"], "elapsed": row["elapsed"]}
     for key in FIELDS:
@@ -87,7 +94,24 @@ def describe(job: dict, log: str = "") -> Text:
         if job.get(name):
             text.append(f"\n{name}:\n", style="bold")
             text.append(json.dumps(job[name], indent=2, sort_keys=True, default=str) + "\n")
+    return text
+
+
+def describe_slurm(job: dict, log: str) -> Text:
+    """A Slurm job's id, state, Slurm's reason (why it waits or ended), its log paths and the end
+    of its stderr: what says why it failed."""
+    text = Text("\nslurm:\n", style="bold")
+    for key in SLURM_FIELDS:
+        value = job.get(key)
+        text.append(f"{key.removeprefix('slurm_'):>12}: ", style="dim")
+        text.append(f"{'-' if value in (None, '') else value}\n",
+                    style="bold yellow" if key == "slurm_reason" and value else "")
+    if job.get("cluster"):
+        text.append(f"{'settings':>12}: ", style="dim")
+        text.append(json.dumps(job["cluster"], sort_keys=True) + "\n")
     if log:
-        text.append("\nlog (the end of the job's stderr):\n", style="bold")
-        text.append(log)
+        text.append("\nthe end of its stderr:\n", style="bold")
+        text.append(log if log.endswith("\n") else log + "\n")
+    elif job.get("slurm_stderr"):
+        text.append("\nits stderr log is empty or not there yet\n", style="dim")
     return text

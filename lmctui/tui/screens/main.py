@@ -24,8 +24,9 @@ RUN_COLUMNS = [("id", "id"), ("status", "status"), ("test_acc", "test acc"), ("t
                ("parent", "parent"), ("epochs", "epochs"), ("arch", "arch"), ("depth", "depth"),
                ("optimizer", "opt"), ("lr", "lr"), ("train_acc", "train acc"), ("train_loss", "train loss"),
                ("tags", "tags"), ("created", "created")]
+# "where": the device of a local job, or a Slurm job's id and state ("4312_0 PENDING").
 JOB_COLUMNS = [("id", "id"), ("status", "status"), ("bar", "progress"), ("eta", "eta"), ("elapsed", "elapsed"),
-               ("device_used", "device"), ("title", "job"), ("message", "message (enter: all of it)")]
+               ("where", "where"), ("title", "job"), ("message", "message (enter: all of it)")]
 BARRIER_COLUMNS = [("pair", "pair"), ("method", "method"), ("loss_barrier_test", "loss test"),
                    ("error_barrier_test", "err test"), ("loss_barrier_train", "loss train"),
                    ("error_barrier_train", "err train"), ("repair", "repair"), ("width", "width"),
@@ -91,9 +92,10 @@ class MainScreen(Screen):
 
     def show(self, snapshot: Snapshot) -> None:
         """Redraw the tables whose part of the snapshot changed (a job's progress leaves the runs alone)."""
-        try:
+        try:  # every widget drawn below: the status line mounts after the tables
             for tab in TABS:
                 self.query_one(f"#{tab}-table", RecordTable)
+            self.query_one("#status", Static)
         except NoMatches:  # still being composed: draw once it is
             self.call_after_refresh(self.show, snapshot)
             return
@@ -215,13 +217,19 @@ class MainScreen(Screen):
         name = table.id.removesuffix("-table")
         fields = {"runs": RUN_FIELDS + ("method", "aligned_to"), "barriers": ("pair",) + CURVE_FIELDS}.get(name)
         fields = fields or [k for k, _ in table.record_columns]
-        path = Path(self.app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
         rows = table.visible_records()
         if name == "jobs":
             rows = [{**r, "message": r.get("full_message")} for r in rows]
-        write_csv(path, rows, fields)
-        self.notify(f"exported {len(rows)} rows to {path}", timeout=8)
+        export_csv(self.app, name, rows, fields)
+
+
+def export_csv(app, name: str, rows: list[dict], fields) -> Path:
+    """Write `rows` to HOME/exports/NAME-TIME.csv and say where (every screen's `e`)."""
+    path = Path(app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(path, rows, fields)
+    app.notify(f"exported {len(rows)} rows to {path}", timeout=8)
+    return path
 
 
 def job_row(job: dict) -> dict:
@@ -237,9 +245,18 @@ def job_row(job: dict) -> dict:
     eta = duration(job["eta_s"]) if job.get("eta_s") is not None and job["status"] == "running" else None
     message = job.get("error") or job.get("message") or ""
     short = message if len(message) <= MESSAGE_CELL else message[:MESSAGE_CELL - 1] + "…"
-    return {"id": job["id"], "status": job["status"], "title": job.get("title"), "device_used": job.get("device_used"),
+    return {"id": job["id"], "status": job["status"], "title": job.get("title"), "where": where(job),
             "bar": "█" * filled + "░" * (10 - filled) + f" {fraction:4.0%}", "elapsed": elapsed, "eta": eta,
             "message": short.replace("\n", " "), "full_message": message, "progress": fraction}
+
+
+def where(job: dict) -> str | None:
+    """Where a job runs: its device here, or its Slurm job id and Slurm's state of it."""
+    if job.get("executor") != "slurm":
+        return job.get("device_used")
+    if not job.get("slurm_job_id"):
+        return "slurm"
+    return f"{job['slurm_job_id']} {job.get('slurm_state') or ''}".strip()
 
 
 def duration(seconds: float) -> str:

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from lmctui.service.views import restart_spread
 from lmctui.tui.app import DETAIL_REFRESH_SECONDS
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
@@ -77,11 +78,14 @@ def describe_run(shown: dict) -> Text:
     """The run's figures first, then every other field, then its whole config, part by part."""
     run = shown["run"]
     text = Text()
-    keys = [k for k in FIRST if k in run] + [k for k in run if k not in FIRST]
-    for key in keys:
-        if run.get(key) not in (None, [], ""):
-            text.append(f"{key:>13}: ", style="dim")
-            text.append(f"{_short(run[key])}\n", style="bold" if key in FIRST[:4] else "")
+    for keys in (FIRST, [k for k in run if k not in FIRST]):
+        for key in keys:
+            if run.get(key) not in (None, [], ""):
+                text.append(f"{key:>13}: ", style="dim")
+                text.append(f"{_short(run[key])}\n", style="bold" if key in FIRST[:4] else "")
+        if keys is FIRST and run.get("kind") == "aligned":
+            text.append_text(describe_alignment(shown.get("alignment")))
+            text.append("\n")
     if run.get("error"):
         text.append(f"\n{run['error']}\n", style="red")
     config = shown.get("config") or {}
@@ -98,6 +102,32 @@ def describe_run(shown: dict) -> Text:
         text.append("\nfiles:\n", style="bold")
         for name, state in files.items():
             text.append(f"{name:>15}: {state}\n", style="" if state == "ok" else "yellow")
+    return text
+
+
+def describe_alignment(alignment: dict | None) -> Text:
+    """How an aligned run was made: the method, and weight matching's restarts with the best
+    objective and the spread over restarts (or STE's midpoint losses), under the run's figures."""
+    text = Text("\nalignment:\n", style="bold")
+    if alignment is None:
+        return text.append("  no stored alignment made this run\n", style="dim")
+    rows = [("method", f"{alignment.get('method')} (seed {alignment.get('seed')})"),
+            ("aligned to", alignment.get("run_a")), ("from", alignment.get("run_b"))]
+    spread = restart_spread(alignment)
+    if spread is not None:
+        rows += [("restarts", f"{spread['restarts']} (best: restart {spread['best_restart']})"),
+                 ("objective", f"{spread['best']:.6g} (the best)"),
+                 ("spread", f"{spread['min']:.4g} / {spread['median']:.4g} / {spread['max']:.4g}"),
+                 ("", "min / median / max")]
+    if alignment.get("method") == "ste":
+        ste = alignment.get("ste") or {}
+        rows += [("STE steps", f"{ste.get('steps')} (lr {ste.get('lr')})"), ("best step", alignment.get("best_step")),
+                 ("midpoint loss", f"{_short(alignment.get('midpoint_loss'))} (identity "
+                                   f"{_short(alignment.get('identity_loss'))})")]
+    for key, value in rows:
+        if value is not None:
+            text.append(f"{key:>13}: " if key else " " * 15, style="dim")
+            text.append(f"{value}\n", style="dim" if not key else "bold" if key in ("objective", "spread") else "")
     return text
 
 

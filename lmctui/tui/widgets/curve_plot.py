@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
@@ -27,7 +28,11 @@ class CurvePlot(Vertical):
 
     def draw(self, title: str, xlabel: str, lines: list[tuple[str, list, list]], log_x: bool = False) -> None:
         """Draw the lines; `log_x` asks for a log x axis where the values span a factor of 8 or more."""
-        plot = self.query_one(PlotextPlot)
+        try:
+            plot = self.query_one(PlotextPlot)
+        except NoMatches:  # drawn before its parts are mounted (a loaded machine): once they are
+            self.call_after_refresh(self.draw, title, xlabel, lines, log_x)
+            return
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
