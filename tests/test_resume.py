@@ -250,3 +250,11 @@ def test_a_resume_state_holds_what_training_needs_and_verifies_by_sha256(tmp_pat
 
     with pytest.raises(UserError, match="sha256"):
         load_state(resume_path(registry.run_dir(run["id"]), 2), "0" * 64)
+
+
+def test_a_seed_named_twice_still_trains_two_runs_and_nothing_is_taken_up(tmp_path):
+    request = TrainRequest(MOONS, width=4, depth=1, seeds=(2, 2), device="cpu", train=TrainConfig(epochs=1))
+    registry = Registry(tmp_path / "home")
+    first = train_runs(registry, request, job="j1")
+    again = train_runs(registry, request, job="j1")  # the same job once more: its runs cannot be told apart
+    assert len({r["id"] for r in first + again}) == 4 and {r["status"] for r in first + again} == {"done"}

@@ -86,8 +86,9 @@ def load_state(path: Path, sha256: str) -> TrainState:
 
 
 def earlier_runs(registry: Registry, job: str | None, seeds) -> dict[int, dict]:
-    """seed -> the newest trained run that an earlier attempt of `job` made for it."""
-    if job is None:
+    """seed -> the newest trained run that an earlier attempt of `job` made for it ({} when a seed
+    is named twice: its runs cannot be told apart)."""
+    if job is None or len(set(seeds)) != len(seeds):
         return {}
     found = {}
     for doc in sorted(registry.all("runs"), key=lambda d: d.get("created") or ""):

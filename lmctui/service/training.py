@@ -119,13 +119,13 @@ class _RunFiles:
               earlier: dict[int, dict]) -> tuple[list["_RunFiles"], list[TrainState] | None]:
         """The runs of these seeds (`earlier`'s taken up, new ones made) and the states to resume them from."""
         where = {"device": str(prepared.device), "host": HOST, "pid": os.getpid()}
-        configs = {seed: prepared.stored_config(seed) for seed in prepared.request.seeds}
-        earlier, resume, events = take_up(registry, earlier, job, configs, where)
+        configs = [(seed, prepared.stored_config(seed)) for seed in prepared.request.seeds]
+        earlier, resume, events = take_up(registry, earlier, job, dict(configs), where)
         new = [{**RunRecord.trained(config, seed, prepared.request.tags, prepared.parent, **where,
                                     started=now()).to_doc(), "job": job, "resume_sha256": {}}
-               for seed, config in configs.items() if seed not in earlier]
+               for seed, config in configs if seed not in earlier]
         made = iter(registry.insert_many("runs", new) if new else [])
-        runs = [cls(registry, earlier.get(seed) or next(made), on_event) for seed in configs]
+        runs = [cls(registry, earlier.get(seed) or next(made), on_event) for seed, _ in configs]
         for run in runs:
             if run.id in events:
                 run.sink(events[run.id])
