@@ -21,7 +21,7 @@ RUN_FIELDS = (
     "id", "kind", "dataset", "arch", "width", "depth", "norm", "seed", "init_seed", "data_seed",
     "optimizer", "lr", "batch_size", "epochs", "status", "epochs_done", "train_loss", "train_acc",
     "test_loss", "test_acc", "seconds", "device", "parent", "tags", "created", "finished", "error",
-    "train_loss_running", "train_acc_running",
+    "train_loss_running", "train_acc_running", "resumed_from_epoch",
 )
 # What a table of runs shows first, in the CLI and the app: (field, short label).
 RUN_COLUMNS = (("id", "id"), ("kind", "kind"), ("dataset", "data"), ("arch", "arch"), ("width", "width"),
