@@ -19,8 +19,8 @@ import typer
 
 from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
                             OPTIMIZERS)
-from lmctui.cli_output import TrainProgress, emit_json, message, print_table
-from lmctui.configs import DataConfig, InterpolationOptions, ModelConfig, TrainConfig
+from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
+from lmctui.configs import DEFAULT_RESTARTS, DataConfig, InterpolationOptions, ModelConfig, STEOptions, TrainConfig
 from lmctui.errors import FieldError, UserError, WorkFailed
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
 from lmctui.records import RUN_FIELDS
@@ -47,6 +47,13 @@ Optimizer = Annotated[str, typer.Option(help=", ".join(OPTIMIZERS))]
 LearningRate = Annotated[Optional[float], typer.Option(
     help="Learning rate (default: " + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")]
 BatchSize = Annotated[int, typer.Option()]
+Restarts = Annotated[Optional[int], typer.Option(
+    help="Weight matching: visiting orders tried, the best objective kept, every one recorded [by arch: "
+         + ", ".join(f"{n} for {arch}" for arch, n in DEFAULT_RESTARTS.items()) + "]")]
+SteSteps = Annotated[Optional[int], typer.Option("--ste-steps", help=f"STE matching: Adam steps [{STEOptions.steps}]")]
+SteBatch = Annotated[Optional[int], typer.Option("--ste-batch", help=f"STE matching: batch size [{STEOptions.batch_size}]")]
+SteLr = Annotated[Optional[float], typer.Option("--ste-lr", help=f"STE matching: Adam learning rate [{STEOptions.lr:g}]")]
+RESTART_METHODS = ("weight", "universe")  # the methods that weight-match with restarts
 # Request fields whose flag is not --field-with-dashes.
 FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",
          "runs": "RUNS", "filter": "--filter", "sweep": "--sweep"}
@@ -115,6 +122,24 @@ def cluster_options(func):
 
 def flag(field: str) -> str:
     return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _matching(methods: tuple[str, ...], methods_flag: str, restarts: Optional[int], ste_steps: Optional[int],
+              ste_batch: Optional[int], ste_lr: Optional[float], restart_methods: tuple[str, ...] = ("weight",)):
+    """The `Matching` of --restarts and --ste-*: refused when no method given uses them (a flag
+    that changes nothing is a mistake worth saying), and out of bounds (by the request's validate)."""
+    from dataclasses import replace
+
+    from lmctui.service.requests import Matching
+
+    ste = {"steps": ste_steps, "batch_size": ste_batch, "lr": ste_lr}
+    given = [name for name, value in zip(("ste_steps", "ste_batch", "ste_lr"), ste.values()) if value is not None]
+    if given and "ste" not in methods:
+        raise FieldError(given[0], f"applies to STE matching only ({methods_flag} ste), not to {', '.join(methods)}")
+    if restarts is not None and not set(methods) & set(restart_methods):
+        raise FieldError("restarts", f"applies to weight matching only ({methods_flag} {' or '.join(restart_methods)}),"
+                                     f" not to {', '.join(methods)}")
+    return Matching(restarts, replace(STEOptions(), **{k: v for k, v in ste.items() if v is not None}))
 
 
 def command(func):
@@ -343,13 +368,17 @@ TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 
 @app.command()
 @command
-def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], home: Home = None, json: Json = False):
-    """Show one run: its record, config and per-epoch metrics."""
-    from lmctui.service.catalog import show_run
+def show(run: Annotated[str, typer.Argument(help="Run or alignment id, or a unique prefix (runs are looked up first)")],
+         home: Home = None, json: Json = False):
+    """Show one run (its record, config and per-epoch metrics) or one alignment (every restart's objective)."""
+    from lmctui.service.catalog import show_entry
     from lmctui.service.cluster_results import job_of_run
 
     registry = _registry(home)
-    shown = show_run(registry, run)
+    what, shown = show_entry(registry, run)
+    if what == "alignment":
+        emit_json(shown) if json else _show_alignment(shown)
+        return
     job = job_of_run(registry, registry.get("runs", shown["run"]["id"]))
     if job is not None:
         shown["job"] = job
@@ -368,6 +397,26 @@ def show(run: Annotated[str, typer.Argument(help="Run id or unique prefix")], ho
     damaged = [f for f, s in shown["files"].items() if s != "ok"]
     if damaged:
         message(f"warning: {', '.join(damaged)} of run {shown['run']['id']}: {shown['files'][damaged[0]]}")
+
+
+def _show_alignment(shown: dict) -> None:
+    """An alignment's fields, its restarts (objective, gap to the best, which was kept) and its permutation."""
+    record = shown["alignment"]
+    fields = [{"field": k, "value": v} for k, v in record.items() if v is not None and not isinstance(v, (list, dict))]
+    fields += [{"field": f"ste {k}", "value": v} for k, v in (record.get("ste") or {}).items()]
+    print_table(fields, ["field", "value"], f"alignment {record['id']}")
+    objectives = record.get("restart_objectives") or []
+    if objectives:
+        best = max(objectives)
+        rows = [{"restart": i, "seed": (record.get("seed") or 0) + i, "objective": o, "below_best": best - o,
+                 "kept": "yes" if i == record.get("best_restart") else ""} for i, o in enumerate(objectives)]
+        print_table(rows, ["restart", "seed", "objective", "below_best", "kept"],
+                    f"{len(objectives)} restart(s): objectives {min(objectives):.6g} to {best:.6g}, "
+                    f"spread {best - min(objectives):.3g}")
+    permutation = shown.get("permutation")
+    if permutation:
+        print_table([{"group": group, "units": len(p), "moved": sum(int(u != i) for i, u in enumerate(p))}
+                     for group, p in permutation.items()], ["group", "units", "moved"], "permutation applied to B")
 
 
 @app.command()
@@ -399,6 +448,21 @@ def export_runs(
     emit_json(result) if json else message(f"wrote {result['rows']} runs to {result['path']}")
 
 
+@export_app.command("alignments")
+@command
+def export_alignments(
+    out: Out,
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", help="key=value (repeatable)")] = None,
+    home: Home = None,
+    json: Json = False,
+):
+    """Write the alignments as CSV: every restart's objective (';'-joined), the one kept and their spread."""
+    from lmctui.service.catalog import export_alignments as export
+
+    result = export(_registry(home), out, [parse_filter(f) for f in filter or []])
+    emit_json(result) if json else message(f"wrote {result['rows']} alignments to {result['path']}")
+
+
 @app.command()
 @command
 @cluster_options
@@ -407,6 +471,10 @@ def align(
     run_b: Annotated[str, typer.Argument(help="Run to permute (B)")],
     method: Annotated[str, typer.Option(help=", ".join(ALIGN_METHODS))] = "weight",
     seed: MatchSeed = 0,
+    restarts: Restarts = None,
+    ste_steps: SteSteps = None,
+    ste_batch: SteBatch = None,
+    ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of aligning now")] = False,
     home: Home = None,
@@ -416,19 +484,33 @@ def align(
     """Permute B's hidden units to match A; register the permuted B as a new run."""
     from lmctui.service.requests import AlignRequest
 
-    alignment = _run_or_queue(AlignRequest(run_a, run_b, method, seed, device), queue, home, json, "align", placement)
+    matching = _matching((method,), "--method", restarts, ste_steps, ste_batch, ste_lr)
+    progress = StepProgress()
+    with progress.running():
+        alignment = _run_or_queue(AlignRequest(run_a, run_b, method, seed, device, matching), queue, home, json,
+                                  "align", placement, on_step=progress.steps("STE matching"))
     if alignment is None:
         return
     if json:
         emit_json({"alignment": alignment})
-    else:
-        print_table([alignment], ["id", "run_a", "run_b", "method", "aligned_run", "iterations", "objective",
-                                  "seconds", "reused"])
+        return
+    print_table([alignment], ["id", "run_a", "run_b", "method", "aligned_run", *ALIGN_COLUMNS[method], "seconds",
+                              "reused"], drop=("seconds", "iterations"))
+    objectives = alignment.get("restart_objectives") or []
+    if len(objectives) > 1:
+        message(f"objectives of the {len(objectives)} restarts: {min(objectives):.6g} to {max(objectives):.6g} "
+                f"(spread {max(objectives) - min(objectives):.3g}); kept restart {alignment.get('best_restart')}")
 
 
-def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str, placement: Placement = Placement()):
+# What align's table shows of each method's record, between the pair and the time taken.
+ALIGN_COLUMNS = {"weight": ("iterations", "objective", "restarts", "best_restart"), "activation": ("iterations",),
+                 "ste": ("midpoint_loss", "identity_loss", "best_step")}
+
+
+def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str, placement: Placement = Placement(),
+                  **progress):
     """Queue `request`, or run the science use case of that name on it now (torch arrives only then),
-    or on Slurm (None with --no-wait)."""
+    with the `progress` callbacks it takes, or on Slurm (None with --no-wait)."""
     if queue:
         _queue(request, home, as_json)
         return None
@@ -438,7 +520,7 @@ def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str, plac
     registry = _ready(home, request)
     from lmctui.service import science
 
-    return getattr(science, use_case)(registry, request)
+    return getattr(science, use_case)(registry, request, **progress)
 
 
 def _ready(home, request):
@@ -461,8 +543,13 @@ def interp(
     points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = InterpolationOptions.points,
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
     reset_bn: Annotated[bool, typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha")] = True,
+    refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Refine the test barriers between grid points (golden-section search) and record the alpha of the maximum")] = InterpolationOptions.refine,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal")] = False,
     seed: MatchSeed = 0,
+    restarts: Restarts = None,
+    ste_steps: SteSteps = None,
+    ste_batch: SteBatch = None,
+    ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of interpolating now")] = False,
     home: Home = None,
@@ -472,22 +559,38 @@ def interp(
     """Loss and accuracy along the line from A to B, naive and after alignment."""
     from lmctui.service.requests import InterpRequest
 
-    request = InterpRequest(run_a, run_b, parse_csv_words(methods, CURVE_METHODS, "methods"),
-                            InterpolationOptions(points, reset_bn, repair), seed, device)
-    curves = _run_or_queue(request, queue, home, json, "interp", placement)
+    chosen = parse_csv_words(methods, CURVE_METHODS, "methods")
+    request = InterpRequest(run_a, run_b, chosen, InterpolationOptions(points, reset_bn, repair, refine), seed, device,
+                            _matching(chosen, "--methods", restarts, ste_steps, ste_batch, ste_lr))
+    progress = StepProgress()
+    with progress.running():
+        curves = _run_or_queue(request, queue, home, json, "interp", placement, on_progress=progress.points(),
+                               on_step=progress.steps("STE matching"))
     if curves is None:
         return
     if json:
         emit_json({"curves": curves})
     else:
-        print_table(curves, ["method", "loss_barrier_train", "loss_barrier_test", "error_barrier_train",
-                             "error_barrier_test", "mid_acc_test"], f"{curves[0]['run_a']} -> {curves[0]['run_b']}")
+        print_table([{label: c.get(key) for key, label in INTERP_COLUMNS} for c in curves],
+                    [label for _, label in INTERP_COLUMNS],
+                    f"{curves[0]['run_a']} -> {curves[0]['run_b']}: test barriers on the grid, refined, and the alpha "
+                    "of the maximum", drop=INTERP_DROP)
     if plot:
         from lmctui.plots import curves_plot
 
         stream = sys.stderr if json else sys.stdout  # --json keeps stdout for the document
         for metric in ("test_loss", "test_acc"):
             print(curves_plot(curves, metric, color=stream.isatty()), file=stream)
+
+
+# interp's table, (field, short label) as RUN_COLUMNS: each test barrier of the grid beside its refined value and
+# the alpha of the maximum (an 80-column terminal keeps the loss's), then the train barriers.
+INTERP_COLUMNS = (("method", "method"), ("loss_barrier_test", "loss"), ("loss_barrier_test_refined", "loss refined"),
+                  ("loss_barrier_test_alpha", "loss alpha"), ("error_barrier_test", "error"),
+                  ("error_barrier_test_refined", "error refined"), ("error_barrier_test_alpha", "error alpha"),
+                  ("loss_barrier_train", "loss train"), ("error_barrier_train", "error train"),
+                  ("mid_acc_test", "mid acc"))
+INTERP_DROP = ("error train", "loss train", "mid acc", "error alpha", "error refined")
 
 
 @app.command()
@@ -498,6 +601,10 @@ def average(
     method: Annotated[str, typer.Option(help=", ".join(AVERAGE_METHODS))] = "weight",
     reference: Annotated[Optional[str], typer.Option(help="Run to align the others to [default: the first]")] = None,
     seed: MatchSeed = 0,
+    restarts: Restarts = None,
+    ste_steps: SteSteps = None,
+    ste_batch: SteBatch = None,
+    ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of averaging now")] = False,
     home: Home = None,
@@ -507,8 +614,11 @@ def average(
     """Average the weights of K runs; compare with each endpoint and the ensemble."""
     from lmctui.service.requests import AverageRequest
 
-    result = _run_or_queue(AverageRequest(tuple(runs), method, reference, seed, device), queue, home, json, "average",
-                           placement)
+    matching = _matching((method,), "--method", restarts, ste_steps, ste_batch, ste_lr, RESTART_METHODS)
+    progress = StepProgress()
+    with progress.running():
+        result = _run_or_queue(AverageRequest(tuple(runs), method, reference, seed, device, matching), queue, home,
+                               json, "average", placement, on_step=progress.steps("STE matching"))
     if result is None:
         return
     if json:
@@ -516,8 +626,13 @@ def average(
         return
     rows = [{"network": f"average ({method})", "test_acc": result["test_acc"], "test_loss": result["test_loss"]},
             {"network": "ensemble", **result["ensemble"]},
-            *({"network": e["id"], "test_acc": e["test_acc"], "test_loss": e["test_loss"]} for e in result["endpoints"])]
-    print_table(rows, ["network", "test_acc", "test_loss"], f"average {result['id']} -> run {result['averaged_run']}")
+            *({"network": e["id"], **e} for e in result["endpoints"])]
+    reset = [c for c in ("test_acc_reset", "test_loss_reset") if any(c in e for e in result["endpoints"])]
+    print_table(rows, ["network", "test_acc", "test_loss", *reset],
+                f"average {result['id']} -> run {result['averaged_run']}")
+    if reset:
+        message("BatchNorm: the average is evaluated after its statistics are re-estimated; *_reset: the endpoints "
+                "after the same reset (like with like)")
 
 
 @export_app.command("barriers")
@@ -528,6 +643,111 @@ def export_barriers(out: Out, home: Home = None, json: Json = False):
 
     result = export(_registry(home), out)
     emit_json(result) if json else message(f"wrote {result['rows']} curves to {result['path']}")
+
+
+@app.command()
+@command
+def consistency(
+    runs: Annotated[list[str], typer.Argument(help="Three or more compatible run ids (up to 16)")],
+    seed: MatchSeed = 0,
+    restarts: Restarts = None,
+    points: Annotated[int, typer.Option(help="Alphas per barrier, ends included")] = 11,
+    device: Device = "auto",
+    executor: Annotated[str, typer.Option(help="local only: consistency runs here, now (it is not a job kind)")] = "local",
+    home: Home = None,
+    json: Json = False,
+):
+    """Cycle consistency of the runs' pairwise weight matchings around every triangle, and the barrier along
+    the direct, the composed, the shared-frame (C2M3-style) and the MergeMany maps."""
+    from lmctui.service.requests import Matching
+
+    if executor != "local":
+        raise FieldError("executor", f"{executor} is not for consistency: it runs here, now (train, align, interp, "
+                                     "average and sweep run on Slurm)" if executor == "slurm" else
+                         f"must be local for consistency, got {executor!r}")
+    from lmctui.service.consistency import check_consistency
+
+    registry = _registry(home)
+    matching = Matching(restarts)
+    check_consistency(registry, runs, seed, matching, points, device)  # refused here, before torch is imported
+    _signals_interrupt()
+    from lmctui.service.consistency import consistency as measure
+
+    found = measure(registry, runs, seed, matching, points, device,
+                    on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
+    if json:
+        emit_json({"consistency": found})
+        return
+    print_table([{"group": g, "consistent": v} for g, v in found["per_group"].items()], ["group", "consistent"],
+                f"cycle consistency of {len(found['runs'])} runs: {found['overall']:.4f} of units agree around "
+                f"{len(found['triangles'])} triangle(s)")
+    print_table([{**t, "runs": " ".join(t["runs"])} for t in found["triangles"]],
+                ["runs", "consistent", "barrier_direct", "barrier_composed", "barrier_shared"],
+                "triangles a b c: c into a directly, through b, through the shared frame (test loss barriers)")
+    print_table([{**p, "runs": " ".join(p["runs"])} for p in found["pairs"]],
+                ["runs", "barrier_direct", "barrier_shared", "barrier_mergemany"], "pairs")
+    message(f"frames of all {len(found['runs'])} runs (sum of pairwise <U_i W_i, U_j W_j>): shared "
+            f"{found['shared_frame']['objective']:.6g} (from {found['shared_frame']['start_objective']:.6g}), "
+            f"MergeMany {found['mergemany']['objective']:.6g}")
+
+
+BasinMethod = Annotated[str, typer.Option(
+    help="Whose barriers: aligned (the lowest of the weight, activation and ste curves), naive, weight, activation "
+         "or ste")]
+BasinMetric = Annotated[str, typer.Option(
+    help="loss_barrier_test, error_barrier_test, loss_barrier_train or error_barrier_train")]
+BasinLinkage = Annotated[str, typer.Option(
+    help="average (the mean barrier between two groups) or complete (the largest: every pair within the threshold)")]
+Threshold = Annotated[float, typer.Option(help="Groups whose linkage barrier is at most this are one basin")]
+
+
+@app.command()
+@command
+def basins(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run ids; every pair needs a stored curve")],
+    threshold: Threshold,
+    method: BasinMethod = "aligned",
+    metric: BasinMetric = "loss_barrier_test",
+    linkage: BasinLinkage = "average",
+    home: Home = None,
+    json: Json = False,
+):
+    """Cluster runs into basins by their stored pairwise barriers (hierarchical clustering with a threshold)."""
+    from lmctui.service.basins import basins as find
+
+    found = find(_registry(home), runs, threshold, method, metric, linkage)
+    if json:
+        emit_json({"basins": found})
+        return
+    print_table(found["rows"], ["run", "basin", "basin_size", "within_mean", "nearest_other", "seed", "kind"],
+                f"{found['count']} basin(s) at {metric} <= {threshold:g} ({method}, {linkage} linkage)",
+                drop=("kind", "seed"))
+    if len(found["runs"]) <= MATRIX_MOST:
+        print_table([{"run": a, **{b: v for b, v in zip(found["runs"], row)}} for a, row in
+                     zip(found["runs"], found["matrix"])], ["run", *found["runs"]], f"{metric} ({method})")
+
+
+MATRIX_MOST = 12  # runs whose barrier matrix a basins table still shows
+
+
+@export_app.command("basins")
+@command
+def export_basins(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run ids; every pair needs a stored curve")],
+    out: Out,
+    threshold: Threshold,
+    method: BasinMethod = "aligned",
+    metric: BasinMetric = "loss_barrier_test",
+    linkage: BasinLinkage = "average",
+    home: Home = None,
+    json: Json = False,
+):
+    """Write the basins of the runs as CSV: one row per network with its basin."""
+    from lmctui.service.catalog import export_basins as export
+
+    result = export(_registry(home), runs, out, threshold, method, metric, linkage)
+    emit_json(result) if json else message(f"wrote {result['rows']} runs in {result['count']} basin(s) to "
+                                           f"{result['path']}")
 
 
 @app.command()
@@ -570,6 +790,10 @@ def sweep(
     batch_size: BatchSize = TrainConfig.batch_size,
     points: Annotated[int, typer.Option(help="Alphas per curve")] = InterpolationOptions.points,
     plot: Annotated[bool, typer.Option("--plot", help="Draw barrier against the swept value")] = False,
+    restarts: Restarts = None,
+    ste_steps: SteSteps = None,
+    ste_batch: SteBatch = None,
+    ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of sweeping now")] = False,
     home: Home = None,
@@ -590,7 +814,9 @@ def sweep(
     base = TrainRequest(DataConfig(dataset), arch, width, depth, norm,
                         TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
                         seeds=tuple(range(seeds)), device=device)
-    request = SweepRequest(base, axis, values, parse_csv_words(methods, CURVE_METHODS, "methods"), points)
+    chosen = parse_csv_words(methods, CURVE_METHODS, "methods")
+    request = SweepRequest(base, axis, values, chosen, points,
+                           _matching(chosen, "--methods", restarts, ste_steps, ste_batch, ste_lr))
     if queue:
         return _queue(request, home, json)
     from lmctui.records import SWEEP_SUMMARY_FIELDS

@@ -95,3 +95,69 @@ class TrainProgress:
                               status=f"test acc {event.test_acc:.3f}")
         elif hasattr(event, "step"):  # steps within an epoch
             self._bars.update(task, total=None, completed=None, status=f"epoch {event.epoch}")
+
+
+class StepProgress:
+    """Progress of long work counted in steps (STE matching, curve points): on a terminal, a rich
+    bar per task on stderr; elsewhere (a log, a pipe) one line per quarter of each task of at
+    least LINES_FROM steps, so a long STE matching shows it is moving without a line per step.
+
+    A task whose count starts again (the next run's STE matching within one average) starts
+    its bar and its quarters again.
+    """
+
+    LINES_FROM = 100
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.terminal = enabled and sys.stderr.isatty()
+        self._bars = None
+        self._tasks: dict[str, int] = {}
+        self._last: dict[str, tuple[int, int]] = {}  # task -> (done, quarter said)
+
+    @contextmanager
+    def running(self) -> Iterator["StepProgress"]:
+        """Bars are drawn from the first step reported to the end of this block."""
+        try:
+            yield self
+        finally:
+            if self._bars is not None:
+                self._bars.stop()
+                self._bars = None
+
+    def __call__(self, task: str, done: int, total: int, status: str = "") -> None:
+        if not self.enabled or total <= 0:
+            return
+        last_done, said = self._last.get(task, (0, 0))
+        if done < last_done:
+            said = 0  # counting again
+        if self.terminal:
+            self._bar(task, done, total, status)
+            self._last[task] = (done, said)
+            return
+        quarter = 4 * done // total
+        if total >= self.LINES_FROM and quarter > said:
+            said = quarter
+            message(f"[{done / total:4.0%}] {task}: {done}/{total}" + (f", {status}" if status else ""))
+        self._last[task] = (done, said)
+
+    def _bar(self, task: str, done: int, total: int, status: str) -> None:
+        if self._bars is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                  TextColumn("{task.fields[status]}"), TimeRemainingColumn(), console=stderr)
+            self._bars.start()
+        if task not in self._tasks:
+            self._tasks[task] = self._bars.add_task(task, total=total, status="")
+        elif done < self._last.get(task, (0, 0))[0]:
+            self._bars.reset(self._tasks[task], total=total)
+        self._bars.update(self._tasks[task], total=total, completed=done, status=status)
+
+    def steps(self, task: str):
+        """An `on_step(step, steps, loss)` callback (STE matching) reporting as `task`."""
+        return lambda step, steps, loss: self(task, step, steps, f"loss {loss:.4f}")
+
+    def points(self):
+        """An `on_progress(method, done, total)` callback (the points of each curve)."""
+        return lambda method, done, total: self(f"{method} curve", done, total)

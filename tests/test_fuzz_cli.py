@@ -3,7 +3,9 @@ no traceback, and every file under the home byte-identical; none of them imports
 
 The invocations are generated from a fixed seed (so a failure reproduces) across every
 subcommand: wrong types, out-of-range and non-finite numbers, unicode digits, empty
-strings, huge counts, path tricks, ids of the wrong kind, mismatched runs. They all run
+strings, huge counts, path tricks, ids of the wrong kind, mismatched runs, matching options
+(restarts, STE) out of bounds or given to a method that does not use them, consistency and
+basins refused. They all run
 in one fresh interpreter (`fuzz_driver.py`), which also reports whether torch was loaded.
 """
 
@@ -17,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 DRIVER = Path(__file__).with_name("fuzz_driver.py")
-COUNT = 600
+COUNT = 800
 SEED = 20261128
 
 BAD_INTS = ["abc", "1.5", "", " ", "-1", "99999999999999999999999", "nan", "inf", "٣", "²", "1e3", "0x10", "+-1"]
@@ -27,6 +29,10 @@ BAD_WORDS = ["", " ", "mnsit", "MLP", "none;rm", "\u202e", "x" * 300, "batch\n",
 BAD_SEEDS = ["", ",", "a", "1-", "-1", "5-2", "٣", "²", "1,,x", "0-99999999", "99999999999999999999", "1.5"]
 BAD_PATH_NAMES = ["{home}/registry.json", "{home}", "{home}/runs/x.csv", "/nonexistent/folder/out.csv",
                   "{tmp}/" + "n" * 5000 + ".csv", "{tmp}"]
+BAD_RESTARTS = BAD_COUNTS + ["257"]
+BAD_STE = [("--ste-steps", BAD_COUNTS + ["100001"]), ("--ste-batch", BAD_COUNTS + ["2000000"]),
+           ("--ste-lr", BAD_FLOATS + ["0", "11"])]
+BAD_THRESHOLDS = ["nan", "inf", "-inf", "-1", "-1e-9", "abc", "", "٣", "1e-400x"]  # not 1e308: a finite barrier
 
 
 def invocations(ids: dict, rng: random.Random) -> list[list[str]]:
@@ -85,9 +91,52 @@ def invocations(ids: dict, rng: random.Random) -> list[list[str]]:
                                ("--depth", BAD_INTS), ("--dataset", BAD_WORDS), ("--batch-size", BAD_COUNTS)])
         return ["sweep", option, pick(values), *pick([[], ["--json"], ["--queue"]])]
 
+    def matching_options():
+        """align/interp/average/sweep on valid runs with a malformed --restarts or --ste-*, or one that no
+        method given uses."""
+        command = pick(["align", "interp", "average", "sweep"])
+        runs = {"align": [a, b], "interp": [a, b], "average": [a, b], "sweep": []}[command]
+        many = command in ("interp", "sweep")
+        kind = pick(["restarts", "ste", "unused ste", "unused restarts"])
+        if kind == "restarts":
+            options = ["--restarts", pick(BAD_RESTARTS)]
+        elif kind == "ste":
+            option, values = pick(BAD_STE)
+            options = ["--methods" if many else "--method", pick(["ste", "naive,ste"]) if many else "ste", option,
+                       pick(values)]
+        elif kind == "unused ste":
+            options = [pick(["--ste-steps", "--ste-batch", "--ste-lr"]), "1"]
+        else:
+            unused = pick(["naive", "naive,activation", "ste"]) if many else \
+                pick(["activation", "ste"] + (["naive", "mergemany"] if command == "average" else []))
+            options = ["--methods" if many else "--method", unused, "--restarts", "2"]
+        return [command, *runs, *options, *pick([[], ["--json"], ["--queue"]])]
+
+    def consistency():
+        runs = pick([[a], [a, b], [a, b, pick(wrong_ids)], [pick(wrong_ids), a, b], [a, b, digits], [a, a, b],
+                     [a, b, b]])
+        options = pick([[], ["--points", pick(BAD_COUNTS + ["1", "100000"])], ["--restarts", pick(BAD_RESTARTS)],
+                        ["--seed", pick(BAD_INTS)], ["--device", pick(BAD_WORDS)],
+                        ["--executor", pick(["slurm", "", "ray"])]])
+        return ["consistency", *runs, *options, *pick([[], ["--json"]])]
+
+    def basins():
+        threshold = ["--threshold", "0.1"]
+        return pick([["basins", a, b, "--threshold", pick(BAD_THRESHOLDS)], ["basins", a, b],
+                     ["basins", *pick([[a], [a, a], [a, digits], [a, pick(wrong_ids)], [pick(wrong_ids), b]]),
+                      *threshold],
+                     ["basins", a, b, *threshold, *pick([["--method", pick(BAD_WORDS + ["activation", "ste"])],
+                                                         ["--metric", pick(BAD_WORDS + ["mid_acc_test"])],
+                                                         ["--linkage", pick(BAD_WORDS + ["single", "ward"])]])],
+                     ["export", "basins", a, b, *threshold, "--out", pick(BAD_PATH_NAMES)],
+                     ["export", "basins", a, b, "--threshold", pick(BAD_THRESHOLDS), "--out", "{tmp}/ok.csv"],
+                     ["export", "basins", a, digits, *threshold, "--out", "{tmp}/ok.csv"]])
+
     def export():
         path = pick(BAD_PATH_NAMES)
         return pick([["export", "runs", "--out", path], ["export", "barriers", "--out", path],
+                     ["export", "alignments", "--out", path],
+                     ["export", "alignments", "--out", "{tmp}/ok.csv", "--filter", pick(["novalue", "=1", "zzz=1"])],
                      ["export", "sweep", sweep, "--out", path], ["export", "sweep", pick(wrong_ids[:6]), "--out",
                                                                  "{tmp}/ok.csv"],
                      ["export", "runs", "--out", "{tmp}/ok.csv", "--filter", pick(["novalue", "=1", "zzz=1"])],
@@ -103,7 +152,8 @@ def invocations(ids: dict, rng: random.Random) -> list[list[str]]:
                      ["bench", "--out", pick(["{tmp}", "/nonexistent/folder/b.json"])], ["frobnicate"]])
 
     makers = [train, lambda: pair("align"), lambda: pair("interp"), lambda: pair_with_a_bad_option("align"),
-              lambda: pair_with_a_bad_option("interp"), average, sweep_command, export, lookup, queue_commands]
+              lambda: pair_with_a_bad_option("interp"), average, sweep_command, export, lookup, queue_commands,
+              matching_options, consistency, basins]
     seen, out = set(), []
     while len(out) < COUNT:
         args = rng.choice(makers)()

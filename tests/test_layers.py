@@ -94,6 +94,24 @@ REFUSALS = [
     ["sweep", "--widths", "0,4"],
     ["sweep", "--sweep", "colour=red"],
     ["worker", "--cpu-slots", "100000"],
+    # issue 14: the matching options, consistency and basins
+    ["align", "a", "b", "--restarts", "0"],
+    ["align", "a", "b", "--method", "ste", "--ste-steps", "-1"],
+    ["align", "a", "b", "--method", "ste", "--ste-lr", "nan"],
+    ["interp", "a", "b", "--methods", "naive,weight", "--ste-batch", "8"],
+    ["average", "a", "b", "--method", "universe", "--restarts", "300"],
+    ["average", "a", "b", "--method", "mergemany", "--restarts", "2"],
+    ["sweep", "--methods", "naive,ste", "--ste-steps", "0"],
+    ["consistency", "a", "b"],
+    ["consistency", "a", "b", "c"],
+    ["consistency", "a", "b", "c", "--executor", "slurm"],
+    ["basins", "a", "b", "--threshold", "nan"],
+    ["basins", "a", "b"],
+    ["basins", "a", "b", "--threshold", "0.1"],
+    ["basins", "a", "b", "--threshold", "0.1", "--linkage", "single"],
+    ["export", "basins", "a", "b", "--threshold", "-1", "--out", "basins.csv"],
+    ["export", "alignments"],
+    ["show", "a"],
 ]
 
 

@@ -116,7 +116,55 @@ def test_basins_recover_two_known_groups_from_stored_barriers(tmp_path):
     registry.insert_many("curves", curves)
     found = basins(registry, ids, threshold=0.2)
     assert found["count"] == 2 and sorted(map(sorted, found["members"])) == sorted([sorted(ids[:2]), sorted(ids[2:])])
-    assert basins(registry, ids, threshold=0.2, kind="naive")["count"] == 4  # naive barriers all exceed 0.3
+    assert basins(registry, ids, threshold=0.2, method="naive")["count"] == 4  # naive barriers all exceed 0.3
+    assert basins(registry, ids, threshold=0.2, method="weight")["count"] == 2
     assert basins(registry, ids, threshold=5.0)["count"] == 1
-    with pytest.raises(UserError, match="no aligned curve"):
+    assert [r["basin"] for r in found["rows"]] == found["labels"] and {r["basin_size"] for r in found["rows"]} == {2}
+    with pytest.raises(UserError, match="no ste curve"):
+        basins(registry, ids, 0.2, method="ste")
+    with pytest.raises(UserError, match="no aligned"):
         basins(registry, ids + [registry.insert("runs", {"kind": "trained", "status": "done"})["id"]], 0.2)
+
+
+def test_the_aligned_barrier_of_a_pair_is_its_lowest_aligned_curve_and_the_newest_of_each_method(tmp_path):
+    from lmctui.service.basins import barrier_matrix
+
+    registry = open_registry(tmp_path / "home")
+    a, b = (d["id"] for d in registry.insert_many("runs", [{"kind": "trained", "status": "done"} for _ in range(2)]))
+    registry.insert_many("curves", [
+        {"run_a": a, "run_b": b, "method": "weight", "loss_barrier_test": 0.5, "created": "1"},
+        {"run_a": b, "run_b": a, "method": "weight", "loss_barrier_test": 0.3, "created": "2"},  # newer, either way
+        {"run_a": a, "run_b": b, "method": "ste", "loss_barrier_test": 0.2, "created": "1"},
+        {"run_a": a, "run_b": b, "method": "ste", "loss_barrier_test": 0.01, "created": "3", "repair": True},
+        {"run_a": a, "run_b": b, "method": "naive", "loss_barrier_test": 0.9, "created": "1"}])
+    assert barrier_matrix(registry, [a, b], "aligned") == [[0.0, 0.2], [0.2, 0.0]]
+    assert barrier_matrix(registry, [a, b], "weight") == [[0.0, 0.3], [0.3, 0.0]]
+    assert barrier_matrix(registry, [a, b], "activation") == [[0.0, None], [None, 0.0]]
+
+
+def test_the_torch_free_names_agree_with_the_numerics():
+    from lmctui.core.basins import LINKAGES
+    from lmctui.service import basins
+
+    assert basins.LINKAGES == LINKAGES
+
+
+def test_merge_many_is_the_best_responses_of_the_shared_frame_from_the_identity():
+    import torch
+
+    from lmctui.core.averaging import merge_many
+    from lmctui.core.consistency import best_responses, frame_objective
+    from lmctui.core.models import ModelConfig, build_model
+    from lmctui.core.permutation import apply_permutation, identity_perms, spec_for
+
+    config = ModelConfig("mlp", 6, 2, "none", (3,), 2)
+    spec = spec_for(config)
+    states = [build_model(config, torch.Generator().manual_seed(s)).state_dict() for s in range(3)]
+    merged, rounds = merge_many(config, states, seed=4)
+    perms, same_rounds = best_responses(spec, states, [identity_perms(spec, s) for s in states], seed=4)
+    assert rounds == same_rounds
+    for state, perm, expected in zip(states, perms, merged):
+        moved = apply_permutation(spec, perm, state)
+        assert all(torch.equal(moved[k], expected[k]) for k in expected)
+    assert frame_objective(spec, states, perms) >= frame_objective(spec, states, [identity_perms(spec, s)
+                                                                                 for s in states]) - 1e-9

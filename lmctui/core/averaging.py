@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from lmctui.core.calibration import has_batchnorm, recalibrate
+from lmctui.core.consistency import best_responses
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
 from lmctui.core.interpolation import CALIBRATION_SAMPLES
 from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.permutation import Permutations, apply_permutation, identity_perms, spec_for
+from lmctui.core.permutation import apply_permutation, identity_perms, spec_for
 from lmctui.core.weights import StateDict, mean_state
 
 
@@ -68,18 +68,7 @@ def align_all(config: ModelConfig, states: list[StateDict], method: str, data: D
 def merge_many(config: ModelConfig, states: list[StateDict], seed: int = 0, max_rounds: int = 50
                ) -> tuple[list[StateDict], int]:
     spec = spec_for(config)
-    perms: list[Permutations] = [identity_perms(spec, s) for s in states]
-    rng = np.random.default_rng(seed)
-    rounds = 0
-    for rounds in range(1, max_rounds + 1):
-        changed = False
-        for i in rng.permutation(len(states)):
-            others = mean_state([apply_permutation(spec, perms[j], states[j]) for j in range(len(states)) if j != i])
-            found = weight_matching(spec, others, states[i], seed=seed, init=perms[i]).perms
-            if any(not torch.equal(found[p], perms[i][p]) for p in found):
-                perms[i], changed = found, True
-        if not changed:
-            break
+    perms, rounds = best_responses(spec, states, [identity_perms(spec, s) for s in states], seed, max_rounds)
     return [apply_permutation(spec, p, s) for p, s in zip(perms, states)], rounds
 
 

@@ -92,7 +92,7 @@ class UniverseAlignment:
 
     def pairwise(self, i: int, j: int) -> Permutations:
         """The map bringing j into i's frame through the shared one: U_i^-1 U_j."""
-        return compose(invert(self.perms[i]), self.perms[j])
+        return frame_map(list(self.perms), i, j)
 
     def all_pairwise(self) -> Pairwise:
         return {(i, j): self.pairwise(i, j) for i, j in itertools.combinations(range(len(self.perms)), 2)}
@@ -129,7 +129,7 @@ def universe_alignment(spec: PermutationSpec, states: list[StateDict], seed: int
     projected = [{p: torch.as_tensor(linear_sum_assignment(m.numpy(), maximize=True)[1]) for p, m in mats.items()}
                  for mats in relaxed]
     perms = projected if _hard_objective(spec, weights, projected) > start_objective else star
-    perms, rounds = _best_responses(spec, states, perms, seed, max_rounds)
+    perms, rounds = best_responses(spec, states, perms, seed, max_rounds)
     anchor = invert(perms[0])
     perms = [compose(anchor, p) for p in perms]
     return UniverseAlignment(tuple(perms), _hard_objective(spec, weights, perms), start_objective, fw_steps, rounds,
@@ -194,7 +194,16 @@ def _step(mats, direction, gamma):
     return {p: m + gamma * direction[p] for p, m in mats.items()}
 
 
-def _best_responses(spec, states, perms: list[Permutations], seed: int, max_rounds: int):
+def best_responses(spec: PermutationSpec, states: list[StateDict], perms: list[Permutations], seed: int = 0,
+                   max_rounds: int = 50) -> tuple[list[Permutations], int]:
+    """MergeMany's loop (Ainsworth et al. 2022, Algorithm 3), from `perms`: each network in turn
+    (a seeded order each round) weight-matched to the mean of the others as they stand, until a
+    round moves none or `max_rounds` pass. Returns (the permutations, the rounds taken).
+
+    With the others fixed, matching network i to their mean maximizes the sum of its inner
+    products with them, so every move raises the shared frame's objective. Both MergeMany
+    (`core.averaging.merge_many`, from the identity) and the shared frame (from its start) use it.
+    """
     perms = list(perms)
     rng = np.random.default_rng(seed)
     rounds = 0
@@ -208,3 +217,16 @@ def _best_responses(spec, states, perms: list[Permutations], seed: int, max_roun
         if not changed:
             break
     return perms, rounds
+
+
+def frame_objective(spec: PermutationSpec, states: list[StateDict], perms: list[Permutations]) -> float:
+    """The objective of any shared frame (`perms[i]` brings network i into it): the sum over pairs
+    i < j of <U_i(W_i), U_j(W_j)>, weights as weight matching compares them."""
+    keys = spec.matched_keys
+    weights = [{key: s[key].detach().to("cpu", torch.float64) for key in keys} for s in states]
+    return _hard_objective(spec, weights, [{p: v.cpu() for p, v in perm.items()} for perm in perms])
+
+
+def frame_map(perms: list[Permutations], i: int, j: int) -> Permutations:
+    """The map bringing network j into network i's frame through a shared frame: U_i^-1 U_j."""
+    return compose(invert(perms[i]), perms[j])

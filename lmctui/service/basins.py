@@ -2,37 +2,96 @@
 
 Whether K networks share one near-convex basin or fall into distinct basins (different
 strategies) shows in their pairwise barrier matrix: hierarchical clustering with a
-threshold the user sets groups them (`lmctui.core.basins`, numpy and scipy only).
+threshold the user sets groups them (`lmctui.core.basins`, numpy and scipy only, imported
+only once the input has passed every check, so a refusal costs milliseconds).
+
+Each pair's barrier is that of its newest stored curve of the chosen method (REPAIR
+curves aside): `naive`, one aligning method, or `aligned`, the lowest barrier among the
+aligning methods' curves (what "up to permutation" means: the best alignment found).
 """
 
 from __future__ import annotations
 
-from lmctui.core.basins import LINKAGES, barrier_basins
+import math
+
 from lmctui.errors import FieldError, UserError
-from lmctui.service.views import pairwise_matrix
 from lmctui.store import Registry
 
-KINDS = ("naive", "aligned")  # the naive barrier, or the best aligned one, of each pair
+ALIGNED_METHODS = ("weight", "activation", "ste")
+METHODS = ("aligned", "naive", *ALIGNED_METHODS)
+METRICS = ("loss_barrier_test", "error_barrier_test", "loss_barrier_train", "error_barrier_train")
+LINKAGES = ("average", "complete")  # as lmctui.core.basins.LINKAGES (tests check they agree)
+MAX_RUNS = 1024
+# One row per network, as `export basins` writes it.
+BASIN_ROW_FIELDS = ("run", "basin", "basin_size", "within_mean", "nearest_other", "method", "metric", "threshold",
+                    "linkage", "dataset", "arch", "width", "depth", "norm", "seed", "kind")
 
 
-def basins(registry: Registry, run_ids: list[str], threshold: float, kind: str = "aligned",
-           metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
-    """Cluster the runs by their stored pairwise barriers; every pair needs a curve of `kind`."""
-    if kind not in KINDS:
-        raise FieldError("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+def check_basins(run_ids: list[str], threshold: float, method: str = "aligned", metric: str = "loss_barrier_test",
+                 linkage: str = "average") -> None:
+    """The options, refused without reading anything."""
+    if method not in METHODS:
+        raise FieldError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+    if metric not in METRICS:
+        raise FieldError("metric", f"must be one of {', '.join(METRICS)}, got {metric!r}")
     if linkage not in LINKAGES:
         raise FieldError("linkage", f"must be one of {', '.join(LINKAGES)}, got {linkage!r}")
-    if not (isinstance(threshold, (int, float)) and 0 <= threshold < float("inf")):
+    if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold)
+            and threshold >= 0):
         raise FieldError("threshold", f"must be a finite barrier >= 0, got {threshold!r}")
-    ids = [registry.resolve("runs", r)["id"] for r in run_ids]
-    if len(set(ids)) != len(ids) or len(ids) < 2:
-        raise FieldError("runs", f"must name at least 2 different runs, got {', '.join(ids)}")
-    cells = pairwise_matrix(registry, ids, metric)["cells"]
-    missing = [f"{a}-{b}" for (a, b), cell in cells.items() if cell[kind] is None]
+    if not 2 <= len(run_ids) <= MAX_RUNS:
+        raise FieldError("runs", f"must name 2 to {MAX_RUNS} runs, got {len(run_ids)}")
+
+
+def barrier_matrix(registry: Registry, ids: list[str], method: str = "aligned",
+                   metric: str = "loss_barrier_test") -> list[list[float | None]]:
+    """The (K, K) matrix of stored barriers of `method` (None where a pair has no such curve)."""
+    wanted = ALIGNED_METHODS if method == "aligned" else (method,)
+    newest: dict[tuple[frozenset, str], float | None] = {}
+    for doc in sorted(registry.all("curves"), key=lambda d: d.get("created") or ""):
+        if doc.get("method") in wanted and not doc.get("repair"):
+            newest[(frozenset((doc.get("run_a"), doc.get("run_b"))), doc["method"])] = doc.get(metric)
+    matrix: list[list[float | None]] = [[0.0] * len(ids) for _ in ids]
+    for i, j in ((i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))):
+        found = [v for m in wanted if (v := newest.get((frozenset((ids[i], ids[j])), m))) is not None
+                 and math.isfinite(v)]
+        matrix[i][j] = matrix[j][i] = min(found) if found else None
+    return matrix
+
+
+def basins(registry: Registry, run_ids: list[str], threshold: float, method: str = "aligned",
+           metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
+    """Cluster the runs by their stored pairwise barriers; every pair needs a curve of `method`."""
+    check_basins(run_ids, threshold, method, metric, linkage)
+    docs = [registry.resolve("runs", r) for r in run_ids]
+    ids = [d["id"] for d in docs]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"the same run is named twice: {', '.join(ids)}")
+    matrix = barrier_matrix(registry, ids, method, metric)
+    missing = [f"{ids[i]}-{ids[j]}" for i in range(len(ids)) for j in range(i + 1, len(ids)) if matrix[i][j] is None]
     if missing:
-        raise UserError(f"{len(missing)} pair(s) have no {kind} curve yet ({', '.join(missing[:4])}"
+        which = "aligned (weight, activation or ste)" if method == "aligned" else method
+        raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({', '.join(missing[:4])}"
                         f"{' ...' if len(missing) > 4 else ''}): interpolate them first")
-    matrix = [[0.0 if a == b else (cells.get((a, b)) or cells[(b, a)])[kind] for b in ids] for a in ids]
+    from lmctui.core.basins import barrier_basins
+
     found = barrier_basins(matrix, threshold, linkage)
-    return {"runs": ids, "kind": kind, "metric": metric, "matrix": matrix, **found.to_dict(),
-            "members": [[ids[i] for i in group] for group in found.members()]}
+    result = {"runs": ids, "method": method, "metric": metric, "matrix": matrix, **found.to_dict(),
+              "members": [[ids[i] for i in group] for group in found.members()]}
+    return {**result, "rows": basin_rows(result, docs)}
+
+
+def basin_rows(result: dict, docs: list[dict]) -> list[dict]:
+    """One row per network: its basin, the basin's size, its mean barrier to the rest of its
+    basin and its lowest barrier to any other basin (None where there is no such network)."""
+    labels, matrix = result["labels"], result["matrix"]
+    rows = []
+    for i, doc in enumerate(docs):
+        within = [matrix[i][j] for j in range(len(docs)) if j != i and labels[j] == labels[i]]
+        others = [matrix[i][j] for j in range(len(docs)) if labels[j] != labels[i]]
+        rows.append({"run": doc["id"], "basin": labels[i], "basin_size": labels.count(labels[i]),
+                     "within_mean": sum(within) / len(within) if within else None,
+                     "nearest_other": min(others) if others else None, "method": result["method"],
+                     "metric": result["metric"], "threshold": result["threshold"], "linkage": result["linkage"],
+                     **{k: doc.get(k) for k in ("dataset", "arch", "width", "depth", "norm", "seed", "kind")}})
+    return rows

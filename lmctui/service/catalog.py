@@ -7,10 +7,15 @@ import shutil
 from pathlib import Path
 
 from lmctui.errors import FieldError, UserError
-from lmctui.records import (CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS, SWEEP_SUMMARY_FIELDS, filter_docs,
-                            run_view, sweep_view, view, write_csv)
+from lmctui.records import (ALIGNMENT_FIELDS, CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS,
+                            SWEEP_SUMMARY_FIELDS, filter_docs, run_view, sweep_view, view, write_csv)
 from lmctui.store import Registry, resolve_home
 from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256, read_metrics_counted
+
+# What `show` of an alignment adds to its fields, and what its export adds (the spread of the restarts).
+ALIGNMENT_DETAIL = ("objective_per_round", "candidates", "step_losses")
+ALIGNMENT_EXPORT_FIELDS = ALIGNMENT_FIELDS + ("restart_spread",)
+PERMUTATION = "permutation.json"  # in the aligned run's folder: the permutation applied to B, per group
 
 MUST_MATCH = ("dataset", "arch", "width", "depth", "norm")  # what runs must share to be aligned
 
@@ -83,6 +88,51 @@ def show_run(registry: Registry, prefix: str) -> dict:
             "files": weight_files(doc, run_dir)}
 
 
+def show_entry(registry: Registry, prefix: str) -> tuple[str, dict]:
+    """What `show ID` shows: ("run", show_run(...)) or ("alignment", show_alignment(...)).
+
+    Runs are looked up first (any unique run prefix shows that run, as it always has);
+    an id that no run starts with is looked up among the alignments.
+    """
+    try:
+        return "run", show_run(registry, prefix)
+    except UserError:
+        if not prefix.strip() or _any_starts_with(registry, "runs", prefix):
+            raise  # ambiguous among the runs, or that run's own problem
+    if not _any_starts_with(registry, "alignments", prefix):
+        raise UserError(f"no run or alignment with id {prefix.strip().lower()!r}")
+    return "alignment", show_alignment(registry, prefix)
+
+
+def _any_starts_with(registry: Registry, table: str, prefix: str) -> bool:
+    prefix = prefix.strip().lower()
+    return any(str(d.get("id", "")).startswith(prefix) for d in registry.all(table))
+
+
+def show_alignment(registry: Registry, prefix: str) -> dict:
+    """An alignment's record with every restart's objective and their spread, and the permutation
+    it applied (from the aligned run's folder; None when that run or file is gone)."""
+    doc = registry.resolve("alignments", prefix)
+    record = {**alignment_row(doc), **view(doc, ALIGNMENT_DETAIL)}
+    return {"alignment": record, "permutation": _permutation(registry, doc.get("aligned_run"))}
+
+
+def alignment_row(doc: dict) -> dict:
+    """An alignment as listed and exported: its fields, plus the spread of its restarts' objectives."""
+    objectives = [o for o in doc.get("restart_objectives") or [] if isinstance(o, (int, float))]
+    return {**view(doc, ALIGNMENT_FIELDS), "restart_spread": max(objectives) - min(objectives) if objectives else None}
+
+
+def _permutation(registry: Registry, run_id) -> dict | None:
+    import json
+
+    try:
+        path = registry.run_dir(run_id) / PERMUTATION
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UserError, TypeError, OSError, ValueError):
+        return None
+
+
 def weight_files(doc: dict, run_dir: Path) -> dict:
     """'ok', 'missing' or 'damaged' for the final weights and each kept checkpoint (by sha256)."""
     if doc.get("status") != "done":
@@ -124,6 +174,24 @@ def export_runs(registry: Registry, out: str | Path, filters=(), tags=()) -> dic
     rows = list_runs(registry, filters, tags)
     path = write_csv(out, rows, RUN_FIELDS, registry.home)
     return {"path": str(path), "rows": len(rows)}
+
+
+def export_alignments(registry: Registry, out: str | Path, filters=()) -> dict:
+    """One row per stored alignment: its fields, every restart's objective (';'-joined) and their spread."""
+    docs = sorted(registry.all("alignments"), key=lambda d: d.get("created") or "")
+    rows = [alignment_row(d) for d in filter_docs(docs, list(filters), [], ALIGNMENT_EXPORT_FIELDS)]
+    path = write_csv(out, rows, ALIGNMENT_EXPORT_FIELDS, registry.home)
+    return {"path": str(path), "rows": len(rows)}
+
+
+def export_basins(registry: Registry, run_ids: list[str], out: str | Path, threshold: float,
+                  method: str = "aligned", metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
+    """The basins of the runs (service.basins), one row per network, as CSV."""
+    from lmctui.service.basins import BASIN_ROW_FIELDS, basins
+
+    found = basins(registry, run_ids, threshold, method, metric, linkage)
+    path = write_csv(out, found["rows"], BASIN_ROW_FIELDS, registry.home)
+    return {"path": str(path), "rows": len(found["rows"]), "count": found["count"], "labels": found["labels"]}
 
 
 def export_barriers(registry: Registry, out: str | Path) -> dict:

@@ -139,17 +139,22 @@ def register_derived(loaded: LoadedRuns, template: dict, state: dict, kind: str,
 
 # -- interpolate -------------------------------------------------------------------------
 
-def interp(registry: Registry, request: InterpRequest, on_progress: PointProgress | None = None) -> list[dict]:
-    """Curves between A and B for each method (aligning as needed); each stored in `curves`."""
+def interp(registry: Registry, request: InterpRequest, on_progress: PointProgress | None = None,
+           on_step: StepProgress | None = None) -> list[dict]:
+    """Curves between A and B for each method (aligning as needed); each stored in `curves`.
+
+    `on_progress(method, done, total)` hears the points of each curve and, unless `on_step`
+    is given, STE's steps too; `on_step(step, steps, loss)` hears STE's steps apart.
+    """
     request.validate()
     loaded = LoadedRuns.load(registry, [request.run_a, request.run_b], request.device)
     return interp_loaded(loaded, 0, 1, request.methods, request.options, request.seed, on_progress,
-                         request.matching)
+                         request.matching, on_step)
 
 
 def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: InterpolationOptions,
                   seed: int = 0, on_progress: PointProgress | None = None,
-                  matching: Matching = Matching()) -> list[dict]:
+                  matching: Matching = Matching(), on_step: StepProgress | None = None) -> list[dict]:
     """The curves from run a to run b, one per method, stored; returns their records.
 
     With `options.refine`, the test barriers are refined between grid points around the
@@ -160,8 +165,9 @@ def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: Interpol
     for method in methods:
         alignment, partner = None, run_b.state
         if method != "naive":
-            on_step = (lambda step, steps, loss, m=method: on_progress(m, step, steps)) if on_progress else None
-            alignment, partner = align_loaded(loaded, a, b, method, seed, matching, on_step)
+            steps = on_step or ((lambda step, total, loss, m=method: on_progress(m, step, total)) if on_progress
+                                else None)
+            alignment, partner = align_loaded(loaded, a, b, method, seed, matching, steps)
         report = (lambda done, total, m=method: on_progress(m, done, total)) if on_progress else None
         curve = interpolate(run_a.model, run_a.state, partner, loaded.data, options, on_point=report)
         refined = _refined(loaded, run_a, partner, curve, options) if options.refine else {}
@@ -196,19 +202,22 @@ def curve_record(doc: dict) -> dict:
 
 # -- average -----------------------------------------------------------------------------
 
-def average(registry: Registry, request: AverageRequest, register: bool = True) -> dict:
+def average(registry: Registry, request: AverageRequest, register: bool = True,
+            on_step: StepProgress | None = None) -> dict:
     """Average K >= 2 runs; report it next to the endpoints and the ensemble.
 
     With `register`, the averaged network is stored as a run of kind "averaged".
+    `on_step(step, steps, loss)` hears STE's steps (each run's matching in turn).
     """
     request.validate()
     loaded = LoadedRuns.load(registry, list(request.runs), request.device)
     reference = loaded.index_of(request.reference) if request.reference is not None else 0
-    return average_loaded(loaded, request.method, reference, request.seed, register, request.matching)
+    return average_loaded(loaded, request.method, reference, request.seed, register, request.matching, on_step)
 
 
 def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: int = 0,
-                   register: bool = True, matching: Matching = Matching()) -> dict:
+                   register: bool = True, matching: Matching = Matching(),
+                   on_step: StepProgress | None = None) -> dict:
     """Average every loaded run by `method`, aligning to run `reference`; store the result.
 
     `ste` aligns each run to the reference by STE, `universe` all of them into one
@@ -221,7 +230,7 @@ def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: in
     states = [r.state for r in runs]
     restarts = matching.restarts_for(loaded.model.arch)
     if method == "ste":
-        states = [s if i == reference else align_loaded(loaded, reference, i, "ste", seed, matching)[1]
+        states = [s if i == reference else align_loaded(loaded, reference, i, "ste", seed, matching, on_step)[1]
                   for i, s in enumerate(states)]
     elif method == "universe":
         spec = spec_for(loaded.model)

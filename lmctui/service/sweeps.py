@@ -45,9 +45,9 @@ def run_sweep(registry: Registry, request: SweepRequest, should_stop: StopCheck 
         for index, (value, ready) in enumerate(zip(request.values, prepared)):
             report(index / count, f"{request.axis}={value}: training")
             ids = _runs_for(registry, ready, should_stop)
-            report((index + 0.5) / count, f"{request.axis}={value}: barriers")
             loaded = LoadedRuns.load(registry, ids, ready.device)
-            value_rows = _barrier_rows(loaded, request, value)
+            value_rows = _barrier_rows(loaded, request, value, lambda done, pairs, i=index: report(
+                (i + 0.5 + 0.4 * done / pairs) / count, f"{request.axis}={value}: barriers {done}/{pairs} pairs"))
             rows += value_rows
             summary += _summarize(loaded, request, value, value_rows)
             registry.update("sweeps", sweep_id, {"rows": rows, "summary": summary})
@@ -86,26 +86,39 @@ def _canonical(config) -> str:
     return json.dumps(config, sort_keys=True, default=list)
 
 
-def _barrier_rows(loaded: LoadedRuns, request: SweepRequest, value) -> list[dict]:
+def _barrier_rows(loaded: LoadedRuns, request: SweepRequest, value,
+                  on_pair: Callable[[int, int], None] = lambda done, pairs: None) -> list[dict]:
     rows = []
     options = InterpolationOptions(points=request.points)
-    for a, b in itertools.combinations(range(len(loaded.runs)), 2):
-        for curve in interp_loaded(loaded, a, b, request.methods, options):
+    pairs = list(itertools.combinations(range(len(loaded.runs)), 2))
+    on_pair(0, len(pairs))
+    for done, (a, b) in enumerate(pairs, start=1):
+        for curve in interp_loaded(loaded, a, b, request.methods, options, matching=request.matching):
             rows.append({"value": value, "width": curve["width"], **{k: curve[k] for k in ROW_FIELDS[1:]}})
+        on_pair(done, len(pairs))
     return rows
 
 
 def _summarize(loaded: LoadedRuns, request: SweepRequest, value, value_rows: list[dict]) -> list[dict]:
-    endpoint_acc = statistics.fmean(r.doc["test_acc"] for r in loaded.runs)
+    """Per method: the barriers' mean and spread over the seed pairs, and the average of all seeds
+    against the mean of its endpoints, like with like: a BatchNorm average is evaluated after its
+    statistics are re-estimated, and so are the endpoints it is compared with (the curves reset them
+    too), while the endpoints as trained stay beside them (`endpoint_test_acc_mean_trained`)."""
     out = []
     for method in request.methods:
         rows = [r for r in value_rows if r["method"] == method]
-        averaged = average_loaded(loaded, method, register=False)
+        averaged = average_loaded(loaded, method, register=False, matching=request.matching)
+        endpoints = averaged["endpoints"]
+        reset = all(e.get("test_acc_reset") is not None for e in endpoints)
         entry = {"value": value, "method": method, "pairs": len(rows), "average_test_acc": averaged["test_acc"],
-                 "endpoint_test_acc_mean": endpoint_acc}
+                 "endpoint_test_acc_mean": statistics.fmean(e["test_acc_reset" if reset else "test_acc"]
+                                                            for e in endpoints)}
         for key in BARRIER_KEYS:
             values = [r[key] for r in rows]
             entry[f"{key}_mean"] = statistics.fmean(values)
             entry[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+        # last, in the order a Slurm sweep's stored (key-sorted) result gives them back (cluster_results)
+        entry["endpoint_test_acc_mean_trained"] = statistics.fmean(e["test_acc"] for e in endpoints)
+        entry["endpoints_reset"] = reset
         out.append(entry)
     return out
