@@ -13,7 +13,8 @@ from lmctui.tui.screens.run_detail import RunDetailScreen
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 from lmctui.tui.widgets.region_map import RegionMap
-from tui_helpers import FIXED, column_x, curve_doc, run_doc, sample_registry, scenario, text_of, write_registry
+from tui_helpers import (FIXED, column_x, curve_doc, run_doc, sample_registry, scenario, text_of, wait_for,
+                         write_registry)
 
 
 def burst(app, *keys):
@@ -172,6 +173,23 @@ def test_rerun_curves_are_told_apart_and_counted_once(home):  # item 7
     scenario(home, body)
 
 
+def test_aligned_children_of_one_run_differ_in_what_the_runs_pane_shows(home):  # item 7, seen in tmux
+    runs = [run_doc("aaa222", 0), run_doc("bbb333", 1), run_doc("ccc444", 2),
+            run_doc("aga222", 1, kind="aligned", parent="bbb333", align_method="weight", aligned_to="aaa222"),
+            run_doc("aga333", 1, kind="aligned", parent="bbb333", align_method="weight", aligned_to="ccc444")]
+    write_registry(home, runs)
+
+    async def body(app, pilot):
+        table = app.screen.query_one("#runs-table", RecordTable)
+        shown = {key.value: [str(cell) for cell in table.get_row(key)] for key in table.rows}
+        id_column = [c.key.value for c in table.ordered_columns].index("id")
+        assert [c for i, c in enumerate(shown["aga222"]) if i != id_column] != \
+            [c for i, c in enumerate(shown["aga333"]) if i != id_column]
+        assert "aaa222" in shown["aga222"] and "ccc444" in shown["aga333"]
+
+    scenario(home, body)
+
+
 def test_command_palette_offers_export_filter_cancel_and_requeue(home):  # item 8
     registry = sample_registry(home)
 
@@ -259,6 +277,7 @@ def test_jobs_pane_shows_eta_device_and_message_within_80_columns(home):  # item
         await pilot.press("2")
         jobs = app.screen.query_one("#jobs-table", RecordTable)
         assert column_x(jobs, "where") + 6 <= 80
+        assert column_x(jobs, "message") + len("epoch 4/10") <= 80  # what it is doing, or why it failed
         row = next(r for r in jobs.visible_records() if r["status"] == "running")
         assert row["eta"] == "2:05" and row["where"] == "cuda:0"
         assert job_row({"id": "x", "status": "failed", "error": "y" * 200})["message"].endswith("…")
@@ -286,3 +305,29 @@ def test_demo_reports_progress_and_what_it_made(home, monkeypatch, capsys):  # i
     assert "epoch 2/2, test acc 1.000" in err
     assert "3 demo runs ready (2 trained, 1 weight-matched partners)" in err
     assert len(Registry(home).all("runs")) == 3
+
+
+def test_regions_caption_names_the_points_not_a_data_set(home, monkeypatch):  # item 10, seen in tmux
+    import lmctui.service.regions as service
+
+    write_registry(home, [run_doc("aaa222", 0)])
+
+    class FakeRegions:  # a 2-class map of a moons run, without torch
+        def __init__(self, registry, run_a, run_b=None):
+            self.loaded = None
+
+        def grid(self, alpha, method, columns, rows):
+            return {"classes": [[0] * columns] * rows, "test_acc": 0.96, "alpha": alpha, "method": method}
+
+    monkeypatch.setattr(service, "DecisionRegions", FakeRegions)
+    monkeypatch.setattr("lmctui.tui.screens.regions._extent_and_points",
+                        lambda regions: {"extent": (-1, 1, -1, 1), "points": [(0.0, 0.0, 1)]})
+
+    async def body(app, pilot):
+        await pilot.press("d")
+        assert await wait_for(lambda: "test acc" in text_of(app, "#regions-caption"), pilot)
+        caption = text_of(app, "#regions-caption")
+        assert "digits" not in caption  # the data set is moons: the glyphs are classes
+        assert "true class" in caption and "alpha" not in caption.splitlines()[1]  # one run: no line to move on
+
+    scenario(home, body)

@@ -46,6 +46,7 @@ def test_jobs_pane_shows_slurm_id_and_state_within_80_columns(home, tmp_path):
         assert rows["jss222"]["where"] == "4313 OUT_OF_MEMORY"
         assert rows["jbb222"]["where"] == "cpu"  # a local job's device, in the same column
         assert column_x(jobs, "where") + len("4313 OUT_OF_MEMORY") <= 80
+        assert column_x(jobs, "message") + len("pending") <= 80
         assert rows["jss111"]["message"] == "pending (Resources)"
 
     scenario(home, body)

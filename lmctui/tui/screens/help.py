@@ -16,6 +16,7 @@ The command palette finds every action by name."""
 TABLE_KEYS = [("j / k, up / down", "move"), ("right / l, left / h", "scroll the table by a column"),
               ("space", "select or unselect a run, then move down"), ("s / S", "sort by the next column / reverse"),
               ("enter", "open a run, a job (params, log, error) or a curve"), ("esc", "back, or clear the filter"),
+              ("p, then c t m y e", "queue, basin threshold, kind, consistency, CSV"),
               ("ctrl+p", "command palette: every action by name")]
 KEY_WIDTH = 20
 

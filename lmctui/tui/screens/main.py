@@ -21,12 +21,13 @@ from lmctui.tui.widgets.record_table import RecordTable
 # The figures a researcher came for first, then what tells rows apart; the rest scrolls (right / l).
 RUN_COLUMNS = [("id", "id"), ("status", "status"), ("test_acc", "test acc"), ("test_loss", "test loss"),
                ("dataset", "data"), ("width", "width"), ("seed", "seed"), ("kind", "kind"), ("method", "method"),
-               ("parent", "parent"), ("epochs", "epochs"), ("arch", "arch"), ("depth", "depth"),
+               ("parent", "parent"), ("aligned_to", "aligned to"), ("epochs", "epochs"), ("arch", "arch"), ("depth", "depth"),
                ("optimizer", "opt"), ("lr", "lr"), ("train_acc", "train acc"), ("train_loss", "train loss"),
                ("tags", "tags"), ("created", "created")]
 # "where": the device of a local job, or a Slurm job's id and state ("4312_0 PENDING").
+# The message (why a job failed, how far it is) before the title: the id names the job.
 JOB_COLUMNS = [("id", "id"), ("status", "status"), ("bar", "progress"), ("eta", "eta"), ("elapsed", "elapsed"),
-               ("where", "where"), ("title", "job"), ("message", "message (enter: all of it)")]
+               ("where", "where"), ("message", "message (enter: all)"), ("title", "job")]
 BARRIER_COLUMNS = [("pair", "pair"), ("method", "method"), ("loss_barrier_test", "loss test"),
                    ("error_barrier_test", "err test"), ("loss_barrier_train", "loss train"),
                    ("error_barrier_train", "err train"), ("repair", "repair"), ("width", "width"),

@@ -153,7 +153,10 @@ class PairwiseScreen(Screen):
             self.notify("the matrix is still loading", severity="warning")
             return
         queued = self.app.queue_missing_pairs(self.matrix)
-        self.notify(f"queuing {queued} interpolation job(s)")
+        if queued:
+            self.notify(f"queuing {queued} interpolation job(s)")
+        elif not self.matrix.get("incompatible"):
+            self.notify("every pair has its curves already")
 
     def action_threshold(self) -> None:
         from lmctui.tui.screens.dialogs import PromptScreen

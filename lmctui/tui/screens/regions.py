@@ -75,9 +75,10 @@ class RegionsScreen(Screen):
     def _show(self, grid: dict) -> None:
         who = f"{self.run_a}" if self.run_b is None else \
             f"(1 - {grid['alpha']:.2f}) {self.run_a} + {grid['alpha']:.2f} {self.run_b}, {grid['method']}"
+        keys = "esc: back" if self.run_b is None else "left/right: alpha, m: method, esc: back"
         self.query_one("#regions-caption", Static).update(
             f"decision regions of {who}   test acc {grid['test_acc']:.3f}\n"
-            f"digits: test points by true class   left/right: alpha, m: method, esc: back")
+            f"test points drawn as their true class (0, 1, ...)   {keys}")
         self.query_one("#regions-map", RegionMap).show(grid)
 
     def _show_error(self, message: str) -> None:
