@@ -14,7 +14,8 @@ from lmctui.tui.screens.main import MainScreen
 from lmctui.tui.screens.pairwise import PairwiseScreen
 from lmctui.tui.screens.run_detail import RunDetailScreen
 from lmctui.tui.widgets.record_table import RecordTable
-from tui_helpers import FIXED, curve_doc, run_doc, sample_registry, scenario, text_of, wait_for, write_registry
+from tui_helpers import (FIXED, curve_doc, refused, run_doc, sample_registry, scenario, text_of, wait_for,
+                         write_registry)
 
 OBJECTIVES = [41.5, 44.25, 39.0, 44.0, 42.75]  # five restarts' final <A, P(B)>; the best is the largest
 
@@ -64,10 +65,7 @@ def test_pair_form_queues_ste_with_restarts_and_steps(home):
             await pilot.pause()
             assert form.query_one(f"#{field_id}").region.bottom <= 24
         await pilot.press("ctrl+u", *"naive,ste")
-        form.query_one("#restarts", Input).value = "0"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, PairForm) and "restarts" in text_of(app, "#form-error")
+        assert await refused(pilot, "restarts", "0", "restarts")
         form.query_one("#restarts", Input).value = "4"
         form.query_one("#ste_steps", Input).value = "50"
         await pilot.press("ctrl+s")

@@ -10,7 +10,7 @@ from lmctui.tui.screens.forms import PairForm, TrainForm
 from lmctui.tui.screens.job_detail import JobDetailScreen
 from lmctui.tui.screens.main import MainScreen
 from lmctui.tui.widgets.record_table import RecordTable
-from tui_helpers import FIXED, column_x, sample_registry, scenario, text_of, wait_for
+from tui_helpers import FIXED, column_x, refused, sample_registry, scenario, text_of, wait_for
 
 LOG_LINES = [f"epoch {i}/50" for i in range(1, 60)] + ["torch.OutOfMemoryError: CUDA out of memory"]
 
@@ -131,10 +131,7 @@ def test_forms_send_work_to_slurm_with_its_options(home, monkeypatch):
         assert not form.query_one("#slurm_time").parent.display  # the Slurm rows show only for Slurm
         await choose_slurm(form, pilot)
         assert form.query_one("#slurm_time").parent.display and not form.query("#no-slurm")
-        form.query_one("#slurm_time", Input).value = "soon"
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, PairForm) and "slurm time limit" in text_of(app, "#form-error")
+        assert await refused(pilot, "slurm_time", "soon", "slurm time limit")
         form.query_one("#slurm_time", Input).value = "1:30:00"
         form.query_one("#slurm_partition", Input).value = "gpu"
         await pilot.press("ctrl+s")

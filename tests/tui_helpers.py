@@ -122,3 +122,14 @@ async def wait_for(condition, pilot, seconds: float = 10.0) -> bool:
         if condition():
             return True
     return False
+
+
+async def refused(pilot, field_id: str, value: str, words: str) -> bool:
+    """Type `value` into a form's field and submit: whether the form stays open saying `words`."""
+    from textual.widgets import Input
+
+    form = pilot.app.screen
+    form.query_one(f"#{field_id}", Input).value = value
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    return pilot.app.screen is form and words in text_of(pilot.app, "#form-error")
