@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lmctui.errors import UserError
 from lmctui.records import ALIGNMENT_FIELDS, CURVE_FIELDS, CURVE_SERIES, run_view, view
+from lmctui.service.basins import basins
 from lmctui.service.catalog import incompatibility, show_run
 from lmctui.store import Registry
 
@@ -136,8 +137,6 @@ class Views:
                metric: str = "loss_barrier_test") -> dict:
         """The runs grouped into basins by their stored barriers (`service.basins`), or {"error": why}
         while a pair lacks a curve. Cached like the matrix it is computed from."""
-        from lmctui.service.basins import basins  # it imports this module
-
         def compute():
             try:
                 return basins(self.registry, run_ids, threshold, kind, metric)

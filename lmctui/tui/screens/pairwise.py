@@ -142,7 +142,7 @@ class PairwiseScreen(Screen):
             return text.append(f"\n  y: measure it for these {len(self.run_ids)} runs (in the background;"
                                " it aligns\n  every pair, which takes a while)\n", style="dim")
         if found.get("running"):
-            return text.append("\n  computing in the background ...\n", style="dim")
+            return text.append(f"\n  computing in the background ... {found.get('progress') or ''}\n", style="dim")
         if "error" in found:
             return text.append(f"\n  {found['error']}\n", style="red")
         return text.append_text(describe_consistency(found))
@@ -214,8 +214,11 @@ class PairwiseScreen(Screen):
     def _measure_consistency(self) -> None:
         from lmctui.service.consistency import consistency  # imports torch: only when asked
 
+        def progress(fraction: float, text: str) -> None:
+            self.app.call_from_thread(self._measured, {"running": True, "progress": f"{fraction:.0%}: {text}"})
+
         try:
-            found = consistency(self.app.registry, list(self.run_ids))
+            found = consistency(self.app.registry, list(self.run_ids), on_progress=progress)
         except UserError as err:
             found = {"error": str(err)}
         except Exception as err:  # the work failed (a run's weights damaged, out of memory): say so
