@@ -219,7 +219,7 @@ class PairForm(Form):
             yield from labelled("re-estimate BatchNorm stats", Checkbox("", value=True, id="reset_bn"))
         else:
             yield from labelled("method", select("method", ALIGN_METHODS, "weight"))
-        yield from labelled("seed (weight-matching order)", Input("0", id="seed"))
+        yield from labelled("seed (matching order)", Input("0", id="seed"))
         yield from self.matching_fields()
 
     def build(self) -> list:
