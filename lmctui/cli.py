@@ -2,7 +2,8 @@
 
 Only the service and presentation modules are imported here, and torch only inside
 the service calls that do work, so `--help` and every refusal of bad input answer at
-once. Exit codes: 0 success, 2 bad input (one line on stderr), 1 failure while working.
+once. Exit codes: 0 success, 2 bad input (one line on stderr), 1 failure while working, 130 / 143
+stopped by Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -153,8 +154,8 @@ def command(func):
             fail(2, f"error: {err.worded(flag(err.field))}")
         except UserError as err:
             fail(2, f"error: {err}")
-        except KeyboardInterrupt:
-            fail(130, "interrupted")
+        except KeyboardInterrupt as err:
+            fail(stopped_code(err), "interrupted" if stopped_code(err) == 130 else "terminated (SIGTERM)")
         except WorkFailed as err:
             fail(1, f"failed: {err}")
         except typer.Exit:
@@ -176,13 +177,23 @@ def _registry(home):
     return open_registry(home)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM in the foreground: it unwinds the work like Ctrl-C (so runs are marked interrupted),
+    and the command exits 143 (128 + SIGTERM) like the worker does, not Ctrl-C's 130."""
+
+
+def stopped_code(err: KeyboardInterrupt) -> int:
+    """The exit status of a command stopped by a signal: 128 + its number."""
+    return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
+
+
 def _signals_interrupt() -> None:
     """Ctrl-C and a kill (SIGTERM) unwind the work, so the run is marked interrupted.
 
     SIGINT is set explicitly: a process started in the background inherits it ignored.
     """
     def handler(signum, frame):
-        raise KeyboardInterrupt()
+        raise Terminated()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -300,9 +311,9 @@ def _on_cluster(request, home, as_json: bool, placement: Placement):
     _signals_interrupt()
     try:
         docs = jobs.wait_for_cluster([d["id"] for d in docs], on_tick=_ClusterTicker())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         message("stopped waiting; the jobs go on on the cluster (lmctui-cli jobs shows them, --cancel stops them)")
-        raise typer.Exit(130)
+        raise typer.Exit(stopped_code(err))
     return results(registry, docs) or None, failures(docs)
 
 

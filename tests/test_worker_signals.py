@@ -1,4 +1,5 @@
-"""`lmctui-cli worker` stopped by a signal marks its job and runs interrupted, then exits 128 + signal."""
+"""`lmctui-cli worker`, and a foreground `train`, stopped by a signal: the job and runs are marked
+interrupted, then the process exits 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
 
 import signal
 import time
@@ -6,6 +7,7 @@ import time
 import pytest
 
 from conftest import cli_subprocess
+from lmctui.store.runfiles import METRICS, read_metrics
 from lmctui.service.catalog import open_registry
 
 pytestmark = pytest.mark.slow
@@ -58,3 +60,26 @@ def test_a_killed_workers_job_is_marked_by_a_live_worker(cli, home):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_foreground_train_exits_128_plus_the_signal(cli, home, signum):
+    """The same codes as the worker: a script or a scheduler tells a kill (143) from Ctrl-C (130)."""
+    proc = cli_subprocess(["train", "--dataset", "digits", "--width", "32", "--epochs", "100000"], home)
+    registry = None
+
+    def metrics_written():
+        nonlocal registry
+        assert proc.poll() is None, proc.stderr.read()
+        if registry is None and (home / "registry.json").exists():
+            registry = open_registry(home)
+        runs = registry.all("runs") if registry is not None else []
+        return bool(runs) and bool(read_metrics(home / "runs" / runs[0]["id"] / METRICS))
+
+    assert wait_until(metrics_written), "training never wrote a metric"
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr  # one line, no traceback
+    [run] = registry.all("runs")
+    assert run["status"] == "interrupted" and 1 <= run["epochs_done"] < 100000
