@@ -168,3 +168,17 @@ def test_merge_many_is_the_best_responses_of_the_shared_frame_from_the_identity(
         assert all(torch.equal(moved[k], expected[k]) for k in expected)
     assert frame_objective(spec, states, perms) >= frame_objective(spec, states, [identity_perms(spec, s)
                                                                                  for s in states]) - 1e-9
+
+
+def test_a_queued_ste_alignment_reports_its_steps_as_job_progress(mlps):
+    from lmctui.service.jobs import execute
+
+    registry, (a, b, _) = mlps
+    request = AlignRequest(a, b, "ste", device="cpu", matching=Matching(ste=STEOptions(steps=8, batch_size=64)))
+    reports = []
+    result = execute(registry, {"id": "job000", "kind": "align", "params": request.to_params()},
+                     lambda: None, lambda fraction, text: reports.append((fraction, text)))
+    assert registry.get("alignments", result["alignment"])["method"] == "ste"
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(0 < f <= 1 for f in fractions)
+    assert all(text.startswith("STE step ") for _, text in reports) and reports[-1][1].startswith("STE step 8/8")

@@ -270,8 +270,11 @@ def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[f
         return _train(registry, request, should_stop, on_progress, job["id"])
     from lmctui.service import science
 
+    def ste_step(done: int, total: int, loss: float) -> None:
+        on_progress(done / total, f"STE step {done}/{total}, midpoint loss {loss:.4f}")
+
     if isinstance(request, AlignRequest):
-        return {"alignment": science.align(registry, request)["id"]}
+        return {"alignment": science.align(registry, request, ste_step)["id"]}
     if isinstance(request, InterpRequest):
         methods = request.methods
 
@@ -279,7 +282,7 @@ def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[f
             on_progress((methods.index(method) + done / total) / len(methods), f"{method}: {done}/{total} points")
 
         return {"curves": [c["id"] for c in science.interp(registry, request, report)]}
-    result = science.average(registry, request)
+    result = science.average(registry, request, on_step=ste_step)
     return {"average": result["id"], "test_acc": result["test_acc"]}
 
 
