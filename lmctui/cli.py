@@ -20,7 +20,7 @@ import typer
 
 from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
                             OPTIMIZERS)
-from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
+from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table, table_fits
 from lmctui.configs import DEFAULT_RESTARTS, DataConfig, InterpolationOptions, ModelConfig, STEOptions, TrainConfig
 from lmctui.errors import FieldError, UserError, WorkFailed
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
@@ -37,7 +37,8 @@ app.add_typer(cluster_app, name="cluster")
 Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
-MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of the weight-matching visiting order")]
+MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of weight matching's visiting order (restart i uses "
+                                                       "seed + i) and of STE matching's batch order")]
 Out = Annotated[Path, typer.Option("--out", help="CSV file to write")]
 Dataset = Annotated[str, typer.Option(help=", ".join(DATASETS))]
 Arch = Annotated[str, typer.Option(help=", ".join(ARCHS))]
@@ -505,17 +506,27 @@ def align(
     if json:
         emit_json({"alignment": alignment})
         return
-    print_table([alignment], ["id", "run_a", "run_b", "method", "aligned_run", *ALIGN_COLUMNS[method], "seconds",
-                              "reused"], drop=("seconds", "iterations"))
+    columns = (*ALIGN_PAIR_COLUMNS, *ALIGN_COLUMNS[method], ("seconds", "seconds"), ("reused", "reused"))
+    print_table([{label: alignment.get(key) for key, label in columns}], [label for _, label in columns],
+                ALIGN_TITLES[method].format(**alignment), drop=("seconds", "iterations", "reused"))
     objectives = alignment.get("restart_objectives") or []
     if len(objectives) > 1:
         message(f"objectives of the {len(objectives)} restarts: {min(objectives):.6g} to {max(objectives):.6g} "
                 f"(spread {max(objectives) - min(objectives):.3g}); kept restart {alignment.get('best_restart')}")
 
 
-# What align's table shows of each method's record, between the pair and the time taken.
-ALIGN_COLUMNS = {"weight": ("iterations", "objective", "restarts", "best_restart"), "activation": ("iterations",),
-                 "ste": ("midpoint_loss", "identity_loss", "best_step")}
+# align's table, (field, short label) as INTERP_COLUMNS, so that every method's fits 80 columns: the pair, then
+# what each method's record says of its search (its title says what the labels mean), then the time taken.
+ALIGN_PAIR_COLUMNS = (("id", "id"), ("run_a", "A"), ("run_b", "B"), ("method", "method"), ("aligned_run", "aligned"))
+ALIGN_COLUMNS = {"weight": (("iterations", "iterations"), ("objective", "objective"), ("restarts", "restarts"),
+                            ("best_restart", "kept")),
+                 "activation": (("iterations", "iterations"),),
+                 "ste": (("midpoint_loss", "midpoint"), ("identity_loss", "identity"), ("best_step", "step"))}
+ALIGN_TITLES = {"weight": "{run_b} permuted to match {run_a}: weight matching's objective <A, P(B)> and the "
+                          "restart kept",
+                "activation": "{run_b} permuted to match {run_a} by activation matching",
+                "ste": "{run_b} permuted to match {run_a}: midpoint loss with the permutation kept, with none "
+                       "(identity), and the step that found it (-1: the identity)"}
 
 
 def _run_or_queue(request, queue: bool, home, as_json: bool, use_case: str, placement: Placement = Placement(),
@@ -582,10 +593,11 @@ def interp(
     if json:
         emit_json({"curves": curves})
     else:
-        print_table([{label: c.get(key) for key, label in INTERP_COLUMNS} for c in curves],
-                    [label for _, label in INTERP_COLUMNS],
-                    f"{curves[0]['run_a']} -> {curves[0]['run_b']}: test barriers on the grid, refined, and the alpha "
-                    "of the maximum", drop=INTERP_DROP)
+        columns = INTERP_COLUMNS if refine else [c for c in INTERP_COLUMNS if c[0] not in INTERP_REFINED]
+        print_table([{label: c.get(key) for key, label in columns} for c in curves], [label for _, label in columns],
+                    f"{curves[0]['run_a']} -> {curves[0]['run_b']}: test barriers on the grid, "
+                    + ("refined, and the alpha of the maximum" if refine else "not refined (--no-refine)"),
+                    drop=INTERP_DROP)
     if plot:
         from lmctui.plots import curves_plot
 
@@ -602,6 +614,8 @@ INTERP_COLUMNS = (("method", "method"), ("loss_barrier_test", "loss"), ("loss_ba
                   ("loss_barrier_train", "loss train"), ("error_barrier_train", "error train"),
                   ("mid_acc_test", "mid acc"))
 INTERP_DROP = ("error train", "loss train", "mid acc", "error alpha", "error refined")
+INTERP_REFINED = ("loss_barrier_test_refined", "loss_barrier_test_alpha", "error_barrier_test_refined",
+                  "error_barrier_test_alpha")
 
 
 @app.command()
@@ -692,11 +706,15 @@ def consistency(
     print_table([{"group": g, "consistent": v} for g, v in found["per_group"].items()], ["group", "consistent"],
                 f"cycle consistency of {len(found['runs'])} runs: {found['overall']:.4f} of units agree around "
                 f"{len(found['triangles'])} triangle(s)")
-    print_table([{**t, "runs": " ".join(t["runs"])} for t in found["triangles"]],
-                ["runs", "consistent", "barrier_direct", "barrier_composed", "barrier_shared"],
-                "triangles a b c: c into a directly, through b, through the shared frame (test loss barriers)")
-    print_table([{**p, "runs": " ".join(p["runs"])} for p in found["pairs"]],
-                ["runs", "barrier_direct", "barrier_shared", "barrier_mergemany"], "pairs")
+    print_table([{"runs a b c": " ".join(t["runs"]), "consistent": t["consistent"],
+                  **{label: t[f"barrier_{label}"] for label in ("direct", "composed", "shared")}}
+                 for t in found["triangles"]], ["runs a b c", "consistent", "direct", "composed", "shared"],
+                "triangles: the test loss barrier from a to c with c mapped directly, through b (composed), "
+                "through the shared frame")
+    print_table([{"runs": " ".join(p["runs"]), **{label: p[f"barrier_{label}"]
+                                                 for label in ("direct", "shared", "mergemany")}}
+                 for p in found["pairs"]], ["runs", "direct", "shared", "mergemany"],
+                "pairs: the test loss barrier along the direct map, the shared frame's and MergeMany's")
     message(f"frames of all {len(found['runs'])} runs (sum of pairwise <U_i W_i, U_j W_j>): shared "
             f"{found['shared_frame']['objective']:.6g} (from {found['shared_frame']['start_objective']:.6g}), "
             f"MergeMany {found['mergemany']['objective']:.6g}")
@@ -733,12 +751,12 @@ def basins(
     print_table(found["rows"], ["run", "basin", "basin_size", "within_mean", "nearest_other", "seed", "kind"],
                 f"{found['count']} basin(s) at {metric} <= {threshold:g} ({method}, {linkage} linkage)",
                 drop=("kind", "seed"))
-    if len(found["runs"]) <= MATRIX_MOST:
-        print_table([{"run": a, **{b: v for b, v in zip(found["runs"], row)}} for a, row in
-                     zip(found["runs"], found["matrix"])], ["run", *found["runs"]], f"{metric} ({method})")
-
-
-MATRIX_MOST = 12  # runs whose barrier matrix a basins table still shows
+    matrix = [{"run": a, **dict(zip(found["runs"], row))} for a, row in zip(found["runs"], found["matrix"])]
+    if table_fits(matrix, ["run", *found["runs"]]):
+        print_table(matrix, ["run", *found["runs"]], f"{metric} ({method})")
+    else:
+        message(f"(the {len(found['runs'])} x {len(found['runs'])} barrier matrix is wider than the terminal; "
+                "--json has it)")
 
 
 @export_app.command("basins")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -12,8 +13,9 @@ from rich.table import Table
 from lmctui.formatting import format_cell
 from lmctui.jsonio import dumps_strict
 
-# Piped output gets a wide table rather than 80 squeezed columns.
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+# Piped output gets a wide table rather than 80 squeezed columns, unless $COLUMNS says how wide (a pager, a
+# log read in a narrow terminal): rich reads $COLUMNS itself when no width is given.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240)
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -24,6 +26,7 @@ def emit_json(doc: dict) -> None:
 
 
 def message(text: str) -> None:
+    sys.stdout.flush()  # what stdout printed first shows first where both streams go to one terminal or file
     stderr.print(text, markup=False, highlight=False)
 
 
@@ -36,8 +39,7 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None, 
     said on stderr, with the flag that shows it.
     """
     cells = [[format_cell(row.get(c)) for c in columns] for row in rows]
-    natural = {c: max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)}
-    need = {c: min(natural[c], WRAPPED_MIN) if c in wrap else natural[c] for c in columns}
+    need = _needed_widths(cells, columns, wrap)
     shown = list(columns)
     for column in drop:
         if _table_width(need[c] for c in shown) <= stdout.width:
@@ -51,11 +53,23 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None, 
         table.add_row(*(value for value, column in zip(line, columns) if column in shown))
     stdout.print(table)
     hidden = [c for c in columns if c not in shown]
-    if hidden and sys.stdout.isatty():
+    if hidden:
         message(f"(hidden to fit {stdout.width} columns: {', '.join(hidden)}; --json shows all)")
 
 
+def table_fits(rows: list[dict], columns: list[str]) -> bool:
+    """Whether the table of these columns fits stdout's width without dropping any of them."""
+    cells = [[format_cell(row.get(c)) for c in columns] for row in rows]
+    return _table_width(_needed_widths(cells, columns, ()).values()) <= stdout.width
+
+
 WRAPPED_MIN = 12  # a free-text column folds, but never narrower than this
+
+
+def _needed_widths(cells: list[list[str]], columns: list[str], wrap: tuple[str, ...]) -> dict[str, int]:
+    """Each column's width: its widest cell or header (a `wrap` column folds down to WRAPPED_MIN)."""
+    natural = {c: max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)}
+    return {c: min(natural[c], WRAPPED_MIN) if c in wrap else natural[c] for c in columns}
 
 
 def _table_width(widths) -> int:

@@ -217,6 +217,34 @@ def test_ste_alignment_gives_a_valid_permutation_and_reports_its_steps(toys):
     assert aligned["kind"] == "aligned" and aligned["test_acc"] == pytest.approx(original["test_acc"])
 
 
+def test_the_seed_draws_ste_batch_order_as_core_ste_matching_does_with_that_seed(toys):
+    """--seed used to be recorded on an STE alignment but never reached STE (its batch order was always seed 0)."""
+    from lmctui.configs import STEOptions
+    from lmctui.core.permutation import spec_for
+    from lmctui.core.ste import ste_matching
+    from lmctui.service.catalog import open_registry
+    from lmctui.service.loaded import LoadedRuns
+
+    cli, home, ids = toys
+    options = ["--method", "ste", "--ste-steps", "12", "--ste-batch", "32", "--device", "cpu", "--json"]
+    made = {seed: cli("align", ids[1], ids[2], "--seed", seed, *options) for seed in (0, 3)}
+    assert all(m.code == 0 for m in made.values()), [m.stderr for m in made.values()]
+    loaded = LoadedRuns.load(open_registry(home), [ids[1], ids[2]], "cpu")
+    for seed, result in made.items():
+        alignment = result.json["alignment"]
+        assert alignment["seed"] == seed and alignment["ste"]["seed"] == seed
+        oracle = ste_matching(loaded.model, spec_for(loaded.model), loaded[0].state, loaded[1].state,
+                              loaded.data.x_train, loaded.data.y_train, STEOptions(steps=12, batch_size=32, seed=seed))
+        stored = open_registry(home).get("alignments", alignment["id"])
+        assert stored["step_losses"] == pytest.approx(list(oracle.step_losses), rel=1e-6)
+        assert alignment["midpoint_loss"] == pytest.approx(oracle.midpoint_loss, rel=1e-6)
+        permutation = cli("show", alignment["id"], "--json").json["permutation"]
+        assert permutation == {p: v.tolist() for p, v in oracle.perms.items()}
+    assert made[0].json["alignment"]["id"] != made[3].json["alignment"]["id"]
+    again = cli("align", ids[1], ids[2], "--seed", "3", *options).json["alignment"]
+    assert again["reused"] and again["id"] == made[3].json["alignment"]["id"]
+
+
 def test_interp_and_average_take_the_matching_options_and_show_refined_barriers(toys):
     cli, home, ids = toys
     result = cli("interp", ids[1], ids[2], "--methods", "naive,weight,ste", "--restarts", "3", "--ste-steps", "10",
@@ -288,7 +316,7 @@ def test_consistency_of_exact_permutations_is_one_with_the_composed_barrier_the_
             assert abs(entry.get(key, 0.0)) < 1e-5, (key, entry)
     assert found["mergemany"]["objective"] == pytest.approx(found["shared_frame"]["objective"], rel=1e-9)
     table = cli("consistency", ids[0], *copies, "--restarts", "4", "--points", "5")
-    assert table.code == 0 and "1.0000 of units agree" in table.stdout and "barrier_mergemany" in table.stdout
+    assert table.code == 0 and "1.0000 of units agree" in table.stdout and "mergemany" in table.stdout
 
 
 def test_consistency_of_different_seeds_runs_and_says_what_it_did(toys):

@@ -68,11 +68,13 @@ def basins(registry: Registry, run_ids: list[str], threshold: float, method: str
     if len(set(ids)) != len(ids):
         raise UserError(f"the same run is named twice: {', '.join(ids)}")
     matrix = barrier_matrix(registry, ids, method, metric)
-    missing = [f"{ids[i]}-{ids[j]}" for i in range(len(ids)) for j in range(i + 1, len(ids)) if matrix[i][j] is None]
+    missing = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids)) if matrix[i][j] is None]
     if missing:
         which = "aligned (weight, activation or ste)" if method == "aligned" else method
-        raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({', '.join(missing[:4])}"
-                        f"{' ...' if len(missing) > 4 else ''}): interpolate them first")
+        named = ", ".join("-".join(pair) for pair in missing[:4]) + (" ..." if len(missing) > 4 else "")
+        a, b = missing[0]
+        raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({named}): interpolate them first, e.g. "
+                        f"lmctui-cli interp {a} {b} --methods {'weight' if method == 'aligned' else method}")
     from lmctui.core.basins import barrier_basins
 
     found = barrier_basins(matrix, threshold, linkage)

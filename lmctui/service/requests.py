@@ -123,7 +123,7 @@ class AlignRequest:
     run_a: str
     run_b: str
     method: str = "weight"
-    seed: int = 0  # weight matching's visiting order
+    seed: int = 0  # weight matching's visiting order (seed, seed + 1, ... per restart); STE's batch order
     device: str = "auto"
     matching: Matching = field(default_factory=lambda: Matching())
 

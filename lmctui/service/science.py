@@ -84,7 +84,7 @@ def _how(method: str, seed: int, matching: Matching, arch: str) -> dict:
     if method == "weight":
         how["restarts"] = matching.restarts_for(arch)
     if method == "ste":
-        how["ste"] = asdict(matching.ste)
+        how["ste"] = {**asdict(matching.ste), "seed": seed}  # the request's seed draws STE's batch order
     return how
 
 
