@@ -183,6 +183,8 @@ def run_view(doc: dict) -> dict:
 def filter_docs(docs: Iterable[dict], filters: list[tuple[str, str]], tags: list[str],
                 fields: tuple[str, ...] = RUN_FIELDS) -> list[dict]:
     docs = list(docs)
+    if not filters and not tags:
+        return docs
     known = set(fields).union(*(d.keys() for d in docs)) if docs else set(fields)
     for key, _ in filters:
         if key not in known:

@@ -104,3 +104,15 @@ def test_runs_of_dead_processes_are_marked_interrupted(home):
     assert registry.get("runs", orphan["id"])["status"] == "interrupted"
     assert registry.get("runs", alive["id"])["status"] == "running"
     assert registry.get("runs", elsewhere["id"])["status"] == "running"
+
+
+def test_a_listing_reads_the_cached_documents_and_leaves_them_as_they_were(tmp_path):
+    from lmctui.service.catalog import list_table
+
+    registry = Registry(tmp_path / "home")
+    doc = registry.insert("runs", {"kind": "trained", "status": "done", "width": 8, "config": {"model": {"width": 8}},
+                                   "created": "2026-01-01T00:00:00+00:00"})
+    rows = list_table(registry, "runs")
+    rows[0]["width"] = 999
+    assert registry.get("runs", doc["id"]) == doc  # a row is a new dict, never the cached document
+    assert all(r is not d for r in registry.all("runs", copy=False) for d in rows)

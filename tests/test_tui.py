@@ -314,3 +314,33 @@ def test_a_worker_in_another_process_shows_up(home):
             assert any(r["status"] == "running" for r in table.visible_records())
 
     run(scenario())
+
+
+def test_a_table_longer_than_its_first_screenful_fills_in_after_the_first_frame(home, monkeypatch):
+    from lmctui.tui.widgets import record_table
+
+    monkeypatch.setattr(record_table, "FIRST_ROWS", 2)  # 4 runs: 2 before the first frame, 2 after
+    sample_registry(home)
+
+    def shown(table):
+        return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+
+    async def scenario():
+        app = make_app(home, run_jobs=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settled(pilot)
+            await pilot.pause()
+            table = app.screen.query_one("#runs-table", RecordTable)
+            everything = [r["id"] for r in table.visible_records()]
+            assert len(everything) == 4 and shown(table) == everything
+            assert table.cursor_record()["id"] == everything[0]
+            table.sort_key, table.sort_reverse = "id", True
+            table._redraw()
+            table._redraw()  # a second redraw before the first one's rest is in: no row twice
+            await pilot.pause()
+            await pilot.pause()
+            assert shown(table) == sorted(everything, reverse=True)
+            # the cursor stayed on its run, now among the rows added after the first frame
+            assert table.cursor_record()["id"] == everything[0] and table.cursor_row == 3
+
+    run(scenario())

@@ -72,7 +72,7 @@ def list_table(registry: Registry, what: str, filters: list[tuple[str, str]] = (
     """The rows of one table (runs, curves, alignments, averages, sweeps), oldest first, filtered."""
     if what not in LISTINGS:
         raise FieldError("what", f"must be one of {', '.join(LISTINGS)}, got {what!r}")
-    docs = sorted(registry.all(what), key=lambda d: d.get("created") or "")
+    docs = sorted(registry.all(what, copy=False), key=lambda d: d.get("created") or "")  # rows are new dicts
     if tags and what != "runs":
         raise FieldError("tag", "applies to runs only")
     shape = {"runs": run_view, "sweeps": sweep_view}.get(what) or (lambda d: view(d, LISTINGS[what].fields))

@@ -72,9 +72,14 @@ class Registry:
         return self.home / "runs" / run_id
 
     # -- reads -----------------------------------------------------------------------
-    def all(self, table: str) -> list[dict]:
-        """Every document of `table` (jobs with their live progress), in no particular order."""
-        docs = [dict(doc) for doc in self._table(table).documents().values()]
+    def all(self, table: str, copy: bool = True) -> list[dict]:
+        """Every document of `table` (jobs with their live progress), in no particular order.
+
+        `copy=False` hands out the cached documents themselves, for a caller that only
+        reads them (a listing that projects each into a new row): never mutate them.
+        """
+        copy = copy or table == "jobs"  # jobs get their progress laid over them
+        docs = [dict(doc) if copy else doc for doc in self._table(table).documents().values()]
         return self._with_progress(docs, None) if table == "jobs" else docs
 
     def get(self, table: str, doc_id: str) -> dict | None:
