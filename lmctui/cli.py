@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -1026,6 +1027,29 @@ def main() -> None:
         else:
             raise
     sys.exit(code if isinstance(code, int) else 0)
+
+# Commands that only read: after one, nothing is left to clean up but the heap.
+READ_ONLY_COMMANDS = ("list", "show", "export")
+
+
+def script() -> None:
+    """The `lmctui-cli` script: `main()`; after a read-only command the process leaves without
+    tearing its heap down (freeing a parsed 10,000-run table one object at a time takes 0.13 s,
+    more than listing it)."""
+    leave_at_once = len(sys.argv) > 1 and sys.argv[1] in READ_ONLY_COMMANDS
+    try:
+        main()
+    except SystemExit as exit_:
+        if not leave_at_once:
+            raise
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):  # a reader that left, or a closed stream
+                code = code or 1
+        os._exit(code)
+
 
 if __name__ == "__main__":
     main()

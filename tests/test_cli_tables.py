@@ -89,3 +89,31 @@ def test_show_prints_the_training_config_and_help_is_plain(cli, lab):
         assert field in shown.stdout
     help_text = cli("train", "--help", use_home=False).stdout
     assert "<bool>" not in help_text and "cifar10" in help_text and "fashion-mnist" in help_text
+
+
+def test_the_installed_script_after_a_read_only_command_leaves_with_its_output_whole(tmp_path):
+    """`lmctui-cli` leaves at once after list/show/export (no heap teardown): the output is all
+    there, the exit code is the command's, and a refusal is still one line."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tui_helpers import sample_registry
+
+    home = tmp_path / "home"
+    sample_registry(home)
+    script = Path(sys.executable).parent / "lmctui-cli"
+
+    def run(*args):
+        return subprocess.run([str(script), *args, "--home", str(home)], capture_output=True, text=True, timeout=60)
+
+    listed = run("list", "--json")
+    assert listed.returncode == 0 and sorted(r["id"] for r in json.loads(listed.stdout)["runs"]) == [
+        "aaa222", "bbb333", "ccc444", "ddd555"]
+    shown = run("show", "ccc444", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["run"]["width"] == 64
+    refused = run("show", "zzz999")
+    assert refused.returncode == 2 and refused.stdout == "" and len(refused.stderr.splitlines()) == 1
+    exported = run("export", "runs", "--out", str(tmp_path / "runs.csv"))
+    assert exported.returncode == 0 and len((tmp_path / "runs.csv").read_text().splitlines()) == 5
