@@ -21,7 +21,7 @@ def main() -> None:
     if args.registry:
         from benchmarks import registry
 
-        from benchmarks.app import bench_app
+        from benchmarks.app import bench_app, markdown as app_markdown
 
         results = registry.run(args.quick, log)
         sizes = tuple(int(size) for size in results["registry"])
@@ -40,20 +40,6 @@ def main() -> None:
             json.dump(results, f, indent=2)
     if args.json:
         print(json.dumps(results))
-
-
-def app_markdown(rows: list[dict], sizes: tuple[int, ...]) -> str:
-    """The app's rows of the registry table: first runs on screen, idle CPU, another process's run."""
-    if not rows:
-        return ""
-    by_size = {row["runs"]: row for row in rows}
-    lines = []
-    for label, key, cell in (("app: first runs on screen (tmux 80x24)", "first_frame_s", "{:.2f} s"),
-                             ("app: idle CPU over 10 s", "idle_cpu_fraction", "{:.1%}"),
-                             ("app: a run from another process on screen", "new_run_shown_s", "{:.2f} s")):
-        values = [by_size.get(size, {}).get(key) for size in sizes]
-        lines.append(f"| {label} | " + " | ".join("-" if v is None else cell.format(v) for v in values) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

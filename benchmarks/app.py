@@ -137,5 +137,19 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
+def markdown(rows: list[dict], sizes: tuple[int, ...]) -> str:
+    """The app's rows of the registry table: first runs on screen, idle CPU, another process's run."""
+    if not rows:
+        return ""
+    by_size = {row["runs"]: row for row in rows}
+    lines = []
+    for label, key, cell in (("app: first runs on screen (tmux 80x24)", "first_frame_s", "{:.2f} s"),
+                             ("app: idle CPU over 10 s", "idle_cpu_fraction", "{:.1%}"),
+                             ("app: a run from another process on screen", "new_run_shown_s", "{:.2f} s")):
+        values = [by_size.get(size, {}).get(key) for size in sizes]
+        lines.append(f"| {label} | " + " | ".join("-" if v is None else cell.format(v) for v in values) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     bench_app("--quick" in sys.argv)
