@@ -8,9 +8,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Static
 
+from lmctui.tui.screens.closing import closing
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS = [closing("y", "answer(True)", "Yes"), closing("n,escape", "answer(False)", "No")]
 
     def __init__(self, question: str):
         super().__init__()
@@ -30,7 +32,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class RegistryErrorScreen(Screen):
-    BINDINGS = [Binding("q,escape", "app.quit", "Quit")]
+    BINDINGS = [closing("q,escape", "app.quit", "Quit")]
 
     def __init__(self, message: str):
         super().__init__()

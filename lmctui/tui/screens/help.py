@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from lmctui.tui.screens.closing import closing
+
 INTRO = """Train networks, align their hidden units, interpolate and average them.
 Select runs with space, then act on the selection.
 The command palette finds every action by name."""
@@ -22,7 +24,7 @@ KEY_WIDTH = 20
 
 
 class HelpScreen(ModalScreen):
-    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+    BINDINGS = [closing("escape,q,question_mark", "app.pop_screen", "Close")]
 
     def __init__(self, bindings: list[Binding]):
         super().__init__()

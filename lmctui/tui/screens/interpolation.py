@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from lmctui.tui.screens.closing import BACK
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
 PANELS = (("train_loss", "train loss"), ("test_loss", "test loss"), ("train_acc", "train accuracy"),
@@ -16,7 +16,7 @@ PANELS = (("train_loss", "train loss"), ("test_loss", "test loss"), ("train_acc"
 
 
 class InterpolationScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = [BACK]
 
     def __init__(self, run_a: str, run_b: str):
         super().__init__()

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from lmctui.tui.app import DETAIL_REFRESH_SECONDS
+from lmctui.tui.screens.closing import BACK
 from lmctui.tui.screens.main import job_row
 
 FIELDS = ("title", "kind", "status", "progress", "eta", "elapsed", "device", "device_used", "worker", "executor",
@@ -23,7 +24,7 @@ SLURM_FIELDS = ("slurm_job_id", "slurm_state", "slurm_reason", "slurm_attempt", 
 
 
 class JobDetailScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
+    BINDINGS = [BACK,
                 Binding("j", "scroll('down')", "Down", show=False), Binding("k", "scroll('up')", "Up", show=False),
                 Binding("c", "job('cancel')", "Cancel job"), Binding("r", "job('requeue')", "Re-queue")]
 

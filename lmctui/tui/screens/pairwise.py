@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from lmctui.errors import UserError
+from lmctui.tui.screens.closing import BACK
 from lmctui.tui.screens.main import export_csv
 
 DEFAULT_THRESHOLD = 0.1  # a test loss barrier below this is "one basin" (experiments/basins.py uses it too)
@@ -32,7 +33,7 @@ def barrier_style(value: float | None) -> str:
 
 
 class PairwiseScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
+    BINDINGS = [BACK,
                 Binding("c", "compute", "Queue"),
                 Binding("t", "threshold", "Threshold"),
                 Binding("m", "switch_kind", "Kind"),

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from lmctui.errors import UserError
+from lmctui.tui.screens.closing import BACK
 from lmctui.tui.widgets.region_map import Y_LABEL, RegionMap
 
 ALPHA_STEP = 0.05
@@ -17,7 +18,7 @@ METHODS = ("naive", "weight", "activation")
 
 class RegionsScreen(Screen):
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
+        BACK,
         Binding("left,h", "alpha(-1)", "alpha -"),
         Binding("right,l", "alpha(1)", "alpha +"),
         Binding("m", "method", "Method"),

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, Static
 
 from lmctui.service.views import restart_spread
 from lmctui.tui.app import DETAIL_REFRESH_SECONDS
+from lmctui.tui.screens.closing import BACK
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
 FIRST = ("id", "status", "test_acc", "test_loss", "train_acc", "train_loss", "epochs_done", "seconds")
@@ -21,7 +22,7 @@ CONFIG_PARTS = ("data", "model", "train")
 
 
 class RunDetailScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"),
+    BINDINGS = [BACK,
                 Binding("j", "scroll('down')", "Down", show=False), Binding("k", "scroll('up')", "Up", show=False)]
 
     def __init__(self, run_id: str):
