@@ -117,11 +117,13 @@ def plot(rows: list[dict]) -> None:
             widths = sorted({r["width"] for r in mine})
             means = [statistics.fmean(r["loss_barrier_test"] for r in mine
                                       if r["width"] == w and r["method"] == method) for w in widths]
-            ax.plot(widths, means, marker="o", label=method, color=colors.get(method))
+            line, = ax.plot(widths, means, marker="o", label=method, color=colors.get(method))
+            pairs = [(r["width"], r["loss_barrier_test"]) for r in mine if r["method"] == method]
+            ax.scatter(*zip(*pairs), s=12, alpha=0.4, color=line.get_color())  # each pair: the spread behind the mean
         ax.set_xscale("log", base=2)
         ax.set_xlabel("width multiplier")
         ax.set_title(f"{arch}, norm {norm}")
-        ax.set_ylabel("test loss barrier (mean over pairs)")
+        ax.set_ylabel("test loss barrier (line: mean; dots: pairs)")
         ax.legend(fontsize=7)
     figure(NAME, fig)
 
