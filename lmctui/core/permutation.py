@@ -31,6 +31,22 @@ class ActivationPoint:
 
 
 @dataclass(frozen=True)
+class BlockGroup:
+    """Permutations whose units come in blocks that move as wholes, all by one block map.
+
+    An attention layer's heads: its query/key permutation and its value/output
+    permutation each have `n_blocks` (heads) blocks of head-dimension units; a valid
+    permutation sends head I to one head J, the same J for both members, and permutes the
+    units inside each head freely (each member on its own). A GroupNorm's groups are a
+    group of one member. Formally, for every member p of size n, with s = n / n_blocks:
+    `perms[p][i] // s == block_map[i // s]` for one `block_map` shared by the members.
+    """
+
+    perms: tuple[str, ...]
+    n_blocks: int
+
+
+@dataclass(frozen=True)
 class PermutationSpec:
     axes: dict[str, Axes]  # state-dict key -> permutation name (or None) per axis
     # perm name -> points whose channels are that perm's units (activation matching, REPAIR)
@@ -38,6 +54,9 @@ class PermutationSpec:
     # Entries that follow their units but are not weights (BatchNorm running statistics):
     # `apply_permutation` permutes them, weight matching leaves them out of its objective.
     buffers: frozenset[str] = frozenset()
+    # block-group name -> the permutations that must move in whole blocks (see BlockGroup);
+    # a permutation in no group is free.
+    blocks: dict[str, BlockGroup] = field(default_factory=dict)
 
     @property
     def matched_keys(self) -> list[str]:
@@ -66,6 +85,10 @@ class PermutationSpec:
                 out[p] |= named - {p}
         return out
 
+    def block_group_of(self) -> dict[str, str]:
+        """perm name -> the name of its block group, for the perms that have one."""
+        return {p: name for name, group in self.blocks.items() for p in group.perms}
+
     def check_covers(self, state: StateDict) -> None:
         missing = set(state) - set(self.axes)
         extra = set(self.axes) - set(state)
@@ -91,7 +114,35 @@ def identity_perms(spec: PermutationSpec, state: StateDict) -> Permutations:
 
 
 def random_perms(spec: PermutationSpec, state: StateDict, generator: torch.Generator) -> Permutations:
-    return {p: torch.randperm(n, generator=generator) for p, n in spec.perm_sizes(state).items()}
+    """A uniformly random permutation of every group the spec allows (whole blocks included)."""
+    sizes = spec.perm_sizes(state)
+    perms = {p: torch.randperm(n, generator=generator) for p, n in sizes.items() if p not in spec.block_group_of()}
+    for group in spec.blocks.values():
+        block_map = torch.randperm(group.n_blocks, generator=generator)
+        for p in group.perms:
+            perms[p] = blocked_perm(block_map, [torch.randperm(sizes[p] // group.n_blocks, generator=generator)
+                                                for _ in range(group.n_blocks)])
+    return perms
+
+
+def blocked_perm(block_map: torch.Tensor, inner: list[torch.Tensor]) -> torch.Tensor:
+    """The permutation that sends block I to block `block_map[I]`, ordered inside by `inner[I]`."""
+    size = len(inner[0])
+    return torch.cat([block_map[i] * size + inner[i] for i in range(len(inner))])
+
+
+def check_blocks(spec: PermutationSpec, perms: Permutations) -> None:
+    """Raise ValueError unless every block group's members move whole blocks by one map."""
+    for name, group in spec.blocks.items():
+        maps = []
+        for p in group.perms:
+            size = len(perms[p]) // group.n_blocks
+            blocks = (perms[p] // size).reshape(group.n_blocks, size)  # (blocks, units per block)
+            if not bool((blocks == blocks[:, :1]).all()):
+                raise ValueError(f"permutation {p} splits a block of group {name}")
+            maps.append(blocks[:, 0])
+        if any(not torch.equal(m, maps[0]) for m in maps[1:]):
+            raise ValueError(f"the members of block group {name} move their blocks differently")
 
 
 def invert(perms: Permutations) -> Permutations:
