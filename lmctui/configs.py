@@ -14,7 +14,8 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
+from lmctui.choices import (ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS,
+                            SCHEDULES, SEQUENCE_DATASETS, TOY_DATASETS, TRANSFORMER_ARCHS)
 from lmctui.errors import FieldError
 
 # Upper bounds, checked before any work: far above any study this tool is for, low
@@ -28,6 +29,10 @@ MAX_POINTS = 1001
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes int64
 MAX_LR = 1e6  # far above anything that trains; a diverging run is still recorded as diverged
 MIN_SAMPLES = 10
+MIN_TRAIN_FRACTION, MAX_TRAIN_FRACTION = 0.3, 0.9  # modadd: below 0.3 nothing generalizes in a study's time
+MAX_MODULUS = 1000  # modadd: p^2 pairs, a million at most
+EMBED_WIDTH = 32  # transformers: the residual stream's width at width multiplier 1
+PATCHES_PER_SIDE = 4  # vit: the default patch is the image side / 4 (8x8 digits: 2, 28x28 MNIST: 7)
 
 
 def check(ok: bool, field: str, problem: str) -> None:
@@ -64,6 +69,10 @@ class DataConfig:
     noise: float | None = None  # toy problems only: None means the problem's default noise
     data_dir: str | None = None  # torchvision data sets only
     download: bool = False  # torchvision data sets only: fetch into data_dir when missing
+    # modadd only: the share of all p^2 pairs (a, b) trained on; the rest is the test set.
+    # 0.5 generalizes within a few hundred epochs on a small transformer (the grokking setting).
+    train_fraction: float = 0.5
+    modulus: int = 97  # modadd only: p, a prime as in Power et al. (2022)
 
     def validate(self) -> "DataConfig":
         check_choice(self.name, "dataset", DATASETS)
@@ -73,6 +82,9 @@ class DataConfig:
                 check_number(self.noise, "noise", 0.0, 100.0)
         if self.name in FILE_DATASETS:
             self._check_data_dir()
+        if self.name in SEQUENCE_DATASETS:
+            check_number(self.train_fraction, "train_fraction", MIN_TRAIN_FRACTION, MAX_TRAIN_FRACTION)
+            check_int(self.modulus, "modulus", 2, MAX_MODULUS)
         return self
 
     def _check_data_dir(self) -> None:
@@ -87,7 +99,11 @@ class DataConfig:
 
     @property
     def images(self) -> bool:
-        return self.name not in TOY_DATASETS
+        return self.name not in TOY_DATASETS + SEQUENCE_DATASETS
+
+    @property
+    def sequences(self) -> bool:
+        return self.name in SEQUENCE_DATASETS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,23 +116,55 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = "mlp"
-    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier
-    depth: int = 2  # MLP only: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical)
-    norm: str = "none"  # CNNs only: none | batch | layer
+    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier; transformers: x EMBED_WIDTH
+    # MLP: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical);
+    # transformers: number of blocks; CNNs: unused (their depth is fixed)
+    depth: int = 2
+    norm: str = "none"  # CNNs only: none | batch | layer (transformers always use LayerNorm)
     input_shape: tuple[int, ...] = (2,)
     num_classes: int = 2
+    heads: int = 2  # transformers only: attention heads; must divide the embedding width
+    patch: int | None = None  # vit only: patch side in pixels; None: the image side / PATCHES_PER_SIDE
+
+    @property
+    def embed_width(self) -> int:
+        return EMBED_WIDTH * self.width
+
+    @property
+    def patch_size(self) -> int:
+        return self.patch if self.patch is not None else max(1, self.input_shape[-1] // PATCHES_PER_SIDE)
 
     def validate(self) -> "ModelConfig":
         check_choice(self.arch, "arch", ARCHS)
         check_int(self.width, "width", 1, MAX_WIDTH)
-        if self.arch == "mlp":
+        if self.arch in ("mlp",) + TRANSFORMER_ARCHS:
             check_int(self.depth, "depth", 1, MAX_DEPTH)
         check_choice(self.norm, "norm", NORMS)
-        check(self.arch != "mlp" or self.norm == "none", "norm",
-              f"applies to CNNs only; an MLP has no normalization layers, got {self.norm!r}")
-        check(self.arch == "mlp" or len(self.input_shape) == 3, "arch",
-              f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
+        check(self.arch in ("vgg", "resnet20") or self.norm == "none", "norm",
+              f"applies to CNNs only; {self.arch} has no choice of normalization, got {self.norm!r}")
+        if self.arch in TRANSFORMER_ARCHS:
+            self._check_transformer()
+        else:
+            check(self.arch == "mlp" or len(self.input_shape) == 3, "arch",
+                  f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
         return self
+
+    def _check_transformer(self) -> None:
+        check_int(self.heads, "heads", 1, self.embed_width)
+        check(self.embed_width % self.heads == 0, "heads",
+              f"must divide the embedding width {self.embed_width} (width {self.width} x {EMBED_WIDTH}), "
+              f"got {self.heads}")
+        if self.arch == "gpt":
+            check(len(self.input_shape) == 1, "arch", "gpt needs token sequences (modadd), "
+                                                      f"not inputs of shape {tuple(self.input_shape)}")
+            return
+        check(len(self.input_shape) == 3, "arch", f"vit needs image data, not inputs of shape "
+                                                  f"{tuple(self.input_shape)}")
+        if self.patch is not None:
+            check_int(self.patch, "patch", 1, MAX_WIDTH)
+        side = self.patch_size
+        check(all(n % side == 0 for n in self.input_shape[1:]), "patch",
+              f"{side} does not tile {self.input_shape[1]}x{self.input_shape[2]} images")
 
     def to_dict(self) -> dict:
         return asdict(self)

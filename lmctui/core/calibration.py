@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmctui.choices import TRANSFORMER_ARCHS
 from lmctui.core.models import ModelConfig
 
 CALIBRATION_BATCH = 1024
@@ -24,6 +25,8 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 def repair_modules(config: ModelConfig) -> list[str]:
     """Modules whose outputs are pre-activations with one channel per hidden unit."""
+    if config.arch in TRANSFORMER_ARCHS:
+        raise ValueError(f"REPAIR applies to MLPs and CNNs; {config.arch} normalizes with LayerNorm")
     if config.arch == "mlp":
         return [f"hidden.{i}" for i in range(config.depth)]
     if config.arch == "vgg":
