@@ -235,7 +235,8 @@ MAX_RESTARTS = 256
 MAX_STE_STEPS = 100_000
 # Weight matching is coordinate descent to a local optimum; on small CNNs the visiting
 # order alone moves the barrier as much as the effects studied, so CNNs try several.
-DEFAULT_RESTARTS = {"mlp": 1, "vgg": 8, "resnet20": 8}
+# Transformers too: one residual-stream permutation couples every block's groups.
+DEFAULT_RESTARTS = {"mlp": 1, "vgg": 8, "resnet20": 8, "vit": 4, "gpt": 4}
 
 
 def default_restarts(arch: str) -> int:
