@@ -56,6 +56,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--eval-train", type=int, default=1000)
     parser.add_argument("--append", action="store_true", help="keep the CSV's rows of settings not measured now")
     parser.add_argument("--timings", action="store_true", help="only measure epoch and matching times")
+    parser.add_argument("--name", default=NAME, help="the CSV and plot's name in assets/")
+    parser.add_argument("--plot", action="store_true", help="only redraw the plot from the CSV")
     return parser.parse_args()
 
 
@@ -127,14 +129,16 @@ def main() -> None:
     args = parse()
     if args.timings:
         return timings()
+    if args.plot:
+        return plot(read_rows(args.name), args.name)
     todo = settings(args)
-    rows = [r for r in read_rows(NAME) if (r["arch"], r["width"]) not in set(todo)] if args.append else []
+    rows = [r for r in read_rows(args.name) if (r["arch"], r["width"]) not in set(todo)] if args.append else []
     for arch, width in todo:
         start = time.perf_counter()
         rows += measure_setting(arch, width, args)
         print(f"{arch} w{width}: {time.perf_counter() - start:.0f} s", flush=True)
-        write_rows(NAME, rows)
-    plot(rows)
+        write_rows(args.name, rows)
+    plot(rows, args.name)
 
 
 def timings() -> None:
@@ -178,7 +182,7 @@ def _state(config, seed):
     return init_model(config, seed).state_dict()
 
 
-def plot(rows: list[dict]) -> None:
+def plot(rows: list[dict], name: str) -> None:
     plt = pyplot()
     archs = list(dict.fromkeys(r["arch"] for r in rows))
     fig, axes = plt.subplots(2, len(archs), figsize=(4.5 * len(archs), 6.5), squeeze=False)
@@ -202,7 +206,7 @@ def plot(rows: list[dict]) -> None:
             ax.set_ylabel("test loss barrier" if row == 0 else "midpoint test accuracy")
             ax.set_title(f"{arch} ({mine[0]['dataset']}, {DEPTH} blocks, {HEADS} heads)")
             ax.legend(fontsize=7)
-    figure(NAME, fig)
+    figure(name, fig)
 
 
 if __name__ == "__main__":

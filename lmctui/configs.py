@@ -62,6 +62,11 @@ def check_choice(value, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+# The shape of one example of the data sets that have one (read by checks, never by loaders).
+KNOWN_INPUT_SHAPES = {"digits": (1, 8, 8), "mnist-5k": (1, 28, 28), "mnist": (1, 28, 28),
+                      "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32), "modadd": (3,)}
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU
@@ -104,6 +109,13 @@ class DataConfig:
     @property
     def sequences(self) -> bool:
         return self.name in SEQUENCE_DATASETS
+
+    @property
+    def known_input_shape(self) -> tuple[int, ...] | None:
+        """One example's shape where the name alone says it (checks before any data is read)."""
+        if self.name in TOY_DATASETS:
+            return (2,)
+        return KNOWN_INPUT_SHAPES.get(self.name)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -188,3 +188,9 @@ def test_curves_and_averages_go_through_the_spec():
         assert test_loss == pytest.approx(evaluate(model, data.x_test, data.y_test)[0], abs=1e-5)
     merged = average(config, states, "mergemany", data)
     assert math.isfinite(merged.test_loss) and set(merged.state) == set(states[0])
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist-5k", "modadd", "moons"])
+def test_known_input_shapes_are_the_loaded_ones(name):
+    config = DataConfig(name)
+    assert load_dataset(config).input_shape == config.known_input_shape
