@@ -16,8 +16,8 @@ import itertools
 from typing import Callable
 
 from lmctui.configs import MAX_POINTS, MAX_SEED, InterpolationOptions, check_device, check_int
-from lmctui.errors import FieldError, UserError
-from lmctui.service.catalog import check_compatible, require_done
+from lmctui.errors import FieldError
+from lmctui.service.catalog import resolve_runs
 from lmctui.service.requests import Matching
 from lmctui.store import Registry
 
@@ -39,12 +39,7 @@ def check_consistency(registry: Registry, runs: list[str], seed: int = 0, matchi
     check_int(points, "points", 2, MAX_POINTS)
     matching.validate()
     check_device(device)
-    docs = [require_done(registry.resolve("runs", r)) for r in runs]
-    ids = [d["id"] for d in docs]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"the same run is named twice: {', '.join(ids)}")
-    check_compatible(docs)
-    return docs
+    return resolve_runs(registry, runs)
 
 
 def consistency(registry: Registry, runs: list[str], seed: int = 0, matching: Matching = Matching(),
