@@ -35,6 +35,7 @@ def run_request(request, choice: PlacementChoice, home, as_json: bool, render: C
     work runs in this process."""
     from lmctui.service.run import run
 
+    request.check_used()  # an option typed that the chosen methods do not read
     registry = registry_at(home)
     placement = choice.placement(registry.home, queue)
     signals_interrupt()

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from lmctui.errors import FieldError, UserError
 from lmctui.choices import LINKAGES
+from lmctui.errors import FieldError, UserError
 from lmctui.records import write_csv
 from lmctui.service.catalog import distinct
 from lmctui.service.methods import align_methods, curve_methods
@@ -66,11 +66,13 @@ def basins(registry: Registry, run_ids: list[str], threshold: float, method: str
            metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
     """Cluster the runs by their stored pairwise barriers; every pair needs a curve of `method`."""
     check_basins(run_ids, threshold, method, metric, linkage)
-    ids = [d["id"] for d in distinct([registry.resolve("runs", r) for r in run_ids])]
+    docs = distinct([registry.resolve("runs", r) for r in run_ids])
+    ids = [d["id"] for d in docs]
     matrix = barrier_matrix(registry, ids, method, metric)
     missing = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids)) if matrix[i][j] is None]
     if missing:
-        which = "aligned (weight, activation or ste)" if method == "aligned" else method
+        which = f"aligned ({', '.join(align_methods()[:-1])} or {align_methods()[-1]})" if method == "aligned" \
+            else method
         named = ", ".join("-".join(pair) for pair in missing[:4]) + (" ..." if len(missing) > 4 else "")
         a, b = missing[0]
         raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({named}): interpolate them first, e.g. "

@@ -86,6 +86,9 @@ class TrainRequest:
         return replace(self.train, init_seed=seed if self.init_seed is None else self.init_seed,
                        data_seed=seed if self.data_seed is None else self.data_seed)
 
+    def check_used(self) -> None:
+        """Every option of a training is read by it."""
+
     def named_runs(self) -> tuple[str, ...]:
         return ()  # init_from is checked on its own rules (checks.spawn_source)
 
@@ -120,8 +123,9 @@ class Matching:
         return self
 
     def check_used(self, methods: tuple[str, ...], field: str, allowed: tuple[str, ...]) -> None:
-        """Refuse an option that none of `methods` reads: a setting that changes nothing is a mistake worth
-        saying. `field` names the request's methods, `allowed` the methods it could have named."""
+        """Refuse an option set away from its default that none of `methods` reads: typed on a command
+        line, a setting that changes nothing is a mistake worth saying (a form shows every field, so
+        the app does not ask). `field` names the request's methods, `allowed` those it could name."""
         default = STEOptions()
         given = [name for name, key in STE_FIELDS.items() if getattr(self.ste, key) != getattr(default, key)]
         for option, fields, what in (("ste", given, "STE matching"),
@@ -157,9 +161,11 @@ class AlignRequest:
         check_choice(self.method, "method", align_methods())
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
-        self.matching.check_used((self.method,), "method", align_methods())
         self.matching.validate()
         return self
+
+    def check_used(self) -> None:
+        self.matching.check_used((self.method,), "method", align_methods())
 
     def named_runs(self) -> tuple[str, ...]:
         return self.run_a, self.run_b
@@ -194,9 +200,11 @@ class InterpRequest:
         self.options.validate()
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
-        self.matching.check_used(self.methods, "methods", curve_methods())
         self.matching.validate()
         return self
+
+    def check_used(self) -> None:
+        self.matching.check_used(self.methods, "methods", curve_methods())
 
     def named_runs(self) -> tuple[str, ...]:
         return self.run_a, self.run_b
@@ -237,9 +245,11 @@ class AverageRequest:
                   "reference", f"{self.reference} is not one of the runs being averaged")
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
-        self.matching.check_used((self.method,), "method", average_methods())
         self.matching.validate()
         return self
+
+    def check_used(self) -> None:
+        self.matching.check_used((self.method,), "method", average_methods())
 
     def named_runs(self) -> tuple[str, ...]:
         return self.runs
@@ -282,7 +292,6 @@ class SweepRequest:
                                                    f"got {len(self.base.seeds)}")
         _check_methods(self.methods)
         InterpolationOptions(self.points).validate()
-        self.matching.check_used(self.methods, "methods", curve_methods())
         self.matching.validate()
         self.base.validate()
         for value in self.values:
@@ -299,6 +308,9 @@ class SweepRequest:
         if self.axis in ("width", "depth"):
             return replace(self.base, **{self.axis: value})
         return replace(self.base, train=replace(self.base.train, **{self.axis: value}))
+
+    def check_used(self) -> None:
+        self.matching.check_used(self.methods, "methods", curve_methods())
 
     def named_runs(self) -> tuple[str, ...]:
         return ()
