@@ -23,7 +23,7 @@ from lmctui import cli_render as render
 from lmctui.cli_options import (AlignMethod, Arch, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
                                 CurveMethods, Dataset, Depth, Device, Epochs, Filters, Home, Json, LearningRate,
                                 MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
-                                SteLr, SteSteps, Threshold, placement_options)
+                                SteLr, SteSteps, Threshold, matching, placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
 from lmctui.cli_run import command, registry_at, run_request, signals_interrupt
 from lmctui.configs import DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig, InterpolationOptions, ModelConfig, TrainConfig
@@ -39,26 +39,6 @@ app.add_typer(export_app, name="export")
 cluster_app = typer.Typer(help="The Slurm cluster: is it usable from here?", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
-
-
-def matching(restarts: Optional[int], ste_steps: Optional[int], ste_batch: Optional[int], ste_lr: Optional[float]):
-    """The `Matching` of --restarts and --ste-*; the request refuses what its methods do not read."""
-    from dataclasses import replace
-
-    from lmctui.configs import STEOptions
-    from lmctui.service.requests import Matching
-
-    ste = {"steps": ste_steps, "batch_size": ste_batch, "lr": ste_lr}
-    return Matching(restarts, replace(STEOptions(), **{k: v for k, v in ste.items() if v is not None}))
-
-
-def read_json(path: Path, field: str) -> dict:
-    import json
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise FieldError(field, f"{path}: cannot read it as JSON ({err})") from None
 
 
 @app.command()

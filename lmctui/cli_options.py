@@ -18,6 +18,7 @@ import typer
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
 from lmctui.configs import DEFAULT_RESTARTS, STEOptions
+from lmctui.errors import FieldError
 from lmctui.service.methods import align_methods, average_methods, curve_methods
 
 Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
@@ -116,3 +117,22 @@ def placement_options(func):
 
     wrapper.__signature__ = signature
     return wrapper
+
+
+def matching(restarts: Optional[int], ste_steps: Optional[int], ste_batch: Optional[int], ste_lr: Optional[float]):
+    """The `Matching` of --restarts and --ste-*; the request refuses what its methods do not read."""
+    from dataclasses import replace
+
+    from lmctui.service.requests import Matching
+
+    ste = {"steps": ste_steps, "batch_size": ste_batch, "lr": ste_lr}
+    return Matching(restarts, replace(STEOptions(), **{k: v for k, v in ste.items() if v is not None}))
+
+
+def read_json(path: Path, field: str) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise FieldError(field, f"{path}: cannot read it as JSON ({err})") from None

@@ -141,12 +141,12 @@ def test_the_permuted_run_of_a_registered_method_computes_the_same_function(pair
     assert not torch.equal(loaded.runs[0].state[first], loaded.runs[1].state[first])
 
 
-def test_the_cli_the_forms_and_the_core_read_one_set_of_defaults():
-    """Each default is stated once: the CLI's option defaults, the app's form fields and the requests agree."""
+def test_the_cli_and_the_requests_read_one_set_of_defaults():
+    """Each default is stated once: the CLI's option defaults, the requests' and the configs' agree (the app's
+    forms: the next test)."""
     import inspect
 
     from lmctui import cli
-    from lmctui.tui.screens.forms import SweepForm, TrainForm
 
     sweep = inspect.signature(cli.sweep).parameters
     assert sweep["widths"].default == ",".join(map(str, DEFAULT_SWEEP_WIDTHS)) == \
@@ -161,7 +161,6 @@ def test_the_cli_the_forms_and_the_core_read_one_set_of_defaults():
         (TrainRequest().width, TrainRequest().depth)
     assert train["epochs"].default == TrainConfig.epochs and train["batch_size"].default == TrainConfig.batch_size
     assert inspect.signature(cli.align).parameters["method"].default == AlignRequest("a", "b").method
-
 
 
 def test_the_app_sweep_form_opens_with_the_cli_defaults(tmp_path):

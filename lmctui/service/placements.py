@@ -41,7 +41,7 @@ class Queue:
 
     @classmethod
     def from_options(cls, home, no_wait: bool = False, **options) -> "Queue":
-        refuse_options(no_wait, options)
+        refuse_options(False, options)  # a queue never waits: no_wait is what it does anyway
         return cls()
 
     def submit(self, registry: Registry, request, progress: dict | None = None, watch=None) -> dict:
@@ -77,14 +77,18 @@ def refuse_options(no_wait: bool, options: dict) -> None:
         raise FieldError(given[0], f"needs --executor {' or '.join(n for n in PLACEMENTS if n != 'local')}")
 
 
-def choose(executor: str, home, queue: bool = False, no_wait: bool = False, **options):
-    """The placement the user asked for: `executor` by name, `queue` for the local queue instead of now,
-    with that placement's options (None: not given)."""
+def choose(executor: str, home, queue: bool = False, no_wait: bool = False, background: bool = False,
+           **options):
+    """The placement the user asked for: `executor` by name, `queue` (`--queue`) for the local queue
+    instead of now, with that placement's options (None: not given). `background`: the caller never
+    waits (the app), so local work is queued and other placements return once submitted."""
     if executor not in PLACEMENTS:
         raise FieldError("executor", f"must be one of {', '.join(PLACEMENTS)}, got {executor!r}")
     kind = PLACEMENTS[executor]
     if kind is Queue:
-        return (Queue if queue else Foreground).from_options(home, no_wait, **options)
+        return (Queue if queue or background else Foreground).from_options(home, no_wait, **options)
+    if background:
+        return kind.from_options(home, True, **options)
     if queue:
         raise UserError(f"--queue and --executor {executor} exclude each other: {executor.capitalize()} keeps its own queue")
     return kind.from_options(home, no_wait, **options)

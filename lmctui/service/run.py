@@ -17,7 +17,7 @@ Nothing here imports torch: each use case imports its service module inside the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 from lmctui.errors import WorkFailed

@@ -163,7 +163,7 @@ class LmcApp(App):
         from lmctui.service.placements import choose
 
         try:
-            placement = choose(executor, self.home, queue=True, no_wait=True, **(options or {}))
+            placement = choose(executor, self.home, background=True, **(options or {}))
         except UserError as err:
             self.notify(str(err), severity="error")
             return
