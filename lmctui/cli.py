@@ -26,7 +26,8 @@ from lmctui.cli_options import (AlignMethod, Arch, AverageMethod, BasinLinkage, 
                                 SteLr, SteSteps, Threshold, matching, placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
 from lmctui.cli_run import command, registry_at, run_request, signals_interrupt
-from lmctui.configs import DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig, InterpolationOptions, ModelConfig, TrainConfig
+from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
+                            InterpolationOptions, ModelConfig, TrainConfig)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
 from lmctui.service.methods import DEFAULT_CURVE_METHODS, DEFAULT_METHOD, curve_methods
@@ -293,7 +294,7 @@ def consistency(
     runs: Annotated[list[str], typer.Argument(help="Three or more compatible run ids (up to 16)")],
     seed: MatchSeed = 0,
     restarts: Restarts = None,
-    points: Annotated[int, typer.Option(help="Alphas per barrier, ends included")] = 11,
+    points: Annotated[int, typer.Option(help="Alphas per barrier, ends included")] = CONSISTENCY_POINTS,
     device: Device = "auto",
     executor: Annotated[str, typer.Option(help="local only: consistency runs here, now (it is not a job kind)")] = "local",
     home: Home = None,

@@ -195,6 +195,7 @@ class InterpolationOptions:
         return self
 
 
+CONSISTENCY_POINTS = 11  # alphas per barrier of cycle consistency: one per triangle and pair, so fewer than a curve's
 MAX_RESTARTS = 256
 MAX_STE_STEPS = 100_000
 # Weight matching is coordinate descent to a local optimum; on small CNNs the visiting
