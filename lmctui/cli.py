@@ -21,9 +21,9 @@ import typer
 
 from lmctui import cli_render as render
 from lmctui.cli_options import (AlignMethod, Arch, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
-                                CurveMethods, Dataset, Depth, Device, Epochs, Filters, Home, Json, LearningRate,
-                                MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
-                                SteLr, SteSteps, Threshold, matching, placement_options, read_json)
+                                CurveMethods, Dataset, Depth, Device, Epochs, Filters, Heads, Home, Json, LearningRate,
+                                MatchSeed, Modulus, Norm, Optimizer, Out, Patch, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
+                                SteLr, SteSteps, Threshold, TrainFraction, matching, placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
 from lmctui.cli_run import command, registry_at, run_request, signals_interrupt
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
@@ -48,9 +48,11 @@ TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 def train(
     dataset: Dataset = DataConfig.name,
     arch: Arch = "mlp",
-    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = ModelConfig.width,
+    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier, or transformer width / 32")] = ModelConfig.width,
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
+    heads: Heads = ModelConfig.heads,
+    patch: Patch = ModelConfig.patch,
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-7: one run each")] = "0",
     init_seed: Annotated[Optional[int], typer.Option(help="Same init seed for every run")] = None,
     data_seed: Annotated[Optional[int], typer.Option(help="Same data-order seed for every run")] = None,
@@ -68,6 +70,8 @@ def train(
     noise: Annotated[Optional[float], typer.Option(help="Toy data: input noise")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
+    train_fraction: TrainFraction = DataConfig.train_fraction,
+    modulus: Modulus = DataConfig.modulus,
     device: Device = "auto",
     vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
     tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
@@ -88,8 +92,9 @@ def train(
             epochs=epochs, warmup_epochs=warmup, schedule=schedule,
             save_epochs=tuple(parse_int_list(save_epochs, "save_epochs")) if save_epochs is not None else ())
         request = TrainRequest(
-            data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width, depth=depth,
-            norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed,
+            data=DataConfig(dataset, n_samples, noise, data_dir, download, train_fraction=train_fraction,
+                            modulus=modulus), arch=arch, width=width, depth=depth, norm=norm, heads=heads,
+            patch=patch, train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed,
             data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()), vectorize=vectorize)
     view = TrainProgress(enabled=True)
     run_request(request, placement, home, json, lambda made: render.runs(made, json), queue, view,
@@ -388,7 +393,9 @@ def sweep(
     norm: Norm = "none",
     widths: Annotated[str, typer.Option(help="Widths to sweep, e.g. 8,32,128")] = ",".join(map(str, DEFAULT_SWEEP_WIDTHS)),
     width: Annotated[int, typer.Option(help="The width when --sweep names another axis")] = ModelConfig.width,
-    sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1 or optimizer=sgd,adam ...")] = None,
+    heads: Heads = ModelConfig.heads,
+    train_fraction: TrainFraction = DataConfig.train_fraction,
+    sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1, depth=1,2, heads=1,2,4 or optimizer=sgd,adam ...")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per value (>= 2)")] = DEFAULT_SWEEP_SEEDS,
     epochs: Epochs = TrainConfig.epochs,
     methods: CurveMethods = ",".join(DEFAULT_CURVE_METHODS),
@@ -417,9 +424,9 @@ def sweep(
             raise FieldError("sweep", f"takes axis=v1,v2, got {sweep_axis!r}")
         axis = axis.strip()
         values = sweep_values(axis, [v.strip() for v in raw.split(",") if v.strip()])
-    base = TrainRequest(DataConfig(dataset), arch, width, depth, norm,
+    base = TrainRequest(DataConfig(dataset, train_fraction=train_fraction), arch, width, depth, norm,
                         TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
-                        seeds=sweep_seeds(seeds), device=device)
+                        seeds=sweep_seeds(seeds), heads=heads, device=device)
     request = SweepRequest(base, axis, values, parse_csv_words(methods, curve_methods(), "methods"), points,
                            matching(restarts, ste_steps, ste_batch, ste_lr))
     run_request(request, placement, home, json, lambda made: render.sweep(made, json, axis, plot), queue,

@@ -70,10 +70,10 @@ def incompatibility(a: dict, b: dict) -> str | None:
         if a.get(key) != b.get(key):
             return f"runs {a['id']} and {b['id']} differ in {key}: {a.get(key)} vs {b.get(key)}"
     model_a, model_b = a["config"]["model"], b["config"]["model"]
-    for key in ("num_classes", "input_shape"):
-        if _as_list(model_a[key]) != _as_list(model_b[key]):
+    for key in ("num_classes", "input_shape", "heads", "patch"):  # the last two: transformers' (absent before them)
+        if _as_list(model_a.get(key)) != _as_list(model_b.get(key)):
             return (f"runs {a['id']} and {b['id']} differ in {key.replace('_', ' ')}: "
-                    f"{model_a[key]} vs {model_b[key]}")
+                    f"{model_a.get(key)} vs {model_b.get(key)}")
     return None
 
 

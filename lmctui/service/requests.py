@@ -36,6 +36,8 @@ class TrainRequest:
     norm: str = "none"
     train: TrainConfig = field(default_factory=TrainConfig)
     seeds: tuple[int, ...] = (0,)
+    heads: int = ModelConfig.heads  # transformers only
+    patch: int | None = ModelConfig.patch  # vit only
     init_seed: int | None = None  # fixes the init seed for every run; else init = seed
     data_seed: int | None = None  # fixes the data-order seed for every run; else = seed
     init_from: str | None = None  # RUN or RUN@EPOCH: start from that checkpoint (spawning)
@@ -45,7 +47,11 @@ class TrainRequest:
 
     def validate(self) -> "TrainRequest":
         self.data.validate()
-        self.model_config((1, 1, 1) if self.data.images else (2,), 2).validate()
+        self.model_config(self.data.known_input_shape or ((1, 1, 1) if self.data.images else (2,)), 2).validate()
+        check(self.arch == "gpt" or not self.data.sequences, "arch",
+              f"{self.arch} cannot read token sequences; {self.data.name} trains gpt")
+        check(self.arch != "gpt" or self.data.sequences, "arch",
+              f"gpt trains on token sequences (modadd), not on {self.data.name}")
         self.train.validate()
         check(0 < len(self.seeds) <= MAX_SEEDS, "seeds", f"must name 1 to {MAX_SEEDS} seeds, got {len(self.seeds)}")
         for seed in self.seeds:
@@ -68,13 +74,15 @@ class TrainRequest:
             model, train = config["model"], TrainConfig.from_dict(config["train"])
             return cls(DataConfig.from_dict(config["data"]), model["arch"], model["width"], model["depth"],
                        model["norm"], train, seeds=(train.init_seed,), init_seed=train.init_seed,
+                       heads=model.get("heads", ModelConfig.heads), patch=model.get("patch"),
                        data_seed=train.data_seed, init_from=config.get("init_from"), device=device, tags=tags,
                        vectorize=False)
         except (KeyError, TypeError, AttributeError) as err:
             raise FieldError("config", f"is not a run's config.json (missing or malformed {err})") from None
 
     def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
-        return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes)
+        return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes,
+                           heads=self.heads, patch=self.patch)
 
     @property
     def trains_together(self) -> bool:
@@ -265,7 +273,7 @@ class AverageRequest:
         return cls(**{**params, "runs": tuple(params["runs"]), "matching": Matching.from_dict(params.get("matching"))})
 
 
-SWEEP_AXES = {"width": int, "depth": int, "lr": float, "batch_size": int, "epochs": int, "optimizer": str}
+SWEEP_AXES = {"width": int, "depth": int, "heads": int, "lr": float, "batch_size": int, "epochs": int, "optimizer": str}
 MAX_SWEEP_VALUES = 64
 
 
@@ -305,7 +313,7 @@ class SweepRequest:
 
     def request_for(self, value) -> TrainRequest:
         """The training request of one swept value."""
-        if self.axis in ("width", "depth"):
+        if self.axis in ("width", "depth", "heads"):
             return replace(self.base, **{self.axis: value})
         return replace(self.base, train=replace(self.base.train, **{self.axis: value}))
 

@@ -187,8 +187,9 @@ class TrainForm(Form):
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
         yield from labelled("widths", Input("16", id="widths", placeholder="e.g. 16 or 8,32,128"))
-        yield from labelled("depth (MLP hidden layers)", Input(str(ModelConfig.depth), id="depth"))
+        yield from labelled("depth (MLP layers, transformer blocks)", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
+        yield from labelled("heads (transformers)", Input(str(ModelConfig.heads), id="heads"))
         yield from labelled("seeds", Input("0-1", id="seeds", placeholder="e.g. 0,1 or 0-3"))
         yield from labelled("optimizer", select("optimizer", OPTIMIZERS, TrainConfig.optimizer))
         defaults = ", ".join(f"{lr:g} {name}" for name, lr in DEFAULT_LR.items())
@@ -201,7 +202,7 @@ class TrainForm(Form):
                             epochs=self.number("epochs"))
         base = TrainRequest(DataConfig(self.value("dataset"), data_dir=self.text("data_dir") or None),
                             self.value("arch"), depth=self.number("depth"), norm=self.value("norm"), train=train,
-                            seeds=tuple(parse_int_list(self.text("seeds"), "seeds")))
+                            seeds=tuple(parse_int_list(self.text("seeds"), "seeds")), heads=self.number("heads"))
         return [replace(base, width=w) for w in parse_int_list(self.text("widths"), "widths")]
 
 
