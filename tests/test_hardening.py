@@ -92,3 +92,96 @@ def test_an_export_never_overwrites_the_registry(cli, home, trained):
     before = registry_bytes(home)
     result = cli("export", "runs", "--out", home / "registry.json")
     assert one_line_refusal(result) and registry_bytes(home) == before
+
+
+# -- lmctui serve --------------------------------------------------------------------------
+def start_serve(tmp_path):
+    """`lmctui serve` on a free loopback port; (process, printed URL, port)."""
+    import select
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "lmctui.tui.app", "serve", "--port", str(port),
+                             "--home", str(tmp_path / "home")], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline, line = time.monotonic() + 30, ""
+    while "serving on" not in line and time.monotonic() < deadline:
+        if select.select([proc.stderr], [], [], 1)[0]:
+            line = proc.stderr.readline()
+    url = line.split("serving on ")[1].split()[0] if "serving on" in line else None
+    for _ in range(100):  # the line comes just before the socket is listening
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    return proc, url, port
+
+
+def http_get(url, headers=None):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), err.headers
+
+
+def websocket_status(port, headers=None) -> int:
+    """The status of a websocket handshake to /ws (101: the app would start)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/ws?width=80&height=24", headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **(headers or {})})
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_serve_lets_in_only_whoever_has_the_printed_token(tmp_path):
+    pytest.importorskip("textual_serve")
+    proc, url, port = start_serve(tmp_path)
+    try:
+        assert url and "token=" in url, url
+        status, page, headers = http_get(url)
+        assert status == 200 and "textual-terminal" in page
+        assert "googleapis" not in page and "https://" not in page  # nothing from outside hosts
+        cookie = headers["Set-Cookie"].split(";")[0]
+        bare = f"http://127.0.0.1:{port}"
+        assert http_get(bare + "/")[0] == 403
+        assert http_get(bare + "/?token=" + "A" * 43)[0] == 403
+        assert http_get(bare + "/static/js/textual.js")[0] == 403
+        assert http_get(bare + "/", {"Cookie": cookie.split("=")[0] + "=wrong"})[0] == 403
+        assert http_get(bare + "/", {"Cookie": cookie})[0] == 200  # the cookie of the first visit is enough
+        assert websocket_status(port) == 403
+        assert websocket_status(port, {"Cookie": cookie.split("=")[0] + "=wrong"}) == 403
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("args", [["--port", "abc"], ["--port", "0"], ["--port", "65536"], ["--host", "not a host"],
+                                  ["--host", "10.1.2.3"], ["--home", ""], ["--home", "{file}"],
+                                  ["--public-url", "ftp://x"], ["--public-url", "http://h:1/path"],
+                                  ["--cpu-jobs", "0"], ["--bogus"]])
+def test_serve_refuses_bad_arguments_in_one_line(tmp_path, args):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    (tmp_path / "file").write_text("not a folder")
+    args = [a.format(file=tmp_path / "file") for a in args]
+    done = subprocess.run([sys.executable, "-m", "lmctui.tui.app", "serve", "--home", str(tmp_path / "h"), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "h").exists()
