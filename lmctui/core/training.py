@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.stopping import Cancelled, check_stop  # noqa: F401 -- Cancelled: callers import it from here
 from lmctui.core.weights import cpu_state
 from lmctui.configs import TrainConfig
 
@@ -119,25 +120,6 @@ class Throttle:
             return False
         self.last = now
         return True
-
-
-class Cancelled(Exception):
-    """Raised inside `train` when `should_stop()` turns true.
-
-    `should_stop` may return the status to record ("cancelled", "interrupted").
-    """
-
-    def __init__(self, status: str = "cancelled"):
-        super().__init__(status)
-        self.status = status
-
-
-def check_stop(should_stop: Callable[[], object] | None) -> None:
-    """Raise Cancelled between batches if the caller asked to stop."""
-    if should_stop is not None:
-        stop = should_stop()
-        if stop:
-            raise Cancelled(stop if isinstance(stop, str) else "cancelled")
 
 
 def init_model(model_config: ModelConfig, init_seed: int) -> nn.Module:

@@ -1,0 +1,76 @@
+"""Every long loop of the core stops when asked: `should_stop` is checked between steps and
+`Cancelled` carries the status it returned."""
+
+import pytest
+import torch
+
+from lmctui.core.averaging import average, merge_many
+from lmctui.core.consistency import best_responses, pairwise_weight_matching, universe_alignment
+from lmctui.core.data import DataConfig, load_dataset
+from lmctui.core.interpolation import interpolate
+from lmctui.core.matching import activation_matching, weight_matching
+from lmctui.core.models import ModelConfig
+from lmctui.core.permutation import identity_perms, spec_for
+from lmctui.core.stopping import Cancelled
+from lmctui.configs import InterpolationOptions
+from nets import random_net
+
+CONFIG = ModelConfig("mlp", 12, 2, "none", (2,), 2)
+
+
+class StopAfter:
+    """should_stop that says 'interrupted' from its `n`-th question on, counting the questions."""
+
+    def __init__(self, n):
+        self.n, self.asked = n, 0
+
+    def __call__(self):
+        self.asked += 1
+        return "interrupted" if self.asked >= self.n else None
+
+
+@pytest.fixture(scope="module")
+def states():
+    return [{k: v.detach() for k, v in random_net(CONFIG, seed).state_dict().items()} for seed in range(4)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset(DataConfig("moons", n_samples=64))
+
+
+def work(name, states, data):
+    spec = spec_for(CONFIG)
+    return {
+        "weight matching": lambda stop: weight_matching(spec, states[0], states[1], restarts=4, should_stop=stop),
+        "activation matching": lambda stop: activation_matching(
+            spec, random_net(CONFIG, 0), random_net(CONFIG, 1), data.x_train, batch_size=8, should_stop=stop),
+        "pairwise": lambda stop: pairwise_weight_matching(spec, states, should_stop=stop),
+        "shared frame": lambda stop: universe_alignment(spec, states, should_stop=stop),
+        "best responses": lambda stop: best_responses(spec, states, [identity_perms(spec, s) for s in states],
+                                                      should_stop=stop),
+        "mergemany": lambda stop: merge_many(CONFIG, states, should_stop=stop),
+        "average": lambda stop: average(CONFIG, states, "weight", data, should_stop=stop),
+        "interpolation": lambda stop: interpolate(CONFIG, states[0], states[1], data,
+                                                  InterpolationOptions(points=5, reset_bn=False), should_stop=stop),
+    }[name]
+
+
+NAMES = ["weight matching", "activation matching", "pairwise", "shared frame", "best responses", "mergemany",
+         "average", "interpolation"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_long_loop_stops_at_the_first_step_it_is_told_to(states, data, name):
+    run = work(name, states, data)
+    stop = StopAfter(1)
+    with pytest.raises(Cancelled) as stopped:
+        run(stop)
+    assert stopped.value.status == "interrupted" and stop.asked == 1  # nothing ran past the first question
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_loop_never_told_to_stop_asks_more_than_once_and_finishes(states, data, name):
+    stop = StopAfter(10**9)
+    work(name, states, data)(stop)
+    assert stop.asked >= 1
