@@ -74,3 +74,30 @@ def test_a_loop_never_told_to_stop_asks_more_than_once_and_finishes(states, data
     stop = StopAfter(10**9)
     work(name, states, data)(stop)
     assert stop.asked >= 1
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+@pytest.mark.parametrize("where", ["first batch", "mid-epoch", "epoch start"])
+def test_training_stopped_between_batches_resumes_to_the_same_weights(data, seeds, where):
+    from lmctui.core.training import TrainConfig, train
+    from lmctui.core.vectorized import train_many
+
+    configs = [TrainConfig(epochs=3, batch_size=10, init_seed=s, data_seed=s, schedule="cosine") for s in range(seeds)]
+
+    def run(stop=None, resume=None):
+        if seeds == 1:
+            return [train(CONFIG, configs[0], data, torch.device("cpu"), should_stop=stop,
+                          resume=resume[0] if resume else None)]
+        return train_many(CONFIG, configs, data, torch.device("cpu"), should_stop=stop, resume=resume)
+
+    steps = -(-len(data.x_train) // 10)
+    stop_at = {"first batch": 1, "mid-epoch": steps + 3, "epoch start": 2 * steps + 1}[where]
+    straight = run()
+    with pytest.raises(Cancelled) as stopped:
+        run(StopAfter(stop_at))
+    states = stopped.value.capture()
+    assert [(s.epoch, s.step) for s in states] == [divmod(stop_at - 1, steps)] * seeds
+    resumed = run(resume=states)
+    for a, b in zip(straight, resumed):
+        assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+        assert [e.train_loss for e in a.history] == [e.train_loss for e in b.history]

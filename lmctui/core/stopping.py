@@ -21,6 +21,7 @@ class Cancelled(Exception):
     def __init__(self, status: str = "cancelled"):
         super().__init__(status)
         self.status = status
+        self.capture = None  # training sets it: () -> the states to resume from, as they stood
 
 
 def check_stop(should_stop: StopCheck | None) -> None:
