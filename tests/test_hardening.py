@@ -185,3 +185,113 @@ def test_serve_refuses_bad_arguments_in_one_line(tmp_path, args):
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "h").exists()
+
+
+# -- files that are not what they seem: refused in one line, never read forever ------------------
+def run_cli(home, *args, timeout=20):
+    """The real `lmctui-cli` in its own process, bounded in time (a hang fails the test, it does not stall it)."""
+    import subprocess
+
+    from conftest import cli_subprocess
+
+    proc = cli_subprocess(args, home)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"lmctui-cli {' '.join(map(str, args))} still ran after {timeout} s")
+    return proc.returncode, out, err
+
+
+def plant(path, kind):
+    """Put a FIFO, a link to /dev/zero or a 10 GB sparse file where `path` is."""
+    import os
+
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev_zero":
+        path.symlink_to("/dev/zero")
+    else:
+        with open(path, "wb") as f:
+            f.truncate(10 * 1024**3)
+
+
+KINDS = ["fifo", "dev_zero", "sparse_10gb"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_weights_that_are_not_a_regular_file_are_refused_not_read(home, trained, kind):
+    plant(home / "runs" / trained[0] / "weights.safetensors", kind)
+    before = registry_bytes(home)
+    code, _, err = run_cli(home, "interp", *trained, "--points", "3")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "weights" in err and registry_bytes(home) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_registry_table_that_is_not_a_regular_file_is_refused(home, trained, kind):
+    from lmctui.store import Registry
+
+    Registry(home).compact()
+    plant(home / "tables" / "runs.json", kind)
+    code, _, err = run_cli(home, "list")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "runs.json" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero"])
+def test_a_lock_or_progress_file_that_is_not_a_regular_file_never_blocks(home, trained, kind):
+    queued = run_cli(home, "train", "--epochs", "1", "--queue", "--json")
+    job = json.loads(queued[1])["job"]["id"]
+    (home / "progress").mkdir(exist_ok=True)
+    plant(home / "progress" / f"{job}.json", kind)
+    code, out, err = run_cli(home, "jobs", "--json")
+    assert code == 0 and job in out, err  # progress is advisory: skipped
+    plant(home / ".lock", kind)
+    code, _, err = run_cli(home, "train", "--epochs", "1")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and ".lock" in err, err
+
+
+def test_a_journal_line_from_a_newer_lmctui_says_to_upgrade(cli, home, trained):
+    journal = home / "tables" / "runs.jsonl"
+    line = {"g": json.loads(journal.read_text().splitlines()[-1])["g"],
+            "ops": [{"op": "set", "id": "zzzzzz", "doc": {"id": "zzzzzz", "schema": 99, "kind": "hologram"}}]}
+    journal.write_text(journal.read_text() + json.dumps(line) + "\n")
+    before = registry_bytes(home)
+    for args in (["list"], ["show", trained[0]]):
+        result = cli(*args)
+        assert one_line_refusal(result) and "newer lmctui" in result.stderr and "99" in result.stderr, result.stderr
+    assert registry_bytes(home) == before
+
+
+@pytest.mark.parametrize("target", ["tables", "."])
+def test_an_exports_folder_linked_into_the_registry_never_lets_export_overwrite_it(cli, home, trained, target):
+    (home / "exports").symlink_to(target)
+    before = registry_bytes(home)
+    for name in ("runs.jsonl", "runs.json", "registry.json"):
+        result = cli("export", "runs", "--out", home / "exports" / name)
+        assert one_line_refusal(result), result.stderr
+    assert registry_bytes(home) == before and cli("list").code == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_null_link", "dangling_link"])
+def test_an_export_never_replaces_a_special_file_or_a_link(cli, home, tmp_path, trained, kind):
+    import os
+
+    out = tmp_path / "out.csv"
+    if kind == "fifo":
+        os.mkfifo(out)
+    else:
+        out.symlink_to("/dev/null" if kind == "dev_null_link" else tmp_path / "elsewhere.csv")
+    result = cli("export", "runs", "--out", out)
+    assert one_line_refusal(result), result.stderr
+    assert os.path.lexists(out) and not out.is_file() and not (tmp_path / "elsewhere.csv").exists()
+
+
+def test_an_export_into_a_missing_exports_folder_creates_it(cli, home, trained):
+    result = cli("export", "runs", "--out", home / "exports" / "runs.csv")
+    assert result.code == 0, result.stderr
+    assert (home / "exports" / "runs.csv").read_text().startswith("id,")
+
