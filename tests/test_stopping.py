@@ -101,3 +101,27 @@ def test_training_stopped_between_batches_resumes_to_the_same_weights(data, seed
     for a, b in zip(straight, resumed):
         assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
         assert [e.train_loss for e in a.history] == [e.train_loss for e in b.history]
+
+
+def test_a_job_told_to_stop_mid_epoch_keeps_that_batch_and_resumes_to_the_same_weights(tmp_path):
+    """The service side: the stop writes a resume state at the batch reached; the job run again takes the
+    runs up from it (not from scratch) and ends with the weights of a run that never stopped."""
+    from lmctui.service.requests import TrainRequest
+    from lmctui.configs import DataConfig, TrainConfig
+    from lmctui.service.training import train_runs
+    from lmctui.store import Registry
+    from lmctui.store.runfiles import WEIGHTS, load_weights
+
+    request = TrainRequest(DataConfig("moons", n_samples=200), "mlp", 8, 1, "none", TrainConfig(epochs=3, batch_size=16),
+                           seeds=(0, 1), device="cpu")
+    straight_home, stopped_home = Registry(tmp_path / "a"), Registry(tmp_path / "b")
+    [straight] = [train_runs(straight_home, request)]
+    with pytest.raises(Cancelled):
+        train_runs(stopped_home, request, should_stop=StopAfter(15), job="j1")  # in epoch 2
+    events = []
+    resumed = train_runs(stopped_home, request, on_event=lambda run, event: events.append(event), job="j1")
+    assert [r["resumed_from_epoch"] for r in resumed] == [1, 1] and all(r["status"] == "done" for r in resumed)
+    for a, b in zip(straight, resumed):
+        wa = load_weights(straight_home.run_dir(a["id"]) / WEIGHTS)
+        wb = load_weights(stopped_home.run_dir(b["id"]) / WEIGHTS)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
