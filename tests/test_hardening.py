@@ -295,3 +295,11 @@ def test_an_export_into_a_missing_exports_folder_creates_it(cli, home, trained):
     assert result.code == 0, result.stderr
     assert (home / "exports" / "runs.csv").read_text().startswith("id,")
 
+
+
+def test_an_unreachable_slurm_is_refused_before_a_job_is_recorded(cli, home, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = cli("train", "--epochs", "1", "--executor", "slurm")
+    assert one_line_refusal(result) and "Slurm" in result.stderr, result.stderr
+    jobs = cli("jobs", "--json")
+    assert jobs.code == 0 and jobs.json["jobs"] == []

@@ -62,6 +62,8 @@ def submit(registry: Registry, request, settings: ClusterSettings, cluster: str 
 
     `cluster` is submitit's: "slurm", or "local" / "debug" where a cluster is not the point.
     """
+    if cluster == "slurm":
+        require_slurm()
     tasks, final = task_requests(request)
     docs = registry.insert_many("jobs", [job_document(r, settings) for r in tasks])
     ids = [d["id"] for d in docs]
@@ -80,6 +82,8 @@ def resubmit(registry: Registry, job: dict, cluster: str = "slurm") -> dict:
 
     settings = ClusterSettings.from_dict(job.get("cluster") or {}).validate()
     request_from_job(job).validate()
+    if cluster == "slurm":
+        require_slurm()
     waiting = [registry.get("jobs", i) for i in job.get("slurm_depends_on") or []]
     live = [d["slurm_job_id"] for d in waiting if d and not d.get("slurm_settled") and d.get("slurm_job_id")]
     registry.update("jobs", job["id"], {
@@ -88,6 +92,26 @@ def resubmit(registry: Registry, job: dict, cluster: str = "slurm") -> dict:
         "slurm_reason": None, "slurm_settled": False, "slurm_host": None, "slurm_pid": None, "slurm_requeues": 0})
     sbatch(registry, [job["id"]], settings, cluster, dependency="afterany:" + ":".join(live) if live else None)
     return registry.get("jobs", job["id"])
+
+
+SLURM_ANSWER_S = 15  # how long sinfo may take to answer before Slurm counts as unreachable
+
+
+def require_slurm() -> None:
+    """Refuse, before any job is recorded, a submission this machine cannot make: no sbatch here,
+    or a controller that does not answer (a job left `pending / submitting` forever otherwise)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        raise UserError("--executor slurm: Slurm's commands (sbatch, sinfo) are not on this machine's PATH; "
+                        "submit from a login node of the cluster")
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=SLURM_ANSWER_S)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise UserError(f"--executor slurm: Slurm does not answer here ({err})") from None
+    if done.returncode != 0:
+        raise UserError(f"--executor slurm: Slurm does not answer here (sinfo: {' '.join(done.stderr.split())[:200]})")
 
 
 def sbatch(registry: Registry, job_ids: list[str], settings: ClusterSettings, cluster: str = "slurm",
