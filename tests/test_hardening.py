@@ -303,3 +303,76 @@ def test_an_unreachable_slurm_is_refused_before_a_job_is_recorded(cli, home, mon
     assert one_line_refusal(result) and "Slurm" in result.stderr, result.stderr
     jobs = cli("jobs", "--json")
     assert jobs.code == 0 and jobs.json["jobs"] == []
+
+
+# -- a job document is data, never a command ----------------------------------------------
+@pytest.mark.parametrize("option", ["constraint=a\nb", "export=LD_PRELOAD=/tmp/x.so", "chdir=/tmp", "comment=$(id)",
+                                    "constraint=a b", "wrap=id", "bogus-option=1", "time=abc", "mem=lots",
+                                    "get-user-env=1", "comment=a\x00b"])
+def test_a_slurm_option_that_would_run_or_break_something_is_refused(option):
+    from lmctui.errors import UserError
+    from lmctui.service.cluster import ClusterSettings, parse_option
+
+    with pytest.raises(UserError):
+        ClusterSettings().merged(slurm_options=(parse_option(option),)).validate()
+    key, _, value = option.partition("=")
+    with pytest.raises(UserError):  # stored by hand in a job or cluster.json: the same rules
+        ClusterSettings.from_dict({"slurm_options": [[key, value]]}).validate()
+
+
+def test_a_slurm_option_that_is_a_setting_becomes_it():
+    from lmctui.service.cluster import ClusterSettings, parse_option
+
+    options = (parse_option("time=1:30:00"), parse_option("constraint=a100&x"))
+    settings = ClusterSettings().merged(slurm_options=options).validate()
+    assert settings.time == 90 and settings.slurm_options == (("constraint", "a100&x"),)
+
+
+def tamper_job(home, job_id, change):
+    from lmctui.store import Registry
+
+    registry = Registry(home)
+    registry.update("jobs", job_id, change(registry.get("jobs", job_id)))
+
+
+@pytest.mark.parametrize("field, value", [("cluster", {"slurm_options": [["comment", "x\n/usr/bin/id > /tmp/pwned"]]}),
+                                          ("cluster", {"slurm_options": [["export", "LD_PRELOAD=/tmp/x.so"]]}),
+                                          ("cluster", {"time": "abc"}), ("cluster", {"slurm_options": [["a"]]}),
+                                          ("cluster", "not settings")])
+def test_a_hand_edited_slurm_job_is_refused_on_requeue_and_nothing_runs(cli, home, trained, tmp_path, field, value):
+    from lmctui.service.slurm_submit import job_document
+    from lmctui.service.requests import TrainRequest
+    from lmctui.service.cluster import ClusterSettings
+    from lmctui.store import Registry
+
+    registry = Registry(home)
+    doc = job_document(TrainRequest(), ClusterSettings())
+    [job] = registry.insert_many("jobs", [{**doc, "status": "failed", "slurm_settled": True, "slurm_job_id": "7"}])
+    tamper_job(home, job["id"], lambda d: {field: value})
+    before = registry_bytes(home)
+    result = cli("jobs", "--requeue", job["id"])
+    assert one_line_refusal(result), result.stderr
+    assert registry_bytes(home) == before and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000, '{"time": [1, 2]}', '{"slurm_options": [["a", "b", "c"]]}',
+                                     '{"partition": 5}', "[]"])
+def test_a_malformed_cluster_json_names_the_file_and_refuses(cli, home, trained, content):
+    (home / "cluster.json").write_text(content)
+    result = cli("train", "--epochs", "1", "--executor", "slurm")
+    assert one_line_refusal(result) and "cluster.json" in result.stderr, result.stderr
+
+
+def test_a_hand_edited_slurm_job_id_never_reaches_scancel_or_sacct(cli, home, trained):
+    from lmctui.service.cluster import ClusterSettings
+    from lmctui.service.requests import TrainRequest
+    from lmctui.service.slurm_submit import job_document
+    from lmctui.store import Registry
+
+    doc = job_document(TrainRequest(), ClusterSettings())
+    [job] = Registry(home).insert_many("jobs", [{**doc, "status": "running", "slurm_job_id": "--user=root"}])
+    assert cli("jobs").code == 0  # a refresh asks sacct of valid ids only
+    before = registry_bytes(home)
+    result = cli("jobs", "--cancel", job["id"])
+    assert one_line_refusal(result) and "not a Slurm id" in result.stderr, result.stderr
+    assert registry_bytes(home) == before
