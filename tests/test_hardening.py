@@ -311,7 +311,7 @@ def test_an_unreachable_slurm_is_refused_before_a_job_is_recorded(cli, home, mon
                                     "get-user-env=1", "comment=a\x00b"])
 def test_a_slurm_option_that_would_run_or_break_something_is_refused(option):
     from lmctui.errors import UserError
-    from lmctui.service.cluster import ClusterSettings, parse_option
+    from lmctui.service.slurm.settings import ClusterSettings, parse_option
 
     with pytest.raises(UserError):
         ClusterSettings().merged(slurm_options=(parse_option(option),)).validate()
@@ -321,7 +321,7 @@ def test_a_slurm_option_that_would_run_or_break_something_is_refused(option):
 
 
 def test_a_slurm_option_that_is_a_setting_becomes_it():
-    from lmctui.service.cluster import ClusterSettings, parse_option
+    from lmctui.service.slurm.settings import ClusterSettings, parse_option
 
     options = (parse_option("time=1:30:00"), parse_option("constraint=a100&x"))
     settings = ClusterSettings().merged(slurm_options=options).validate()
@@ -340,9 +340,9 @@ def tamper_job(home, job_id, change):
                                           ("cluster", {"time": "abc"}), ("cluster", {"slurm_options": [["a"]]}),
                                           ("cluster", "not settings")])
 def test_a_hand_edited_slurm_job_is_refused_on_requeue_and_nothing_runs(cli, home, trained, tmp_path, field, value):
-    from lmctui.service.slurm_submit import job_document
+    from lmctui.service.slurm.submit import job_document
     from lmctui.service.requests import TrainRequest
-    from lmctui.service.cluster import ClusterSettings
+    from lmctui.service.slurm.settings import ClusterSettings
     from lmctui.store import Registry
 
     registry = Registry(home)
@@ -364,9 +364,9 @@ def test_a_malformed_cluster_json_names_the_file_and_refuses(cli, home, trained,
 
 
 def test_a_hand_edited_slurm_job_id_never_reaches_scancel_or_sacct(cli, home, trained):
-    from lmctui.service.cluster import ClusterSettings
+    from lmctui.service.slurm.settings import ClusterSettings
     from lmctui.service.requests import TrainRequest
-    from lmctui.service.slurm_submit import job_document
+    from lmctui.service.slurm.submit import job_document
     from lmctui.store import Registry
 
     doc = job_document(TrainRequest(), ClusterSettings())

@@ -103,15 +103,16 @@ def test_the_app_path_submits_through_jobs_and_a_background_thread_refreshes_sta
     import threading
 
     from lmctui.configs import TrainConfig
-    from lmctui.service.cluster import ClusterSettings
     from lmctui.service.jobs import Jobs
+    from lmctui.service.slurm.placement import Slurm
+    from lmctui.service.slurm.settings import ClusterSettings
     from lmctui.service.requests import TrainRequest
     from lmctui.store import Registry
 
     changed = threading.Event()
     jobs = Jobs(Registry(home), on_change=changed.set)
     doc = jobs.submit(TrainRequest(width=4, depth=1, seeds=(5,), train=TrainConfig(epochs=1), device="cpu"),
-                      executor="slurm", cluster=ClusterSettings(time=5))
+                      Slurm(ClusterSettings(time=5), no_wait=True))
     assert doc["executor"] == "slurm" and doc["status"] == "pending"
     changed.clear()
     jobs.start_cluster_refresh(seconds=0.5)
@@ -248,10 +249,10 @@ def test_a_task_longer_than_its_time_limit_requeues_itself_and_ends_with_the_wei
     import torch
 
     from lmctui.configs import DataConfig, TrainConfig
-    from lmctui.service.cluster import ClusterSettings
+    from lmctui.service.slurm.settings import ClusterSettings
     from lmctui.service.requests import TrainRequest
-    from lmctui.service.slurm_state import wait
-    from lmctui.service.slurm_submit import submit
+    from lmctui.service.slurm.state import wait
+    from lmctui.service.slurm.submit import submit
     from lmctui.service.training import train_runs
     from lmctui.store import Registry
     from lmctui.store.runfiles import WEIGHTS, load_weights

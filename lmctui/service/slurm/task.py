@@ -40,7 +40,7 @@ WARNED = "time limit near"
 def run_task(home: str, job_id: str) -> dict:
     """Run registry job `job_id` of the registry at `home`; record its outcome there."""
     from lmctui.jobs.queue import JobQueue
-    from lmctui.service.jobs import execute
+    from lmctui.service.run import execute
 
     registry = Registry(home)
     job = registry.get("jobs", job_id)
@@ -75,8 +75,8 @@ def run_task(home: str, job_id: str) -> dict:
 def requeue_self(registry: Registry, job_id: str) -> bool:
     """Put this task back in Slurm's queue (`scontrol requeue`), if its job may re-queue once more.
     Returns whether it was; the job says why in either case."""
-    from lmctui.service.cluster import ClusterSettings
-    from lmctui.service.slurm_state import valid_slurm_id
+    from lmctui.service.slurm.settings import ClusterSettings
+    from lmctui.service.slurm.state import valid_slurm_id
 
     job = registry.get("jobs", job_id)
     done, allowed = job.get("slurm_requeues") or 0, ClusterSettings.from_dict(job.get("cluster") or {}).auto_requeues
