@@ -376,3 +376,53 @@ def test_a_hand_edited_slurm_job_id_never_reaches_scancel_or_sacct(cli, home, tr
     result = cli("jobs", "--cancel", job["id"])
     assert one_line_refusal(result) and "not a Slurm id" in result.stderr, result.stderr
     assert registry_bytes(home) == before
+
+
+def test_a_queued_job_with_tampered_params_is_refused_by_the_worker(cli, home):
+    from lmctui.store import Registry
+
+    queued = cli("train", "--epochs", "1", "--queue", "--json").json["job"]["id"]
+    tamper_job(home, queued, lambda d: {"params": {**d["params"], "data": {"name": "mnist", "data_dir": 5}}})
+    worker = cli("worker", "--once")
+    job = Registry(home).get("jobs", queued)
+    assert job["status"] == "failed" and "data dir" in job["error"], job
+    assert "Traceback" not in worker.stderr
+
+
+def test_config_files_that_are_not_configs_are_refused_in_one_line(cli, home, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "dir.json").write_text(json.dumps({"data": {"name": "mnist", "data_dir": 5}, "train": {},
+                                                   "model": {"arch": "mlp", "width": 8, "depth": 1, "norm": "none"}}))
+    for name in ("fifo.json", "deep.json", "dir.json"):
+        result = cli("train", "--config", tmp_path / name)
+        assert one_line_refusal(result) and ("config" in result.stderr or "data-dir" in result.stderr), \
+            (name, result.stderr)
+
+
+def test_an_empty_home_is_refused(cli):
+    result = cli("list", "--home", "", use_home=False)
+    assert one_line_refusal(result) and "--home" in result.stderr, result.stderr
+
+
+def test_a_queued_ste_alignment_stops_when_cancelled(cli, home, trained):
+    """STE used to run to its end after a cancel or SIGTERM: it now stops at its next step."""
+    import threading
+
+    from lmctui.store import Registry
+
+    queued = cli("align", *trained, "--method", "ste", "--ste-steps", "100000", "--queue", "--json").json["job"]["id"]
+    from conftest import cli_subprocess
+
+    worker = cli_subprocess(["worker", "--once"], home)
+    registry = Registry(home)
+    for _ in range(600):
+        if (registry.get("jobs", queued) or {}).get("status") == "running":
+            break
+        threading.Event().wait(0.1)
+    assert cli("jobs", "--cancel", queued).code == 0
+    worker.communicate(timeout=60)
+    job = registry.get("jobs", queued)
+    assert job["status"] == "cancelled" and job["error"].startswith("cancelled "), job  # with the step reached
