@@ -426,3 +426,16 @@ def test_a_queued_ste_alignment_stops_when_cancelled(cli, home, trained):
     worker.communicate(timeout=60)
     job = registry.get("jobs", queued)
     assert job["status"] == "cancelled" and job["error"].startswith("cancelled "), job  # with the step reached
+
+
+def test_a_hand_edited_log_path_is_never_read(cli, home, trained):
+    from lmctui.service.slurm.settings import ClusterSettings
+    from lmctui.service.requests import TrainRequest
+    from lmctui.service.slurm.submit import job_document
+    from lmctui.store import Registry
+
+    doc = job_document(TrainRequest(), ClusterSettings())
+    [job] = Registry(home).insert_many("jobs", [{**doc, "status": "failed", "slurm_settled": True,
+                                                 "slurm_stderr": "/etc/shadow"}])
+    result = cli("jobs", "--log", job["id"])
+    assert one_line_refusal(result) and "outside" in result.stderr, result.stderr
