@@ -124,10 +124,6 @@ def _check_bindable(host: str, port: int) -> None:
             raise UserError(f"cannot serve on {host} port {port}: {err.strerror}") from None
 
 
-def check_cpu_jobs(args: argparse.Namespace) -> None:
-    """Kept for callers of the old name: `parse` checks everything now."""
-
-
 # -- serve ------------------------------------------------------------------------------
 def serve(args: argparse.Namespace) -> None:
     """Run the web server until Ctrl-C; each browser tab gets its own `lmctui` process."""
