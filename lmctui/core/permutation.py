@@ -157,8 +157,8 @@ def compose(outer: Permutations, inner: Permutations) -> Permutations:
 # -- builders ------------------------------------------------------------------------------
 
 def spec_for(config: ModelConfig) -> PermutationSpec:
-    builders = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec}
-    return builders[config.arch](config)
+    """The hand-written spec of a built-in architecture (specs.spec_for serves any model)."""
+    return HAND_WRITTEN[config.arch](config)
 
 
 def _dense(name: str, out: str | None, inp: str | None) -> dict[str, Axes]:
@@ -233,3 +233,6 @@ def resnet20_spec(config: ModelConfig) -> PermutationSpec:
         stream_in = stream
     axes |= _dense("head", None, stream_in)
     return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()}, _buffers(axes))
+
+
+HAND_WRITTEN = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec}  # arch -> spec builder

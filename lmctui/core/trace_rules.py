@@ -15,7 +15,8 @@ import torch
 from torch import fx
 
 from lmctui.core.channel_slots import Layout, Segment
-from lmctui.core.tracing import Tracer, _op_name
+
+Tracer = "lmctui.core.tracing.Tracer"  # the walk's state; rules call its methods (no import: no cycle)
 
 
 def _shape(node) -> tuple[int, ...] | None:
@@ -39,7 +40,7 @@ def _dense(t: Tracer, node: fx.Node, x, weight, bias, channel_axis: int, out_axi
     """y = W x + b over `channel_axis` of x: W's axis 1 reads x's units, axis 0 makes new ones."""
     key = t.param(weight)
     if key is None or (bias is not None and t.param(bias) is None):
-        return t.unknown(node, f"{_op_name(node)} with a computed weight")
+        return t.unknown(node, f"{op_name(node)} with a computed weight")
     layout = t.layout(x)
     if layout is not None and layout.axis != channel_axis:
         t.slots.pin_layout(layout, f"{key} mixes another axis than theirs")
@@ -103,7 +104,7 @@ def _affine(t: Tracer, node: fx.Node, layout: Layout | None, params: list, param
             continue
         key = t.param(param)
         if key is None:
-            t.slots.pin_layout(layout, f"{_op_name(node)} with computed parameters")
+            t.slots.pin_layout(layout, f"{op_name(node)} with computed parameters")
             return None
         t.assign(key, 0, carried)
     named = [t.param(p) for p in params if p is not None]
@@ -116,7 +117,7 @@ def batch_norm(t: Tracer, node: fx.Node):
     layout = t.layout(node.args[0])
     params = [node.args[1], node.args[2], node.args[3], node.args[4]]
     out = _affine(t, node, layout, params, 1)
-    if _op_name(node).startswith("_native"):  # (output, saved mean, saved invstd)
+    if op_name(node).startswith("_native"):  # (output, saved mean, saved invstd)
         return (out, None, None)
     return out
 
@@ -157,7 +158,7 @@ def elementwise(t: Tracer, node: fx.Node):
                 t.fix(t.param(a), f"{t.param(a)} meets unpermuted tensors")
         return None
     aligned = [lay.at(lay.axis + ndim - len(_shape(a))) for a, lay in laid]
-    layout = t.unify(aligned, f"{_op_name(node)} of tensors whose units cannot be matched")
+    layout = t.unify(aligned, f"{op_name(node)} of tensors whose units cannot be matched")
     if layout is None:
         return None
     for a in tensors:
@@ -174,7 +175,7 @@ def elementwise(t: Tracer, node: fx.Node):
             for i in range(len(shape)):
                 t.assign(key, i, layout.at(i) if i == axis else None)
         else:
-            t.slots.pin_layout(layout, f"{_op_name(node)} with an unpermuted tensor")
+            t.slots.pin_layout(layout, f"{op_name(node)} with an unpermuted tensor")
             return None
     return layout.at(layout.axis)
 
@@ -199,7 +200,7 @@ def reshape(t: Tracer, node: fx.Node):
         single = layout.segments[0] if len(layout.segments) == 1 else None
         if single and single.repeat > 1 and dst[b] == single.size and _merges(dst[b + 1:], single.repeat):
             return Layout(b, (Segment(single.slot, single.size),))  # un-flattened again
-    t.slots.pin_layout(layout, f"{_op_name(node)} to {list(dst)} splits or mixes their axis")
+    t.slots.pin_layout(layout, f"{op_name(node)} to {list(dst)} splits or mixes their axis")
     return None
 
 
@@ -217,9 +218,9 @@ def permute(t: Tracer, node: fx.Node):
     if layout is None:
         return None
     ndim = len(_shape(node))
-    if _op_name(node) == "permute":
+    if op_name(node) == "permute":
         order = [_axis(d, ndim) for d in node.args[1]]
-    elif _op_name(node) == "t":
+    elif op_name(node) == "t":
         order = [1, 0][:ndim]
     else:
         i, j = _axis(node.args[1], ndim), _axis(node.args[2], ndim)
@@ -252,9 +253,9 @@ def select(t: Tracer, node: fx.Node):
     if dim == layout.axis:
         if _shape(node) == _shape(node.args[0]):  # a full slice
             return layout
-        t.slots.pin_layout(layout, f"{_op_name(node)} of part of their units")
+        t.slots.pin_layout(layout, f"{op_name(node)} of part of their units")
         return None
-    removed = _op_name(node) == "select" and dim < layout.axis
+    removed = op_name(node) == "select" and dim < layout.axis
     return layout.at(layout.axis - removed)
 
 
@@ -300,7 +301,7 @@ def getitem(t: Tracer, node: fx.Node):
 def spatial(t: Tracer, node: fx.Node):
     """Pooling: per channel over the trailing spatial axes; outputs (and indices) keep units."""
     layout = t.layout(node.args[0])
-    name = _op_name(node)
+    name = op_name(node)
     dims = int(name.split("pool")[1][0]) if name.split("pool")[1][:1].isdigit() else 2
     if layout is not None and layout.axis >= len(_shape(node.args[0])) - dims:
         t.slots.pin_layout(layout, f"{name} over their axis")
@@ -338,5 +339,13 @@ RULES: dict[str, Callable] = {
 }
 
 
-def rule_for(node: fx.Node) -> Callable:
-    return RULES.get(_op_name(node), Tracer.unknown)
+def rule_for(node: fx.Node) -> Callable | None:
+    """The rule for the node's operation; None sends it to the default rule, which pins."""
+    return RULES.get(op_name(node))
+
+
+def op_name(node: fx.Node) -> str:
+    """`linear` for aten.linear.default, `getitem` for operator.getitem."""
+    target = node.target
+    packet = getattr(target, "overloadpacket", None)
+    return packet.__name__ if packet is not None else getattr(target, "__name__", str(target))

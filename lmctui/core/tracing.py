@@ -20,6 +20,7 @@ from torch import fx, nn
 
 from lmctui.core.channel_slots import Layout, Segment, Slots
 from lmctui.core.permutation import ActivationPoint, BlockGroup, PermutationSpec
+from lmctui.core.trace_rules import op_name, rule_for
 from lmctui.errors import UserError
 
 UNSET = object()  # a weight axis no operation has spoken for yet
@@ -137,7 +138,7 @@ class Tracer:
 
     def unknown(self, node: fx.Node, reason: str | None = None) -> None:
         """The default rule: pin every unit the node touches, fix every weight it reads."""
-        reason = reason or f"{_op_name(node)} (no rule for it)"
+        reason = reason or f"{op_name(node)} (no rule for it)"
         for arg in node.all_input_nodes:
             self.slots.pin_layout(self.layout(arg), reason)
             value = self.layouts.get(arg)
@@ -156,13 +157,12 @@ class Tracer:
     # -- the walk ---------------------------------------------------------------------------
 
     def walk(self) -> None:
-        from lmctui.core.trace_rules import rule_for
-
         for node in self.graph.nodes:
             if node.op == "placeholder":
                 self.layouts[node] = None
             elif node.op == "call_function":
-                self.layouts[node] = rule_for(node)(self, node)
+                rule = rule_for(node)
+                self.layouts[node] = rule(self, node) if rule is not None else self.unknown(node)
             elif node.op == "output":
                 for arg in node.all_input_nodes:
                     for lay in _flat_layouts(self.layouts.get(arg)):
@@ -234,7 +234,7 @@ class Tracer:
                 continue
             name = names.get(self.slots.find(simple.slot))
             if name is not None:
-                relu = len(node.users) == 1 and _op_name(next(iter(node.users))) in ("relu", "relu_")
+                relu = len(node.users) == 1 and op_name(next(iter(node.users))) in ("relu", "relu_")
                 points.setdefault(name, []).append(ActivationPoint(module, relu))
         return {p: tuple(ps if not any(q.relu for q in ps) else [q for q in ps if q.relu])
                 for p, ps in points.items()}
@@ -266,10 +266,3 @@ def _flat_layouts(value) -> list[Layout]:
     if isinstance(value, tuple):
         return [v for v in value if isinstance(v, Layout)]
     return []
-
-
-def _op_name(node: fx.Node) -> str:
-    """`linear` for aten.linear.default, `getitem` for operator.getitem."""
-    target = node.target
-    packet = getattr(target, "overloadpacket", None)
-    return packet.__name__ if packet is not None else getattr(target, "__name__", str(target))

@@ -1,0 +1,51 @@
+"""The permutation spec of any model config: hand-written for the built-ins, traced otherwise.
+
+Every use of a spec asks `spec_for(config)`. A built-in architecture gets its hand-written
+spec (the tests hold it equal to the traced one); any other model is built, traced and
+verified once per process (`traced_for`), and a spec that fails verification is refused
+with `SpecRefused` naming the first weight that breaks it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import torch
+from torch import nn
+
+from lmctui.core.permutation import HAND_WRITTEN, PermutationSpec
+from lmctui.core.spec_check import SpecCheck, verify_spec
+from lmctui.core.tracing import TracedSpec, trace_spec
+from lmctui.configs import ModelConfig
+
+EXAMPLE_BATCH = 2  # torch.export specializes a batch of 1; 2 keeps the batch axis general
+
+_CACHE: dict[str, tuple[TracedSpec, SpecCheck]] = {}
+
+
+def spec_for(config: ModelConfig, build: Callable[[ModelConfig], nn.Module] | None = None) -> PermutationSpec:
+    """The spec to align, interpolate and average networks of `config` with; verified if traced."""
+    if config.arch in HAND_WRITTEN:
+        return HAND_WRITTEN[config.arch](config)
+    traced, check = traced_for(config, build)
+    check.require()
+    return traced.spec
+
+
+def traced_for(config: ModelConfig, build: Callable[[ModelConfig], nn.Module] | None = None
+               ) -> tuple[TracedSpec, SpecCheck]:
+    """The traced spec of `config`'s model and its verification, computed once per process.
+
+    `build` makes the model (default: `models.build_model`); only its architecture matters,
+    so a fresh, randomly initialized one serves.
+    """
+    key = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    if key not in _CACHE:
+        if build is None:
+            from lmctui.core.models import build_model as build
+        model = build(config)
+        example = torch.randn(EXAMPLE_BATCH, *config.input_shape, generator=torch.Generator().manual_seed(0))
+        traced = trace_spec(model, example)
+        _CACHE[key] = (traced, verify_spec(traced.spec, model, example))
+    return _CACHE[key]

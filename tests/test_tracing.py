@@ -1,0 +1,183 @@
+"""Traced permutation specs: the hand-written specs as the oracle, user-style models, the checker."""
+
+import pytest
+import torch
+from torch import nn
+
+from lmctui.core.matching import activation_matching, weight_matching
+from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.permutation import PermutationSpec, apply_permutation, random_perms, spec_for
+from lmctui.core.spec_check import SpecRefused, verify_spec
+from lmctui.core.specs import spec_for as any_spec_for
+from lmctui.core.specs import traced_for
+from lmctui.core.tracing import UntraceableModel, trace_spec
+from nets import config_id, random_net
+
+BUILT_INS = [*[ModelConfig("mlp", 6, depth, "none", (1, 4, 4), 3) for depth in (1, 2, 3, 4)],
+             *[ModelConfig(arch, 1, 0, norm, (3, 8, 8), 10) for arch in ("vgg", "resnet20")
+               for norm in ("none", "batch", "layer")]]
+
+
+def groups(spec: PermutationSpec) -> set[frozenset]:
+    """The spec up to names: each permutation as the set of (weight, axis) it acts on."""
+    return {frozenset(axes) for axes in spec.perm_axes.values()}
+
+
+def renamed(spec: PermutationSpec, oracle: PermutationSpec) -> PermutationSpec:
+    """`spec` with each permutation called by the oracle's name for the same (weight, axis) set."""
+    names = {spec.axes[k][a]: p for p, ((k, a), *_) in oracle.perm_axes.items()}
+    axes = {k: tuple(names.get(p) for p in axes) for k, axes in spec.axes.items()}
+    return PermutationSpec(axes, buffers=spec.buffers)
+
+
+def example(config, n=4, seed=0):
+    return torch.randn(n, *config.input_shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("config", BUILT_INS, ids=config_id)
+def test_traced_spec_equals_the_hand_written_one(config):
+    model = random_net(config, seed=0)
+    traced = trace_spec(model, example(config))
+    oracle = spec_for(config)
+    assert groups(traced.spec) == groups(oracle)
+    assert traced.spec.buffers == oracle.buffers
+    assert set(traced.spec.axes) == set(oracle.axes)
+    assert traced.pinned == {} and traced.permutable_share == 1.0
+    assert verify_spec(traced.spec, model, example(config)).ok
+
+
+@pytest.mark.parametrize("config", [BUILT_INS[1], BUILT_INS[5], BUILT_INS[9]], ids=config_id)
+def test_weight_matching_with_the_traced_spec_matches_the_hand_written_one(config):
+    a, b = random_net(config, seed=1).state_dict(), random_net(config, seed=2).state_dict()
+    oracle = spec_for(config)
+    traced = renamed(trace_spec(random_net(config, seed=0), example(config)).spec, oracle)
+    with_oracle, with_traced = weight_matching(oracle, a, b, seed=3), weight_matching(traced, a, b, seed=3)
+    assert with_traced.objective[-1] == pytest.approx(with_oracle.objective[-1], rel=1e-12)
+    assert all(torch.equal(with_traced.perms[p], with_oracle.perms[p]) for p in with_oracle.perms)
+
+
+@pytest.mark.parametrize("config", [BUILT_INS[2], BUILT_INS[5], BUILT_INS[8]], ids=config_id)
+def test_activation_matching_with_traced_points_recovers_a_planted_permutation(config):
+    model = random_net(config, seed=0)
+    spec = trace_spec(model, example(config)).spec
+    state = model.state_dict()
+    planted = apply_permutation(spec, random_perms(spec, state, torch.Generator().manual_seed(1)), state)
+    twin = build_model(config).eval()
+    twin.load_state_dict(planted)
+    found = activation_matching(spec, model, twin, example(config, n=256)).perms
+    undone = apply_permutation(spec, found, planted)
+    assert all(torch.equal(undone[k], state[k]) for k in state)
+
+
+# -- user-style models ------------------------------------------------------------------------
+
+class GroupNormCNN(nn.Module):
+    """GroupNorm (grouped and one group), a residual block, a channel concatenation, a flatten."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem, self.gn0 = nn.Conv2d(1, c, 3, padding=1), nn.GroupNorm(2, c)
+        self.conv, self.gn1 = nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(1, c)
+        self.left, self.right = nn.Conv2d(c, c, 1), nn.Conv2d(c, c // 2, 1)
+        self.mix, self.gn2 = nn.Conv2d(c + c // 2, c, 3, padding=1), nn.GroupNorm(4, c)
+        self.fc, self.drop, self.out = nn.Linear(c * 2 * 2, 16), nn.Dropout(0.1), nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.gn0(self.stem(x)))
+        h = torch.relu(h + self.gn1(self.conv(h)))  # residual: one permutation for both
+        h = torch.cat([self.left(h), self.right(h)], dim=1)
+        h = torch.relu(self.gn2(self.mix(h)))
+        h = nn.functional.adaptive_avg_pool2d(nn.functional.max_pool2d(h, 2), 2)
+        return self.out(self.drop(torch.relu(self.fc(h.flatten(1)))) * 0.5)
+
+
+def test_group_norm_cnn_with_residual_and_concatenation():
+    model, x = GroupNormCNN().eval(), torch.randn(4, 1, 8, 8)
+    traced = trace_spec(model, x)
+    spec = traced.spec
+    stream = spec.axes["stem.weight"][0]
+    assert stream is not None
+    assert spec.axes["conv.weight"] == (stream, stream, None, None)  # the residual shares one permutation
+    assert spec.axes["gn1.weight"] == (stream,) and spec.axes["left.weight"][1] == stream
+    assert [g.n_blocks for g in spec.blocks.values() if stream in g.perms] == [2]  # GroupNorm(2) keeps groups
+    assert spec.axes["fc.weight"][0] is not None and spec.axes["out.weight"] == (None, spec.axes["fc.weight"][0])
+    assert set(traced.pinned) == {"left", "right", "mix"}  # read concatenated / flattened by a weight
+    assert "concatenated" in traced.pinned["left"] and "flattened" in traced.pinned["mix"]
+    assert 0 < traced.permutable_share < 1
+    assert verify_spec(spec, model, x).ok
+
+
+def test_torchvision_resnet18_is_traced_fully_and_verified():
+    torchvision = pytest.importorskip("torchvision")
+    model, x = torchvision.models.resnet18(num_classes=10), torch.randn(2, 3, 32, 32)
+    traced = trace_spec(model, x)
+    assert traced.pinned == {} and traced.permutable_share == 1.0
+    spec = traced.spec
+    assert spec.axes["layer1.0.conv2.weight"][0] == spec.axes["conv1.weight"][0]  # stage-1 stream
+    assert spec.axes["layer2.0.downsample.0.weight"][0] == spec.axes["layer2.1.conv2.weight"][0]
+    assert "layer1.0.bn1.running_var" in spec.buffers
+    assert verify_spec(spec, model, x).ok
+
+
+class Untraceable(nn.Module):
+    """A layer the tracer has no rule for (a cumulative sum over the channels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(5, 6), nn.Linear(6, 7), nn.Linear(7, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        h = torch.cumsum(torch.relu(self.b(h)), dim=1)
+        return self.c(h)
+
+
+def test_a_layer_without_a_rule_pins_its_units_and_the_rest_stays_permutable():
+    model, x = Untraceable(), torch.randn(4, 5)
+    traced = trace_spec(model, x)
+    assert traced.spec.axes["b.weight"] == (None, traced.spec.axes["a.weight"][0])
+    assert traced.spec.axes["a.weight"][0] is not None and traced.spec.axes["c.weight"] == (None, None)
+    assert list(traced.pinned) == ["b"] and "cumsum" in traced.pinned["b"]
+    assert traced.permutable_share == pytest.approx(6 / 13)
+    assert verify_spec(traced.spec, model, x).ok
+
+
+def test_data_dependent_control_flow_is_refused_in_one_line():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() > 0 else x
+
+    with pytest.raises(UntraceableModel) as caught:
+        trace_spec(Branchy(), torch.randn(2, 3))
+    assert "\n" not in str(caught.value) and isinstance(caught.value, ValueError)
+
+
+# -- the checker ------------------------------------------------------------------------------
+
+def test_a_wrong_hand_made_spec_is_caught_naming_the_weight():
+    config = BUILT_INS[7]  # resnet20 without norms
+    model = random_net(config, seed=0)
+    good = spec_for(config)
+    bad_bias = dict(good.axes, **{"blocks.4.conv1.bias": (None,)})
+    check = verify_spec(PermutationSpec(bad_bias, buffers=good.buffers), model, example(config))
+    assert not check.ok and check.first_bad == "blocks.4.conv1.bias" and check.max_rel_error > 1e-3
+    crossed = dict(good.axes, **{"blocks.1.conv2.weight": ("P_stream0", "P_stream0", None, None)})
+    check = verify_spec(PermutationSpec(crossed, buffers=good.buffers), model, example(config))
+    assert not check.ok and check.first_bad == "blocks.1.conv2.weight"
+    with pytest.raises(SpecRefused, match="blocks.1.conv2.weight"):
+        check.require()
+
+
+def test_spec_for_serves_any_model_config_through_a_factory_and_caches_it():
+    calls = []
+
+    def build(config):
+        calls.append(config)
+        return GroupNormCNN()
+
+    config = ModelConfig("user_models:cnn", 1, 0, "none", (1, 8, 8), 3)
+    spec = any_spec_for(config, build)
+    assert spec.axes["stem.weight"][0] is not None
+    assert any_spec_for(config, build) is spec and len(calls) == 1
+    assert traced_for(config, build)[1].ok
+    assert any_spec_for(BUILT_INS[0]) == spec_for(BUILT_INS[0])
