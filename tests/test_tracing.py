@@ -181,3 +181,55 @@ def test_spec_for_serves_any_model_config_through_a_factory_and_caches_it():
     assert any_spec_for(config, build) is spec and len(calls) == 1
     assert traced_for(config, build)[1].ok
     assert any_spec_for(BUILT_INS[0]) == spec_for(BUILT_INS[0])
+
+
+class Attention(nn.Module):
+    """Pre-LayerNorm self-attention with separate projections, written out or fused (sdpa)."""
+
+    def __init__(self, width=16, heads=4, fused=False):
+        super().__init__()
+        self.heads, self.fused = heads, fused
+        self.embed, self.norm = nn.Linear(3, width), nn.LayerNorm(width)
+        self.query, self.key, self.value, self.out = (nn.Linear(width, width) for _ in range(4))
+        self.head = nn.Linear(width, 2)
+
+    def forward(self, x):
+        x = self.embed(x)  # (B, T, D)
+        B, T, D = x.shape
+        q, k, v = (f(self.norm(x)).view(B, T, self.heads, D // self.heads).transpose(1, 2)
+                   for f in (self.query, self.key, self.value))  # (B, H, T, D/H)
+        if self.fused:
+            mixed = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            mixed = (q @ k.transpose(-2, -1) / (D // self.heads) ** 0.5).softmax(-1) @ v
+        x = x + self.out(mixed.transpose(1, 2).reshape(B, T, D))
+        return self.head(x[:, -1])
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["matmul", "sdpa"])
+def test_attention_heads_move_as_whole_blocks_queries_with_keys(fused):
+    model, x = Attention(fused=fused), torch.randn(2, 5, 3)
+    traced = trace_spec(model, x)
+    spec = traced.spec
+    qk, vo, stream = spec.axes["query.weight"][0], spec.axes["value.weight"][0], spec.axes["embed.weight"][0]
+    assert spec.axes["key.weight"] == (qk, stream) and spec.axes["out.weight"] == (stream, vo)
+    assert len({qk, vo, stream}) == 3 and None not in (qk, vo, stream)
+    assert list(spec.blocks.values())[0].perms == (qk, vo) and list(spec.blocks.values())[0].n_blocks == 4
+    assert traced.pinned == {}
+    assert verify_spec(spec, model, x).ok
+
+
+def test_multihead_attention_module_is_pinned_not_guessed():
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.attn = nn.Linear(16, 16), nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x):
+            h = self.inner(x)
+            return self.attn(h, h, h)[0]
+
+    model, x = Wrapped(), torch.randn(2, 5, 16)
+    traced = trace_spec(model, x)
+    assert "attn" in traced.pinned and traced.spec.axes["inner.weight"][0] is not None
+    assert verify_spec(traced.spec, model, x).ok

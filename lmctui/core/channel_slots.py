@@ -24,8 +24,11 @@ class Segment:
 
 @dataclass(frozen=True)
 class Layout:
-    axis: int
+    axis: int | None  # None: the units were summed over (attention scores), only `heads` is left
     segments: tuple[Segment, ...]
+    # Attention: the axis of the heads when the units axis was split into (heads, per head);
+    # the slot then moves in whole heads, by one head map for every tensor of the layer.
+    heads: int | None = None
 
     @property
     def width(self) -> int:
@@ -34,6 +37,16 @@ class Layout:
 
     def at(self, axis: int) -> "Layout":
         return replace(self, axis=axis)
+
+    def shifted(self, by: int) -> "Layout":
+        """The same layout with `by` axes more (or fewer) in front."""
+        return replace(self, axis=None if self.axis is None else self.axis + by,
+                       heads=None if self.heads is None else self.heads + by)
+
+    @property
+    def plain(self) -> bool:
+        """One units axis, not split into heads: what most rules understand."""
+        return self.heads is None and self.axis is not None
 
     def repeated(self, factor: int) -> "Layout":
         return replace(self, segments=tuple(replace(s, repeat=s.repeat * factor) for s in self.segments))
@@ -56,6 +69,7 @@ class Slots:
         self.pins: dict[int, str] = {}  # root -> why its units are not permuted
         self.blocks: dict[int, int] = {}  # root -> number of blocks its units move in (GroupNorm)
         self.outputs: set[int] = set()  # roots that are the model's output units (not hidden units)
+        self.ties: list[tuple[int, int]] = []  # slots whose heads move by one head map (attention)
 
     def new(self, size: int, origin: str) -> int:
         self.parent.append(len(self.parent))
@@ -97,8 +111,8 @@ class Slots:
     def constrain(self, slot: int, n_blocks: int) -> None:
         """The slot's units move only in `n_blocks` whole blocks; two different splits pin it."""
         root = self.find(slot)
-        if n_blocks in (1, self.size[root]):
-            return  # one block, or blocks of one unit: no constraint at all
+        if n_blocks == 1:
+            return  # one block: no constraint at all
         if self.blocks.setdefault(root, n_blocks) != n_blocks:
             self.pin(root, f"split into {self.blocks[root]} and into {n_blocks} groups")
 
@@ -109,3 +123,34 @@ class Slots:
 
     def roots(self) -> list[int]:
         return sorted({self.find(s) for s in range(len(self.parent))})
+
+    def block_groups(self) -> list[tuple[tuple[int, ...], int]]:
+        """(roots, blocks) for each set of slots moving in whole blocks by one block map.
+
+        Slots tied by attention join one group; tied slots split into different numbers
+        of blocks, or tied with a pinned slot, are pinned.
+        """
+        parent = {root: root for root in self.blocks}
+
+        def find(r):
+            while parent[r] != r:
+                r = parent[r]
+            return r
+
+        for a, b in self.ties:
+            ra, rb = self.find(a), self.find(b)
+            if ra not in parent or rb not in parent:
+                continue  # a slot with no head split cannot be tied: attention pinned it already
+            parent[find(rb)] = find(ra)
+        members: dict[int, list[int]] = {}
+        for root in self.blocks:
+            members.setdefault(find(root), []).append(root)
+        groups = []
+        for roots in members.values():
+            counts = {self.blocks[r] for r in roots}
+            if len(counts) > 1 or any(r in self.pins for r in roots):
+                for r in roots:
+                    self.pin(r, "its heads are tied to units split or pinned differently")
+            elif len(roots) > 1 or self.blocks[roots[0]] != self.size[roots[0]]:
+                groups.append((tuple(sorted(roots)), counts.pop()))
+        return groups

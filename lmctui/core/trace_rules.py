@@ -9,6 +9,7 @@ supported; every other operation goes to `Tracer.unknown`, which pins what it to
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -157,7 +158,7 @@ def elementwise(t: Tracer, node: fx.Node):
             if t.param(a) is not None:
                 t.fix(t.param(a), f"{t.param(a)} meets unpermuted tensors")
         return None
-    aligned = [lay.at(lay.axis + ndim - len(_shape(a))) for a, lay in laid]
+    aligned = [lay.shifted(ndim - len(_shape(a))) for a, lay in laid]
     layout = t.unify(aligned, f"{op_name(node)} of tensors whose units cannot be matched")
     if layout is None:
         return None
@@ -165,19 +166,19 @@ def elementwise(t: Tracer, node: fx.Node):
         if t.layout(a) is not None:
             continue
         shape, lead = _shape(a), ndim - len(_shape(a))
-        axis = layout.axis - lead
-        if axis < 0 or shape[axis] == 1:  # broadcast along the units: the same for every unit
+        moved = [axis - lead for axis in (layout.axis, layout.heads) if axis is not None]
+        if all(axis < 0 or shape[axis] == 1 for axis in moved):  # the same for every unit (a scalar)
             if t.param(a) is not None:
                 t.fix(t.param(a), f"{t.param(a)} is shared by all their units")
             continue
-        if t.param(a) is not None:  # a learned per-unit tensor (a scale, a position embedding)
-            key = t.param(a)
+        if t.param(a) is not None and layout.plain:  # a learned per-unit tensor (a position embedding)
+            key, axis = t.param(a), layout.axis - lead
             for i in range(len(shape)):
                 t.assign(key, i, layout.at(i) if i == axis else None)
         else:
             t.slots.pin_layout(layout, f"{op_name(node)} with an unpermuted tensor")
             return None
-    return layout.at(layout.axis)
+    return layout
 
 
 # -- shapes and axes --------------------------------------------------------------------------
@@ -188,6 +189,8 @@ def reshape(t: Tracer, node: fx.Node):
     if layout is None:
         return None
     src, dst = _shape(node.args[0]), _shape(node)
+    if not layout.plain:
+        return _merge_heads(t, node, layout, src, dst)
     a = layout.axis
     outer, width = math.prod(src[:a]), src[a]
     for b in range(len(dst)):
@@ -195,12 +198,28 @@ def reshape(t: Tracer, node: fx.Node):
             continue
         if dst[b] == width:
             return layout.at(b)
+        if b + 1 < len(dst) and 1 < dst[b] < width and dst[b] * dst[b + 1] == width and layout.simple:
+            t.slots.constrain(layout.simple.slot, dst[b])  # split into heads: (heads, per head)
+            return Layout(b + 1, layout.segments, heads=b)
         if dst[b] % width == 0 and _merges(src[a + 1:], dst[b] // width):
             return layout.at(b).repeated(dst[b] // width)  # a channel becomes a block of features
         single = layout.segments[0] if len(layout.segments) == 1 else None
         if single and single.repeat > 1 and dst[b] == single.size and _merges(dst[b + 1:], single.repeat):
             return Layout(b, (Segment(single.slot, single.size),))  # un-flattened again
     t.slots.pin_layout(layout, f"{op_name(node)} to {list(dst)} splits or mixes their axis")
+    return None
+
+
+def _merge_heads(t: Tracer, node: fx.Node, layout: Layout, src, dst) -> Layout | None:
+    """The heads put side by side again ((B, T, H, D/H) -> (B, T, D)), or a reshape keeping them."""
+    for b in range(len(dst)):
+        if math.prod(dst[:b]) != math.prod(src[:min(layout.heads, layout.axis or 0)]):
+            continue
+        if layout.axis == layout.heads + 1 and dst[b] == src[layout.heads] * src[layout.axis]:
+            return Layout(b, layout.segments)
+    if len(src) == len(dst) and all(x == y for x, y in zip(src, dst)):
+        return layout
+    t.slots.pin_layout(layout, f"{op_name(node)} to {list(dst)} mixes attention heads")
     return None
 
 
@@ -226,7 +245,8 @@ def permute(t: Tracer, node: fx.Node):
         i, j = _axis(node.args[1], ndim), _axis(node.args[2], ndim)
         order = list(range(ndim))
         order[i], order[j] = order[j], order[i]
-    return layout.at(order.index(layout.axis))
+    moved = layout.at(None if layout.axis is None else order.index(layout.axis))
+    return moved if layout.heads is None else replace(moved, heads=order.index(layout.heads))
 
 
 def reduction(t: Tracer, node: fx.Node):
@@ -310,6 +330,45 @@ def spatial(t: Tracer, node: fx.Node):
     return (layout, layout) if isinstance(value, (tuple, list)) else layout
 
 
+def matmul(t: Tracer, node: fx.Node):
+    """a @ b: summing over shared units leaves only their heads; over positions, b's units stay.
+
+    Attention's scores (q @ k^T) need the queries and keys under one permutation; its
+    output (softmax(scores) @ v) needs the scores' heads and v's heads moved by one map.
+    """
+    a, b = node.args[0], node.args[1]
+    la, lb = t.layout(a), t.layout(b)
+    if _shape(a) is None or _shape(b) is None or len(_shape(a)) != len(_shape(b)) or len(_shape(a)) < 2:
+        return t.unknown(node)
+    last = len(_shape(a)) - 1
+    if la is not None and lb is not None and la.axis == last and lb.axis == last - 1 and la.heads == lb.heads:
+        joined = t.unify([la, lb.at(last)], "multiplied with units permuted differently")
+        return None if joined is None or joined.heads is None else replace(joined, axis=None)
+    if la is not None and lb is not None and la.axis is None and lb.axis == last and la.heads == lb.heads:
+        t.slots.ties.append((la.segments[0].slot, lb.segments[0].slot))
+        return lb
+    if la is None and t.param(a) is None and lb is not None and lb.axis == last and lb.heads is None:
+        return lb  # an unpermuted matrix mixing positions
+    return t.unknown(node, "a matrix product over their units")
+
+
+def attention(t: Tracer, node: fx.Node):
+    """scaled_dot_product_attention(q, k, v): q and k share units, v's heads follow their heads."""
+    q, k, v = (t.layout(node.args[i]) for i in range(3))
+    last = len(_shape(node)) - 1
+    mask = _arg(node, 3, "attn_mask")
+    if q is None or k is None or v is None or {q.axis, k.axis, v.axis} != {last} \
+            or q.heads != v.heads or t.layout(mask) is not None:
+        return t.unknown(node, "attention over units it cannot follow")
+    joined = t.unify([q, k], "used as queries and keys with different permutations")
+    if joined is None:
+        t.slots.pin_layout(v, "attention whose queries and keys are pinned")
+        return None
+    if v.heads is not None:
+        t.slots.ties.append((q.segments[0].slot, v.segments[0].slot))
+    return v
+
+
 def ignore(t: Tracer, node: fx.Node):
     """Shape queries and assertions: they read no values."""
     return None
@@ -320,7 +379,7 @@ ELEMENTWISE = ("relu", "relu_", "gelu", "silu", "sigmoid", "tanh", "hardtanh", "
                "alpha_dropout", "clone", "contiguous", "detach", "alias", "_to_copy", "to", "neg", "abs", "exp",
                "log", "sqrt", "rsqrt", "square", "pow", "clamp", "clamp_min", "clamp_max", "add", "add_", "sub",
                "sub_", "mul", "mul_", "div", "div_", "maximum", "minimum", "where", "softmax", "log_softmax",
-               "_softmax", "_log_softmax", "lift_fresh_copy")
+               "_softmax", "_log_softmax", "lift_fresh_copy", "masked_fill", "masked_fill_")
 RULES: dict[str, Callable] = {
     "linear": linear, "conv1d": convolution, "conv2d": convolution, "embedding": embedding,
     "batch_norm": batch_norm, "_native_batch_norm_legit_no_training": batch_norm,
@@ -331,6 +390,7 @@ RULES: dict[str, Callable] = {
     "permute": permute, "transpose": permute, "t": permute,
     **{name: reduction for name in ("mean", "sum", "amax", "amin", "logsumexp", "var", "std")},
     "select": select, "slice": select, "expand": expand, "cat": cat, "getitem": getitem,
+    "matmul": matmul, "scaled_dot_product_attention": attention,
     **{name: spatial for name in ("max_pool1d", "max_pool2d", "max_pool2d_with_indices", "avg_pool1d",
                                   "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
                                   "adaptive_max_pool1d", "adaptive_max_pool2d")},
@@ -338,10 +398,18 @@ RULES: dict[str, Callable] = {
                                  "_assert_scalar", "sym_constrain_range_for_size")},
 }
 
+# The rules that understand units split into attention heads (Layout.heads).
+HEAD_AWARE = frozenset({*ELEMENTWISE, "view", "reshape", "_unsafe_view", "permute", "transpose", "matmul",
+                        "scaled_dot_product_attention"})
 
-def rule_for(node: fx.Node) -> Callable | None:
-    """The rule for the node's operation; None sends it to the default rule, which pins."""
-    return RULES.get(op_name(node))
+
+def rule_for(node: fx.Node, heads: bool = False) -> Callable | None:
+    """The rule for the node's operation; None sends it to the default rule, which pins.
+
+    Tensors split into attention heads go only to the rules that know heads.
+    """
+    name = op_name(node)
+    return RULES.get(name) if not heads or name in HEAD_AWARE else None
 
 
 def op_name(node: fx.Node) -> str:

@@ -124,7 +124,8 @@ class Tracer:
     def unify(self, layouts: list[Layout], reason: str) -> Layout | None:
         """One layout for tensors that must carry the same permutation (added, concatenated)."""
         first = layouts[0]
-        if all(lay.axis == first.axis and _same_structure(lay.segments, first.segments) for lay in layouts):
+        if all(lay.axis == first.axis and lay.heads == first.heads and _same_structure(lay.segments, first.segments)
+               for lay in layouts):
             for other in layouts[1:]:
                 for a, b in zip(first.segments, other.segments):
                     if a.slot is None or b.slot is None:
@@ -161,7 +162,8 @@ class Tracer:
             if node.op == "placeholder":
                 self.layouts[node] = None
             elif node.op == "call_function":
-                rule = rule_for(node)
+                rule = rule_for(node, any(not lay.plain for a in node.all_input_nodes
+                                          for lay in _flat_layouts(self.layouts.get(a))))
                 self.layouts[node] = rule(self, node) if rule is not None else self.unknown(node)
             elif node.op == "output":
                 for arg in node.all_input_nodes:
@@ -177,6 +179,7 @@ class Tracer:
 
     def emit(self) -> TracedSpec:
         self._pin_inexpressible()
+        self.slots.block_groups()  # pins tied heads that disagree, before names are given
         names = self._perm_names()
         axes = {}
         for key in self.state_keys:
@@ -186,8 +189,8 @@ class Tracer:
         for key, aliases in self.aliases.items():
             for alias in aliases:
                 axes[alias] = axes[key] if any(axes[key]) else axes[alias]
-        blocks = {f"B_{names[root][2:]}": BlockGroup((names[root],), n)
-                  for root, n in self.slots.blocks.items() if root in names}
+        blocks = {f"B_{names[roots[0]][2:]}": BlockGroup(tuple(names[r] for r in roots), n)
+                  for roots, n in self.slots.block_groups()}
         spec = PermutationSpec(axes, self._activations(names), self.buffers, blocks)
         return self._summary(spec, names)
 
