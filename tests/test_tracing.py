@@ -6,7 +6,7 @@ from torch import nn
 
 from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.permutation import PermutationSpec, apply_permutation, random_perms, spec_for
+from lmctui.core.permutation import Joined, PermutationSpec, apply_permutation, random_perms, spec_for
 from lmctui.core.spec_check import SpecRefused, verify_spec
 from lmctui.core.specs import spec_for as any_spec_for
 from lmctui.core.specs import traced_for
@@ -101,10 +101,32 @@ def test_group_norm_cnn_with_residual_and_concatenation():
     assert spec.axes["gn1.weight"] == (stream,) and spec.axes["left.weight"][1] == stream
     assert [g.n_blocks for g in spec.blocks.values() if stream in g.perms] == [2]  # GroupNorm(2) keeps groups
     assert spec.axes["fc.weight"][0] is not None and spec.axes["out.weight"] == (None, spec.axes["fc.weight"][0])
-    assert set(traced.pinned) == {"left", "right", "mix"}  # read concatenated / flattened by a weight
-    assert "concatenated" in traced.pinned["left"] and "flattened" in traced.pinned["mix"]
-    assert 0 < traced.permutable_share < 1
+    left, right, mix = spec.axes["left.weight"][0], spec.axes["right.weight"][0], spec.axes["mix.weight"][0]
+    assert spec.axes["mix.weight"][1] == Joined(((left, 8, 1), (right, 4, 1)))  # each part keeps its own
+    assert spec.axes["fc.weight"][1] == Joined(((mix, 8, 4),))  # a channel becomes 2x2 features
+    assert traced.pinned == {} and traced.permutable_share == 1.0
     assert verify_spec(spec, model, x).ok
+
+
+def test_weight_matching_undoes_a_planted_permutation_through_concatenation_and_flatten():
+    a = GroupNormCNN().state_dict()
+    spec = trace_spec(GroupNormCNN(), torch.randn(2, 1, 8, 8)).spec
+    b = apply_permutation(spec, random_perms(spec, a, torch.Generator().manual_seed(4)), a)
+    found = weight_matching(spec, a, b, seed=0).perms
+    undone = apply_permutation(spec, found, b)
+    assert all(torch.equal(undone[k], a[k]) for k in a)
+
+
+def test_soft_permutation_matrices_move_joined_axes_as_the_hard_permutation_does():
+    from lmctui.core.consistency import _soft_moved
+
+    state = GroupNormCNN().state_dict()
+    spec = trace_spec(GroupNormCNN(), torch.randn(2, 1, 8, 8)).spec
+    perms = random_perms(spec, state, torch.Generator().manual_seed(5))
+    mats = {p: torch.eye(len(v))[v].unsqueeze(0) for p, v in perms.items()}  # row u picks unit perms[p][u]
+    soft = _soft_moved(spec, {k: v.unsqueeze(0) for k, v in state.items() if v.is_floating_point()}, mats)
+    hard = apply_permutation(spec, perms, state)
+    assert all(torch.allclose(soft[k][0], hard[k]) for k in soft)
 
 
 def test_torchvision_resnet18_is_traced_fully_and_verified():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lmctui.core.permutation import PermutationSpec, Permutations, apply_permutation, random_perms
+from lmctui.core.permutation import Joined, PermutationSpec, Permutations, apply_permutation, random_perms
 from lmctui.errors import UserError
 
 RELATIVE_TOLERANCE = 1e-6  # float64 leaves ~1e-15; anything above 1e-6 is a wrong spec, not rounding
@@ -100,10 +100,11 @@ def _first_bad(spec: PermutationSpec, perms: Permutations, model: nn.Module, out
         expected, found = outs_a[name], outs_b[name]
         perm = spec.axes[key][0]
         if perm is not None:
-            axis = _unit_axis(expected, len(perms[perm]), model.get_submodule(name))
+            index = perm.index(perms) if isinstance(perm, Joined) else perms[perm]
+            axis = _unit_axis(expected, len(index), model.get_submodule(name))
             if axis is None:
                 continue
-            expected = expected.index_select(axis, perms[perm])
+            expected = expected.index_select(axis, index)
         scale = expected.abs().max().clamp_min(1e-300)
         if float((expected - found).abs().max() / scale) > RELATIVE_TOLERANCE:
             return _bad_parameter(spec, key)

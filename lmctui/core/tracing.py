@@ -19,7 +19,7 @@ import torch
 from torch import fx, nn
 
 from lmctui.core.channel_slots import Layout, Segment, Slots
-from lmctui.core.permutation import ActivationPoint, BlockGroup, PermutationSpec
+from lmctui.core.permutation import ActivationPoint, BlockGroup, Joined, PermutationSpec
 from lmctui.core.trace_rules import op_name, rule_for
 from lmctui.errors import UserError
 
@@ -178,14 +178,11 @@ class Tracer:
     # -- the result -------------------------------------------------------------------------
 
     def emit(self) -> TracedSpec:
-        self._pin_inexpressible()
         self.slots.block_groups()  # pins tied heads that disagree, before names are given
         names = self._perm_names()
         axes = {}
         for key in self.state_keys:
-            entries = self.weight_axes[key]
-            axes[key] = tuple(names.get(self.slots.find(e[0].slot)) if e not in (UNSET, None) else None
-                              for e in entries)
+            axes[key] = tuple(self._entry(segments, names) for segments in self.weight_axes[key])
         for key, aliases in self.aliases.items():
             for alias in aliases:
                 axes[alias] = axes[key] if any(axes[key]) else axes[alias]
@@ -194,16 +191,15 @@ class Tracer:
         spec = PermutationSpec(axes, self._activations(names), self.buffers, blocks)
         return self._summary(spec, names)
 
-    def _pin_inexpressible(self) -> None:
-        """A spec names one permutation per weight axis: an axis carrying anything else stays still."""
-        for key, entries in self.weight_axes.items():
-            for axis, segments in enumerate(entries):
-                if segments in (UNSET, None):
-                    continue
-                if len(segments) != 1 or segments[0].repeat != 1 or segments[0].slot is None:
-                    how = "concatenated" if len(segments) > 1 else "flattened"
-                    self._pin_segments(segments, f"{key} axis {axis} reads them {how}, which a spec "
-                                                 "cannot express yet")
+    def _entry(self, segments, names: dict[int, str]):
+        """A weight axis's entry in the spec: a permutation name, a `Joined` axis, or None."""
+        if segments in (UNSET, None):
+            return None
+        parts = tuple((names.get(self.slots.find(s.slot)) if s.slot is not None else None, s.size, s.repeat)
+                      for s in segments)
+        if all(p is None for p, _, _ in parts):
+            return None
+        return parts[0][0] if len(parts) == 1 and parts[0][2] == 1 else Joined(parts)
 
     def _perm_names(self) -> dict[int, str]:
         """root -> permutation name, after the weight that creates its units (P_layer1.0.conv1)."""
