@@ -9,6 +9,7 @@ from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.permutation import Joined, PermutationSpec, apply_permutation, random_perms, spec_for
 from lmctui.core.spec_check import SpecRefused, verify_spec
 from lmctui.core.specs import spec_for as any_spec_for
+from lmctui.core.specs import spec_report as any_report
 from lmctui.core.specs import traced_for
 from lmctui.core.tracing import UntraceableModel, trace_spec
 from nets import config_id, random_net
@@ -255,3 +256,15 @@ def test_multihead_attention_module_is_pinned_not_guessed():
     traced = trace_spec(model, x)
     assert "attn" in traced.pinned and traced.spec.axes["inner.weight"][0] is not None
     assert verify_spec(traced.spec, model, x).ok
+
+
+def test_spec_report_lists_groups_with_their_axes_and_the_verification():
+    config = ModelConfig("vgg", 1, 0, "layer", (1, 8, 8), 10)
+    report = any_report(config)
+    assert report["source"] == "hand-written" and report["verified"] is True and report["pinned"] == {}
+    assert report["permutable_share"] == 1.0
+    by_name = {g["name"]: g for g in report["groups"]}
+    assert by_name["P_conv0"]["size"] == 16
+    assert ["convs.0.weight", 0] in by_name["P_conv0"]["axes"] and ["convs.1.weight", 1] in by_name["P_conv0"]["axes"]
+    user = any_report(ModelConfig("user_models:untraceable", 1, 0, "none", (5,), 2), lambda c: Untraceable())
+    assert user["source"] == "traced" and user["verified"] is True and list(user["pinned"]) == ["b"]

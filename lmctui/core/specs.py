@@ -42,10 +42,33 @@ def traced_for(config: ModelConfig, build: Callable[[ModelConfig], nn.Module] | 
     """
     key = json.dumps(config.to_dict(), sort_keys=True, default=str)
     if key not in _CACHE:
-        if build is None:
-            from lmctui.core.models import build_model as build
-        model = build(config)
-        example = torch.randn(EXAMPLE_BATCH, *config.input_shape, generator=torch.Generator().manual_seed(0))
+        model, example = _model_and_example(config, build)
         traced = trace_spec(model, example)
         _CACHE[key] = (traced, verify_spec(traced.spec, model, example))
     return _CACHE[key]
+
+
+def spec_report(config: ModelConfig, build: Callable[[ModelConfig], nn.Module] | None = None) -> dict:
+    """What `spec_for(config)` uses, as a JSON document: its groups, what is pinned and why,
+    the share of hidden units permuted, and whether it passed verification."""
+    traced, check = traced_for(config, build)
+    spec, source = traced.spec, "traced"
+    model, example = _model_and_example(config, build)
+    if config.arch in HAND_WRITTEN:
+        spec, source = HAND_WRITTEN[config.arch](config), "hand-written"
+        check = verify_spec(spec, model, example)
+    sizes, group_of = spec.perm_sizes(model.state_dict()), spec.block_group_of()
+    groups = [{"name": p, "size": sizes[p], "axes": [[key, axis] for key, axis in axes],
+               "blocks": spec.blocks[group_of[p]].n_blocks if p in group_of else None,
+               "block_group": group_of.get(p)} for p, axes in spec.perm_axes.items()]
+    return {"arch": config.arch, "source": source, "groups": groups, "pinned": traced.pinned,
+            "hidden_units": traced.hidden_units, "permutable_units": traced.permutable_units,
+            "permutable_share": traced.permutable_share, "verified": check.ok,
+            "max_rel_error": check.max_rel_error, "first_bad": check.first_bad}
+
+
+def _model_and_example(config: ModelConfig, build) -> tuple[nn.Module, torch.Tensor]:
+    if build is None:
+        from lmctui.core.models import build_model as build
+    example = torch.randn(EXAMPLE_BATCH, *config.input_shape, generator=torch.Generator().manual_seed(0))
+    return build(config), example
