@@ -68,7 +68,11 @@ def spec_report(config: ModelConfig, build: Callable[[ModelConfig], nn.Module] |
 
 
 def _model_and_example(config: ModelConfig, build) -> tuple[nn.Module, torch.Tensor]:
+    """A fresh model and a batch of inputs: token ids where the model embeds tokens, else Gaussian."""
     if build is None:
         from lmctui.core.models import build_model as build
-    example = torch.randn(EXAMPLE_BATCH, *config.input_shape, generator=torch.Generator().manual_seed(0))
-    return build(config), example
+    model, generator, shape = build(config), torch.Generator().manual_seed(0), (EXAMPLE_BATCH, *config.input_shape)
+    vocabularies = [m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)]
+    if vocabularies:
+        return model, torch.randint(0, min(vocabularies), shape, generator=generator)
+    return model, torch.randn(shape, generator=generator)
