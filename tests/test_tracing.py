@@ -268,3 +268,29 @@ def test_spec_report_lists_groups_with_their_axes_and_the_verification():
     assert ["convs.0.weight", 0] in by_name["P_conv0"]["axes"] and ["convs.1.weight", 1] in by_name["P_conv0"]["axes"]
     user = any_report(ModelConfig("user_models:untraceable", 1, 0, "none", (5,), 2), lambda c: Untraceable())
     assert user["source"] == "traced" and user["verified"] is True and list(user["pinned"]) == ["b"]
+
+
+def test_depthwise_convolution_carries_its_units_and_other_groups_pin():
+    class Separable(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.expand, self.bn = nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8)
+            self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            self.pointwise = nn.Conv2d(8, 8, 1)
+            self.grouped = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            h = nn.functional.relu6(self.bn(self.expand(x)))
+            h = self.grouped(self.pointwise(torch.relu(self.depthwise(h))))
+            return self.head(h.mean((2, 3)))
+
+    model, x = Separable().eval(), torch.randn(2, 3, 6, 6)
+    traced = trace_spec(model, x)
+    spec = traced.spec
+    stream = spec.axes["expand.weight"][0]
+    assert stream is not None and spec.axes["depthwise.weight"] == (stream, None, None, None)
+    assert spec.axes["depthwise.bias"] == (stream,) and spec.axes["pointwise.weight"] == (None, stream, None, None)
+    assert spec.axes["grouped.weight"] == (None,) * 4
+    assert list(traced.pinned) == ["pointwise"] and "groups=2" in traced.pinned["pointwise"]
+    assert verify_spec(spec, model, x).ok
