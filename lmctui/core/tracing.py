@@ -12,7 +12,6 @@ checks any spec against the model itself.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
