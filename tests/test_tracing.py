@@ -294,3 +294,12 @@ def test_depthwise_convolution_carries_its_units_and_other_groups_pin():
     assert spec.axes["grouped.weight"] == (None,) * 4
     assert list(traced.pinned) == ["pointwise"] and "groups=2" in traced.pinned["pointwise"]
     assert verify_spec(spec, model, x).ok
+
+
+def test_a_spec_forgetting_a_running_statistic_fails_even_on_a_fresh_model():
+    config = BUILT_INS[5]  # VGG with BatchNorm, fresh: running means 0, variances 1
+    model, good = build_model(config), spec_for(config)
+    assert verify_spec(good, model, example(config)).ok
+    forgot = dict(good.axes, **{"norms.2.running_var": (None,)})
+    check = verify_spec(PermutationSpec(forgot, buffers=good.buffers), model, example(config))
+    assert not check.ok and check.first_bad == "norms.2.running_var"

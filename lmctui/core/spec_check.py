@@ -42,7 +42,7 @@ class SpecCheck:
 def verify_spec(spec: PermutationSpec, model: nn.Module, example: torch.Tensor, seed: int = 0) -> SpecCheck:
     """Whether a random permutation from `spec` leaves `model`'s outputs unchanged (float64)."""
     generator = torch.Generator().manual_seed(seed)
-    original = copy.deepcopy(model).to(torch.float64).eval()
+    original = _every_weight_matters(copy.deepcopy(model).to(torch.float64).eval(), generator)
     state = original.state_dict()
     spec.check_covers(state)
     perms = random_perms(spec, state, generator)
@@ -55,6 +55,26 @@ def verify_spec(spec: PermutationSpec, model: nn.Module, example: torch.Tensor, 
     error = float((y_a - y_b).abs().max() / y_a.abs().max().clamp_min(1e-300))
     ok = error <= RELATIVE_TOLERANCE
     return SpecCheck(ok, None if ok else _first_bad(spec, perms, original, outs_a, outs_b), error)
+
+
+@torch.no_grad()
+def _every_weight_matters(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """`model` with every float weight and buffer jittered, in place.
+
+    A fresh model has constant tensors (BatchNorm weights of one, zero biases, running
+    means of zero): a spec that forgets to permute one would pass on it and fail on
+    trained weights. Positive tensors (running variances) stay positive.
+    """
+    for value in [*model.parameters(), *model.buffers()]:
+        if not value.is_floating_point() or value.numel() == 0:
+            continue
+        scale = torch.empty(value.shape, dtype=value.dtype).uniform_(0.5, 1.5, generator=generator)
+        if bool((value > 0).all()):
+            value.mul_(scale)
+        else:
+            spread = float(value.std()) if value.numel() > 1 and float(value.std()) > 0 else 0.1
+            value.mul_(scale).add_(torch.randn(value.shape, dtype=value.dtype, generator=generator) * 0.1 * spread)
+    return model
 
 
 def _tensor(output) -> torch.Tensor:
@@ -121,10 +141,10 @@ def _unit_axis(output: torch.Tensor, units: int, module: nn.Module) -> int | Non
 
 
 def _bad_parameter(spec: PermutationSpec, weight_key: str) -> str:
-    """Within the failing module, a 1-D parameter permuted unlike the weight's outputs, else the weight."""
+    """Within the failing module, a 1-D entry permuted unlike the weight's outputs, else the weight."""
     prefix, out = weight_key[:-len("weight")], spec.axes[weight_key][0]
     for key, axes in spec.axes.items():
-        if key.startswith(prefix) and key != weight_key and key not in spec.buffers and len(axes) == 1 \
+        if key.startswith(prefix) and key != weight_key and len(axes) == 1 \
                 and "." not in key[len(prefix):] and axes[0] != out:
             return key
     return weight_key
