@@ -270,7 +270,7 @@ def test_spec_report_lists_groups_with_their_axes_and_the_verification():
     assert user["source"] == "traced" and user["verified"] is True and list(user["pinned"]) == ["b"]
 
 
-def test_depthwise_convolution_carries_its_units_and_other_groups_pin():
+def test_depthwise_convolution_and_in_place_activations_carry_units_other_groups_pin():
     class Separable(nn.Module):
         def __init__(self):
             super().__init__()
@@ -282,7 +282,7 @@ def test_depthwise_convolution_carries_its_units_and_other_groups_pin():
 
         def forward(self, x):
             h = nn.functional.relu6(self.bn(self.expand(x)))
-            h = self.grouped(self.pointwise(torch.relu(self.depthwise(h))))
+            h = self.grouped(self.pointwise(nn.functional.silu(self.depthwise(h), inplace=True)))
             return self.head(h.mean((2, 3)))
 
     model, x = Separable().eval(), torch.randn(2, 3, 6, 6)

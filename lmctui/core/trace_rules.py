@@ -205,4 +205,6 @@ def rule_for(node: fx.Node, heads: bool = False) -> Callable | None:
     Tensors split into attention heads go only to the rules that know heads.
     """
     name = op_name(node)
+    if name not in RULES and name.endswith("_") and name[:-1] in ELEMENTWISE:
+        name = name[:-1]  # the in-place form (silu_, hardswish_): the graph is still in SSA form
     return RULES.get(name) if not heads or name in HEAD_AWARE else None
