@@ -303,3 +303,42 @@ def test_a_spec_forgetting_a_running_statistic_fails_even_on_a_fresh_model():
     forgot = dict(good.axes, **{"norms.2.running_var": (None,)})
     check = verify_spec(PermutationSpec(forgot, buffers=good.buffers), model, example(config))
     assert not check.ok and check.first_bad == "norms.2.running_var"
+
+
+class ClassToken(nn.Module):
+    """A ViT-style front: a learned class token expanded and concatenated, a sliced position embedding."""
+
+    def __init__(self, width=8):
+        super().__init__()
+        self.embed, self.norm = nn.Linear(4, width), nn.LayerNorm(width)
+        self.cls, self.pos = nn.Parameter(torch.randn(1, 1, width)), nn.Parameter(torch.randn(1, 10, width))
+        self.fc1, self.fc2, self.head = nn.Linear(width, 16), nn.Linear(16, width), nn.Linear(width, 3)
+
+    def forward(self, x):  # (B, T, 4)
+        h = self.embed(x)
+        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1) + self.pos[:, :h.shape[1] + 1]
+        h = h + self.fc2(torch.relu(self.fc1(self.norm(h))))
+        return self.head(h[:, 0])
+
+
+def test_learned_tokens_follow_the_stream_through_expand_cat_and_slice():
+    model, x = ClassToken(), torch.randn(2, 5, 4)
+    traced = trace_spec(model, x)
+    stream = traced.spec.axes["embed.weight"][0]
+    assert traced.spec.axes["cls"] == (None, None, stream) and traced.spec.axes["pos"] == (None, None, stream)
+    assert traced.pinned == {} and verify_spec(traced.spec, model, x).ok
+
+
+def test_a_weight_also_read_where_no_rule_applies_is_pinned():
+    class Peeks(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.c = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.c(torch.relu(self.a(x))) + torch.cumsum(self.a.bias, 0)[:2]
+
+    model, x = Peeks(), torch.randn(2, 3)
+    traced = trace_spec(model, x)
+    assert "cumsum" in traced.pinned["a"] and traced.spec.axes["a.weight"] == (None, None)
+    assert verify_spec(traced.spec, model, x).ok

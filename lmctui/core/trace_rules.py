@@ -138,10 +138,7 @@ def elementwise(t: Tracer, node: fx.Node):
     tensors = [a for a in node.all_input_nodes if shape_of(a) is not None]
     laid = [(a, t.layout(a)) for a in tensors if t.layout(a) is not None]
     if not laid:
-        for a in tensors:
-            if t.param(a) is not None:
-                t.fix(t.param(a), f"{t.param(a)} meets unpermuted tensors")
-        return None
+        return None  # weights among the arguments stay still (Tracer.walk)
     aligned = [lay.shifted(ndim - len(shape_of(a))) for a, lay in laid]
     layout = t.unify(aligned, f"{op_name(node)} of tensors whose units cannot be matched")
     if layout is None:
@@ -152,13 +149,9 @@ def elementwise(t: Tracer, node: fx.Node):
         shape, lead = shape_of(a), ndim - len(shape_of(a))
         moved = [axis - lead for axis in (layout.axis, layout.heads) if axis is not None]
         if all(axis < 0 or shape[axis] == 1 for axis in moved):  # the same for every unit (a scalar)
-            if t.param(a) is not None:
-                t.fix(t.param(a), f"{t.param(a)} is shared by all their units")
             continue
-        if t.param(a) is not None and layout.plain:  # a learned per-unit tensor (a position embedding)
-            key, axis = t.param(a), layout.axis - lead
-            for i in range(len(shape)):
-                t.assign(key, i, layout.at(i) if i == axis else None)
+        if t.source(a) is not None and layout.plain:  # a learned per-unit tensor (a position embedding)
+            t.assign_source(a, layout.axis - lead, layout)
         else:
             t.slots.pin_layout(layout, f"{op_name(node)} with an unpermuted tensor")
             return None

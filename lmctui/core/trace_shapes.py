@@ -124,9 +124,13 @@ def reduction(t: Tracer, node: fx.Node):
 def select(t: Tracer, node: fx.Node):
     """select/slice: along another axis the units stay; along theirs, a part of them is lost."""
     layout = t.layout(node.args[0])
-    if layout is None:
-        return None
     dim = axis_of(node.args[1], len(shape_of(node.args[0])))
+    if layout is None:
+        if t.source(node.args[0]) is not None:  # part of a weight (pos_embed[:, :T])
+            whole = shape_of(node) == shape_of(node.args[0])
+            axes = [None if a == dim and not whole else a for a in range(len(shape_of(node.args[0])))]
+            t.derive(node, node.args[0], tuple(a for i, a in enumerate(axes) if i != dim or op_name(node) != "select"))
+        return None
     if dim == layout.axis:
         if shape_of(node) == shape_of(node.args[0]):  # a full slice
             return layout
@@ -138,9 +142,13 @@ def select(t: Tracer, node: fx.Node):
 
 def expand(t: Tracer, node: fx.Node):
     layout = t.layout(node.args[0])
-    if layout is None:
-        return None
     src, dst = shape_of(node.args[0]), shape_of(node)
+    if layout is None:
+        if t.source(node.args[0]) is not None:  # a weight broadcast (a class token for the batch)
+            lead = len(dst) - len(src)
+            t.derive(node, node.args[0], tuple(None if i < lead or src[i - lead] != dst[i] else i - lead
+                                               for i in range(len(dst))))
+        return None
     axis = layout.axis + len(dst) - len(src)
     if dst[axis] != src[layout.axis]:
         t.slots.pin_layout(layout, "expanded along their axis")
@@ -155,17 +163,23 @@ def cat(t: Tracer, node: fx.Node):
     dim = axis_of(arg_of(node, 1, "dim", 0), ndim)
     layouts = [t.layout(p) for p in parts]
     if all(lay is None for lay in layouts):
-        return t.unknown(node, "concatenated with learned tensors") if any(t.param(p) for p in parts) else None
+        return None
     if all(lay is None or lay.axis == dim for lay in layouts):
         segments = []
-        for part, lay in zip(parts, layouts):
+        for part, lay in zip(parts, layouts):  # weights among the parts stay still (Tracer.walk)
             segments += lay.segments if lay is not None else [Segment(None, shape_of(part)[dim])]
-            if lay is None and t.param(part) is not None:
-                t.fix(t.param(part), "concatenated along permuted units")
         return Layout(dim, tuple(segments))
-    if any(lay is None for lay in layouts):
-        return t.unknown(node, "concatenated with a tensor whose units are not permuted")
-    return t.unify(layouts, "concatenated with a tensor permuted differently")
+    laid = [lay for lay in layouts if lay is not None]
+    joined = t.unify(laid, "concatenated with a tensor permuted differently")
+    for part, lay in zip(parts, layouts):
+        if lay is not None:
+            continue
+        if joined is not None and joined.plain and t.source(part) is not None:
+            t.assign_source(part, joined.axis, joined)  # a learned token (a class token) follows the units
+        else:
+            t.slots.pin_layout(joined, "concatenated with a tensor whose units are not permuted")
+            return None
+    return joined
 
 
 def getitem(t: Tracer, node: fx.Node):

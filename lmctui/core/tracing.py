@@ -84,6 +84,11 @@ class Tracer:
         self.slots = Slots()
         self.weight_axes: dict[str, list] = {k: [UNSET] * state[k].dim() for k in state}
         self.producers: list[tuple[fx.Node, str]] = []  # (node, module) where units can be observed
+        # Nodes holding a weight's values: node -> (key, the weight's axis behind each of the
+        # node's axes, None for an axis that is not one of them whole: broadcast, sliced).
+        self.sources: dict[fx.Node, tuple[str, tuple[int | None, ...]]] = {
+            node: (key, tuple(range(len(node.meta["val"].shape)))) for node, key in self.keys.items()}
+        self.claimed: set[str] = set()  # weights the current node's rule spoke for
 
     # -- what rules use ---------------------------------------------------------------------
 
@@ -95,11 +100,31 @@ class Tracer:
         """The state-dict key of a weight or buffer argument, None for anything else."""
         return self.keys.get(arg) if isinstance(arg, fx.Node) else None
 
+    def source(self, arg) -> tuple[str, tuple[int | None, ...]] | None:
+        """(key, weight axis per axis) when `arg` holds a weight's values (itself, expanded, sliced)."""
+        return self.sources.get(arg) if isinstance(arg, fx.Node) else None
+
+    def derive(self, node: fx.Node, arg, axes: tuple[int | None, ...]) -> None:
+        """`node` holds the values of the weight behind `arg`, its axes being `axes` of that weight."""
+        key, inner = self.sources[arg]
+        self.sources[node] = (key, tuple(inner[a] if a is not None else None for a in axes))
+        self.claimed.add(key)
+
+    def assign_source(self, arg, axis: int, layout: Layout | None) -> None:
+        """The weight behind `arg` carries `layout` on the weight axis behind `arg`'s `axis`."""
+        key, axes = self.sources[arg]
+        if layout is not None and axes[axis] is None:
+            self.slots.pin_layout(layout, f"meet part of {key}")
+            layout = None
+        for weight_axis in range(len(self.weight_axes[key])):
+            self.assign(key, weight_axis, layout if weight_axis == axes[axis] and layout is not None else None)
+
     def new_layout(self, axis: int, size: int, origin: str) -> Layout:
         return Layout(axis, (Segment(self.slots.new(size, origin), size),))
 
     def assign(self, key: str, axis: int, layout: Layout | None) -> None:
         """Weight `key`'s axis carries `layout`'s units (None: units that are not permuted)."""
+        self.claimed.add(key)
         entries, current = self.weight_axes[key], self.weight_axes[key][axis]
         new = layout.segments if layout is not None else None
         if current is UNSET:
@@ -114,6 +139,7 @@ class Tracer:
 
     def fix(self, key: str, reason: str) -> None:
         """Nothing may permute any axis of `key`."""
+        self.claimed.add(key)
         for axis in range(len(self.weight_axes[key])):
             current = self.weight_axes[key][axis]
             if current not in (UNSET, None):
@@ -145,8 +171,8 @@ class Tracer:
             if isinstance(value, tuple):
                 for item in value:
                     self.slots.pin_layout(item if isinstance(item, Layout) else None, reason)
-            if self.param(arg) is not None:
-                self.fix(self.param(arg), reason)
+            if self.source(arg) is not None:
+                self.fix(self.source(arg)[0], reason)
         return None
 
     def _pin_segments(self, segments, reason: str) -> None:
@@ -163,9 +189,15 @@ class Tracer:
             elif node.op == "call_function":
                 rule = rule_for(node, any(not lay.plain for a in node.all_input_nodes
                                           for lay in _flat_layouts(self.layouts.get(a))))
+                self.claimed = set()
                 self.layouts[node] = rule(self, node) if rule is not None else self.unknown(node)
+                for arg in node.all_input_nodes:  # a weight the rule did not speak for stays still
+                    if self.source(arg) is not None and self.source(arg)[0] not in self.claimed:
+                        self.fix(self.source(arg)[0], f"{self.source(arg)[0]} is read by {op_name(node)}")
             elif node.op == "output":
                 for arg in node.all_input_nodes:
+                    if self.source(arg) is not None:
+                        self.fix(self.source(arg)[0], "returned as an output")
                     for lay in _flat_layouts(self.layouts.get(arg)):
                         for segment in lay.segments:
                             if segment.slot is not None:
