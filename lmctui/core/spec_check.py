@@ -46,12 +46,13 @@ def verify_spec(spec: PermutationSpec, model: nn.Module, example: torch.Tensor, 
     state = original.state_dict()
     spec.check_covers(state)
     perms = random_perms(spec, state, generator)
-    permuted = copy.deepcopy(original)
-    permuted.load_state_dict(apply_permutation(spec, perms, state))
+    permuted = apply_permutation(spec, perms, state)
     x = torch.randn(example.shape, generator=generator, dtype=torch.float64) \
         if example.is_floating_point() else example
-    with _ModuleOutputs(original) as outs_a, _ModuleOutputs(permuted) as outs_b:
-        y_a, y_b = _tensor(original(x)), _tensor(permuted(x))
+    with _ModuleOutputs(original) as outs_a:
+        y_a = _tensor(original(x))
+    with _ModuleOutputs(original) as outs_b:  # the same module, run on the permuted weights
+        y_b = _tensor(torch.func.functional_call(original, permuted, (x,), tie_weights=False))
     error = float((y_a - y_b).abs().max() / y_a.abs().max().clamp_min(1e-300))
     ok = error <= RELATIVE_TOLERANCE
     return SpecCheck(ok, None if ok else _first_bad(spec, perms, original, outs_a, outs_b), error)
@@ -59,21 +60,23 @@ def verify_spec(spec: PermutationSpec, model: nn.Module, example: torch.Tensor, 
 
 @torch.no_grad()
 def _every_weight_matters(model: nn.Module, generator: torch.Generator) -> nn.Module:
-    """`model` with every float weight and buffer jittered, in place.
+    """`model` with every constant float weight and buffer made random, in place.
 
     A fresh model has constant tensors (BatchNorm weights of one, zero biases, running
     means of zero): a spec that forgets to permute one would pass on it and fail on
-    trained weights. Positive tensors (running variances) stay positive.
+    trained weights. Positive ones (running variances) stay positive.
     """
     for value in [*model.parameters(), *model.buffers()]:
-        if not value.is_floating_point() or value.numel() == 0:
+        if not value.is_floating_point() or value.numel() < 2:
             continue
-        scale = torch.empty(value.shape, dtype=value.dtype).uniform_(0.5, 1.5, generator=generator)
-        if bool((value > 0).all()):
-            value.mul_(scale)
+        low, high = value.aminmax()
+        if low != high:
+            continue  # already differs from unit to unit
+        noise = torch.empty(value.shape, dtype=value.dtype).uniform_(0.5, 1.5, generator=generator)
+        if low > 0:
+            value.mul_(noise)
         else:
-            spread = float(value.std()) if value.numel() > 1 and float(value.std()) > 0 else 0.1
-            value.mul_(scale).add_(torch.randn(value.shape, dtype=value.dtype, generator=generator) * 0.1 * spread)
+            value.add_(noise - 1.0)
     return model
 
 
