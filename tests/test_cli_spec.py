@@ -30,3 +30,25 @@ def test_spec_refusals_are_one_line_without_torch(args):
     code, stderr, heavy = run_cli(*args)
     assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
     assert "torch" not in heavy
+
+
+def test_a_traced_spec_that_fails_its_check_is_refused_before_anything_is_registered(cli, monkeypatch):
+    """Align a model whose spec comes from tracing, with the tracer made to forget a bias."""
+    from lmctui.core import specs
+    from lmctui.core.permutation import HAND_WRITTEN, PermutationSpec, mlp_spec
+    from lmctui.core.tracing import TracedSpec
+
+    runs = cli("train", "--width", "8", "--seeds", "0,1", "--epochs", "1", "--json").json["runs"]
+    monkeypatch.delitem(HAND_WRITTEN, "mlp")  # mlp now takes the traced path, like a model of your own
+
+    def forgetful(model, example):
+        good = mlp_spec(specs.ModelConfig("mlp", 8, 2))
+        return TracedSpec(PermutationSpec({**good.axes, "hidden.1.bias": (None,)}), {}, 16, 16)
+
+    monkeypatch.setattr(specs, "trace_spec", forgetful)
+    monkeypatch.setattr(specs, "_CACHE", {})
+    result = cli("align", runs[0]["id"], runs[1]["id"], "--method", "weight", "--json")
+    assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "hidden.1.bias" in result.stderr
+    assert cli("list", "alignments", "--json").json["alignments"] == []
+    assert len(cli("list", "--json").json["runs"]) == 2
