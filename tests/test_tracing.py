@@ -342,3 +342,28 @@ def test_a_weight_also_read_where_no_rule_applies_is_pinned():
     traced = trace_spec(model, x)
     assert "cumsum" in traced.pinned["a"] and traced.spec.axes["a.weight"] == (None, None)
     assert verify_spec(traced.spec, model, x).ok
+
+
+def block_groups(spec: PermutationSpec) -> set:
+    """The spec's block groups up to names: each as its members' (weight, axis) sets and its block count."""
+    axes = spec.perm_axes
+    return {(frozenset(frozenset(axes[p]) for p in group.perms), group.n_blocks) for group in spec.blocks.values()}
+
+
+TRANSFORMERS = [("vit", 1, 1, 2, (1, 8, 8), 10), ("vit", 1, 2, 4, (1, 8, 8), 10), ("gpt", 1, 2, 2, (3,), 97),
+                ("gpt", 2, 3, 8, (3,), 97)]
+
+
+@pytest.mark.parametrize("arch,width,depth,heads,shape,classes", TRANSFORMERS,
+                         ids=[f"{t[0]}-d{t[2]}-h{t[3]}" for t in TRANSFORMERS])
+def test_traced_transformer_specs_equal_the_hand_written_ones(arch, width, depth, heads, shape, classes):
+    from lmctui.choices import ARCHS
+
+    if arch not in ARCHS:
+        pytest.skip("the built-in transformers are not in this tree")
+    config = ModelConfig(arch, width, depth, "none", shape, classes, heads=heads)
+    traced, check = traced_for(config)
+    oracle = spec_for(config)
+    assert groups(traced.spec) == groups(oracle) and traced.spec.buffers == oracle.buffers
+    assert block_groups(traced.spec) == block_groups(oracle) and len(oracle.blocks) == depth
+    assert traced.pinned == {} and check.ok
