@@ -24,9 +24,9 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.models import ModelConfig
 from lmctui.core.stacked import StackedModel, evaluate_stack
+from lmctui.core.optim import Optimizer
 from lmctui.core.training import (PROGRESS_SECONDS, Checkpointer, EpochEnd, StepProgress, Throttle, TrainConfig,
-                                  TrainResult, TrainState, check_stop, init_model, lr_factor, make_optimizer,
-                                  optimizer_state, restore, scheduler_state)
+                                  TrainResult, TrainState, check_stop, init_model, optimizer_state, restore)
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
@@ -74,16 +74,15 @@ def train_many(
     stack = seed_stack(model_config, configs, device, initial_state, [r.model for r in resume] if resume else None)
     S, n = stack.size, len(data.x_train)
     names = list(stack.params)
-    optimizer = make_optimizer(stack.params.values(), config)
     steps = math.ceil(n / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
+    optimizer = Optimizer(stack.params.values(), config, steps)
     orders = [torch.Generator().manual_seed(c.data_seed) for c in configs]
-    histories = restore(resume, optimizer, names, scheduler, orders, stacked=True)
+    histories = restore(resume, optimizer, names, orders, stacked=True)
     offer = on_checkpoint or (lambda epoch, capture: None)
 
     def capture() -> list[TrainState]:
-        groups, schedule = optimizer_state(optimizer, names)[1], scheduler_state(scheduler)
-        return [TrainState(len(histories[i]), stack.state(i), optimizer_state(optimizer, names, _seed(i))[0], groups,
+        groups, schedule = optimizer.groups(), optimizer.schedule()
+        return [TrainState(len(histories[i]), stack.state(i), optimizer_state(optimizer, names, _seed(i)), groups,
                            schedule, orders[i].get_state(), list(histories[i])) for i in range(S)]
 
     checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs and not resume else {} for i in range(S)]
@@ -101,10 +100,8 @@ def train_many(
             x, y = data.x_train[idx], data.y_train[idx]  # (S, B, ...), (S, B)
             logits = stack.logits(x)  # (S, B, C)
             losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(S, -1).mean(1)
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # seeds are independent: each gets its own mean-loss gradient
-            optimizer.step()
-            scheduler.step()
+            # seeds are independent: each gets its own mean-loss gradient
+            optimizer.step(torch.autograd.grad(losses.sum(), optimizer.params))
             loss_sum += losses.detach() * idx.shape[1]
             correct += (logits.detach().argmax(-1) == y).sum(1)
             if progress.due():
