@@ -42,12 +42,13 @@ def seconds(command: list[str]) -> float:
         return time.perf_counter() - start
 
 
-def interleaved(commands: dict[str, list[str]], repeats: int) -> dict[str, float]:
+def interleaved(commands: dict[str, list[str]], repeats: int, log=lambda text: None) -> dict[str, float]:
     """Median seconds of each command, run in turns."""
     times = {name: [] for name in commands}
     for _ in range(repeats):
         for name, command in commands.items():
             times[name].append(seconds(command))
+            log(f"  {name}: {times[name][-1]:.2f} s")
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -90,12 +91,12 @@ def in_process_slopes(repeats: int) -> tuple[float, float]:
 def bench_processes(quick: bool, peak_flops: float, log=lambda text: None) -> list[dict]:
     repeats = 3 if quick else 5
     fixed = interleaved({"train": train_command("HOME", "0", 1), "torch": [sys.executable, "-c", "import torch"]},
-                        repeats)
+                        repeats, log)
     rows = [{"name": "fixed cost: train digits 1 epoch vs import torch (processes)", "lmctui_s": fixed["train"],
              "plain_s": fixed["torch"], "speedup": fixed["torch"] / fixed["train"],
              "over_import_torch_s": fixed["train"] - fixed["torch"]}]
     whole = interleaved({"ours": train_command("HOME", f"0-{SEEDS - 1}", 10), "plain": PLAIN + ["--epochs", "10"]},
-                        repeats)
+                        repeats, log)
     rows.append({"name": "64 seeds x 10 epochs, whole process", "lmctui_s": whole["ours"], "plain_s": whole["plain"],
                  "speedup": whole["plain"] / whole["ours"]})
     ours, plain = in_process_slopes(repeats)
