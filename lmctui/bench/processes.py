@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent  # the source tree: benchmarks/plain_loop.py is there
 PLAIN = [sys.executable, str(ROOT / "benchmarks" / "plain_loop.py")]
 SEEDS, WIDTH = 64, 32
 MACS = 64 * WIDTH + WIDTH * WIDTH + WIDTH * 10  # per example, forward
@@ -54,10 +54,11 @@ def interleaved(commands: dict[str, list[str]], repeats: int, log=lambda text: N
 
 def in_process_slopes(repeats: int) -> tuple[float, float]:
     """Seconds per epoch of 64 seeds, (T(10 epochs) - T(1 epoch)) / 9, in this process: lmctui's
-    `train_runs` (what `train` runs: the registry, metrics and weights written) and the plain loop."""
-    import torch
+    `train_runs` (what `train` runs: the registry, metrics and weights written) and the plain loop
+    (the loop of benchmarks/plain_loop.py: references.train_one_at_a_time)."""
+    from torch import nn
 
-    from benchmarks.plain_loop import train_seed
+    from lmctui.bench.references import train_one_at_a_time
     from lmctui.configs import DataConfig, TrainConfig
     from lmctui.core.data import load_dataset
     from lmctui.service.catalog import open_registry
@@ -74,10 +75,12 @@ def in_process_slopes(repeats: int) -> tuple[float, float]:
             train_runs(open_registry(home), request)
             return time.perf_counter() - start
 
+    def make_model():
+        return nn.Sequential(nn.Linear(64, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, 10))
+
     def plain(epochs: int) -> float:
         start = time.perf_counter()
-        for seed in range(SEEDS):
-            train_seed(seed, x, y, epochs, WIDTH, 64)
+        train_one_at_a_time(make_model, range(SEEDS), x, y, epochs, 64, 0.05)
         return time.perf_counter() - start
 
     ours(1), plain(1)  # warm: first-call costs are the fixed part
@@ -93,24 +96,22 @@ def bench_processes(quick: bool, peak_flops: float, log=lambda text: None) -> li
     fixed = interleaved({"train": train_command("HOME", "0", 1), "torch": [sys.executable, "-c", "import torch"]},
                         repeats, log)
     rows = [{"name": "fixed cost: train digits 1 epoch vs import torch (processes)", "lmctui_s": fixed["train"],
-             "plain_s": fixed["torch"], "speedup": fixed["torch"] / fixed["train"],
-             "over_import_torch_s": fixed["train"] - fixed["torch"]}]
-    whole = interleaved({"ours": train_command("HOME", f"0-{SEEDS - 1}", 10), "plain": PLAIN + ["--epochs", "10"]},
-                        repeats, log)
-    rows.append({"name": "64 seeds x 10 epochs, whole process", "lmctui_s": whole["ours"], "plain_s": whole["plain"],
-                 "speedup": whole["plain"] / whole["ours"]})
+             "plain_s": fixed["torch"], "over_import_torch_s": fixed["train"] - fixed["torch"]}]
+    if Path(PLAIN[1]).exists():  # a source checkout: the plain script is beside the package
+        whole = interleaved({"ours": train_command("HOME", f"0-{SEEDS - 1}", 10), "plain": PLAIN + ["--epochs", "10"]},
+                            repeats, log)
+        rows.append({"name": "64 seeds x 10 epochs, whole process", "lmctui_s": whole["ours"],
+                     "plain_s": whole["plain"], "speedup": whole["plain"] / whole["ours"]})
     ours, plain = in_process_slopes(repeats)
     flops = 6 * MACS * TRAIN_EXAMPLES * SEEDS  # per epoch: forward 2x, backward 4x
     rows.append({"name": "64 seeds, per epoch (slope over 1 -> 10 epochs)", "lmctui_s": ours, "plain_s": plain,
                  "speedup": plain / ours, "achieved_gflops": flops / ours / 1e9,
                  "fraction_of_matmul_peak": flops / ours / peak_flops})
-    for row in rows:
-        log(f"{row['name']}: lmctui {row['lmctui_s']:.3f} s, plain {row['plain_s']:.3f} s, x{row['speedup']:.2f}")
     return rows
 
 
 if __name__ == "__main__":
-    from benchmarks.references import matmul_flops
+    from lmctui.bench.references import matmul_flops
 
     for row in bench_processes("--quick" in sys.argv, matmul_flops(), log=print):
         print(row)
