@@ -7,6 +7,9 @@ It pays its own imports (torch, scikit-learn for the digits), as a user's script
     python benchmarks/plain_loop.py --seeds 64 --epochs 10     # prints seconds per epoch and in all
 
 Time the whole process with `time`; the in-process figures are printed as JSON on stdout.
+It imports nothing from lmctui on purpose (a loop written outside the project), so its loop
+repeats `lmctui/bench/references.py`'s `train_one_at_a_time`, which the in-process
+comparison of `lmctui-cli bench` runs.
 """
 
 import argparse
