@@ -66,6 +66,14 @@ def write_json(path: Path, data: dict) -> None:
     write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), durable=False)
 
 
+def read_json(path: Path):
+    """The JSON value in `path`, or None when the file is missing or does not parse."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
 def append_metrics(path: Path, row: dict) -> None:
     """One JSON line per epoch, written at once so a killed run keeps its history. Only to a
     regular file: a link planted in the run's folder is not followed."""
