@@ -171,7 +171,11 @@ def _file_state(path: Path, expected: str | None) -> str:
         return "missing"
     if expected is None:
         return "no checksum kept"
-    return "ok" if file_sha256(path) == expected else "damaged: sha256 differs from the registry's"
+    try:
+        found = file_sha256(path)
+    except (UserError, OSError) as err:  # a 10 GB file, unreadable: said, never read
+        return f"damaged: {err}"
+    return "ok" if found == expected else "damaged: sha256 differs from the registry's"
 
 
 def remove_run(registry: Registry, prefix: str) -> dict:
@@ -209,7 +213,7 @@ def export_alignments(registry: Registry, out: str | Path, filters=()) -> dict:
 def export_barriers(registry: Registry, out: str | Path) -> dict:
     """One row per stored curve: the pair, their configs, the method and every barrier."""
     docs = sorted(registry.all("curves"), key=lambda d: d.get("created") or "")
-    configs = {d["id"]: d.get("config") for d in registry.all("runs")}
+    configs = {run_id: registry.run_config(run_id) for d in docs for run_id in (d.get("run_a"), d.get("run_b"))}
     rows = [{**view(d, CURVE_FIELDS), "config_a": configs.get(d["run_a"]), "config_b": configs.get(d["run_b"])}
             for d in docs]
     path = write_csv(out, rows, CURVE_FIELDS + ("config_a", "config_b"), registry.home)
