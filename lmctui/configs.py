@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
 from lmctui.errors import FieldError
+from lmctui.usermodel import check_arch_args, is_user_arch, parse_arch
 
 # Upper bounds, checked before any work: far above any study this tool is for, low
 # enough that a typo cannot exhaust memory or run for days.
@@ -57,15 +58,48 @@ def check_choice(value, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+# Your own data: `npz:PATH` (arrays x_train, y_train, x_test, y_test) or `folder:PATH`
+# (ImageFolder layout with train/ and test/), used as given (no normalization: weights
+# trained elsewhere on the same arrays then see the same inputs here).
+USER_DATA_KINDS = ("npz", "folder")
+MAX_IMAGE_SIZE = 4096
+
+
+def user_data_kind(name) -> str | None:
+    """"npz" or "folder" when `name` is `npz:PATH` / `folder:PATH`, else None."""
+    kind = name.partition(":")[0] if isinstance(name, str) and ":" in name else None
+    return kind if kind in USER_DATA_KINDS else None
+
+
+def canonical_dataset(name: str) -> str:
+    """`npz:PATH` / `folder:PATH` with the path made absolute (a run is read again from any folder)."""
+    kind = user_data_kind(name)
+    if kind is None:
+        return name
+    path = name.partition(":")[2]
+    check(bool(path), "dataset", f"{kind}: needs a path, as in {kind}:PATH")
+    return f"{kind}:{Path(path).expanduser().resolve()}"
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU
+    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU; or npz:PATH / folder:PATH
     n_samples: int = 1000  # toy problems only: train + test examples
     noise: float | None = None  # toy problems only: None means the problem's default noise
     data_dir: str | None = None  # torchvision data sets only
     download: bool = False  # torchvision data sets only: fetch into data_dir when missing
+    image_size: int | None = None  # folder data only: resize every image to this square size
+    sha256: str | None = None  # npz / folder data only: of the content a run trained on
+
+    @property
+    def user_path(self) -> Path | None:
+        """The file or folder of npz / folder data (None for the data sets lmctui knows)."""
+        return Path(self.name.partition(":")[2]) if user_data_kind(self.name) else None
 
     def validate(self) -> "DataConfig":
+        if user_data_kind(self.name):
+            return self._validate_user()
+        check(self.image_size is None, "image_size", "applies to folder: data only")
         check_choice(self.name, "dataset", DATASETS)
         if self.name in TOY_DATASETS:
             check_int(self.n_samples, "n_samples", MIN_SAMPLES, MAX_SAMPLES)
@@ -85,12 +119,30 @@ class DataConfig:
               f"{root} does not exist; download fetches {self.name} there")
         check(not root.exists() or os.access(root, os.R_OK | os.X_OK), "data_dir", f"{root} is not readable")
 
+    def _validate_user(self) -> "DataConfig":
+        kind, path = user_data_kind(self.name), self.user_path
+        if kind == "npz":
+            check(path.is_file(), "dataset", f"{path} is not a file (npz: needs a .npz of x_train, y_train, "
+                                             "x_test, y_test)")
+            check(self.image_size is None, "image_size", "applies to folder: data only")
+        else:
+            check(path.is_dir(), "dataset", f"{path} is not a folder")
+            for split in ("train", "test"):
+                check((path / split).is_dir(), "dataset", f"{path} has no {split}/ folder (folder: needs "
+                                                          "train/CLASS/IMAGE and test/CLASS/IMAGE)")
+            if self.image_size is not None:
+                check_int(self.image_size, "image_size", 1, MAX_IMAGE_SIZE)
+        check(os.access(path, os.R_OK), "dataset", f"{path} is not readable")
+        return self
+
     @property
     def images(self) -> bool:
         return self.name not in TOY_DATASETS
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stored form; the npz / folder fields only where they apply (older records compare equal)."""
+        d = asdict(self)
+        return d if user_data_kind(self.name) else {k: v for k, v in d.items() if k not in ("image_size", "sha256")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataConfig":
@@ -99,14 +151,23 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "mlp"
-    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier
+    arch: str = "mlp"  # a built-in (ARCHS), or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY (usermodel.py)
+    width: int | None = 64  # MLP: hidden units per layer; CNNs: channel multiplier; your own: `width=` if not None
     depth: int = 2  # MLP only: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical)
     norm: str = "none"  # CNNs only: none | batch | layer
     input_shape: tuple[int, ...] = (2,)
     num_classes: int = 2
+    arch_args: dict = field(default_factory=dict)  # your own models only: the factory's keyword arguments
+    source_sha256: str | None = None  # your own models only: the sha256 of the factory's source file
+
+    @property
+    def user(self) -> bool:
+        """Whether the architecture is the user's own (a factory), not a built-in."""
+        return is_user_arch(self.arch)
 
     def validate(self) -> "ModelConfig":
+        if self.user:
+            return self._validate_user()
         check_choice(self.arch, "arch", ARCHS)
         check_int(self.width, "width", 1, MAX_WIDTH)
         if self.arch == "mlp":
@@ -118,8 +179,19 @@ class ModelConfig:
               f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
         return self
 
+    def _validate_user(self) -> "ModelConfig":
+        parse_arch(self.arch)
+        check_arch_args(self.arch, self.arch_args)
+        if self.width is not None:
+            check_int(self.width, "width", 1, MAX_WIDTH)
+        check(self.norm == "none", "norm", f"applies to the built-in CNNs only; your own model chooses its "
+                                           f"normalization itself, got {self.norm!r}")
+        return self
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stored form; a built-in architecture's has no user-model fields (older records compare equal)."""
+        d = asdict(self)
+        return d if self.user else {k: v for k, v in d.items() if k not in ("arch_args", "source_sha256")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
