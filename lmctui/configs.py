@@ -169,6 +169,7 @@ class ModelConfig:
         if self.user:
             return self._validate_user()
         check_choice(self.arch, "arch", ARCHS)
+        check_arch_args(self.arch, self.arch_args)
         check_int(self.width, "width", 1, MAX_WIDTH)
         if self.arch == "mlp":
             check_int(self.depth, "depth", 1, MAX_DEPTH)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def read_state_file(path: Path) -> dict[str, torch.Tensor]:
     if suffix == ".safetensors":
         return _read_safetensors(path)
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the refusal below is the one line the user sees
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UserError(f"{path} holds more than tensors (code or objects that a weights-only load refuses: "
                         f"{_first_line(err)}); save model.state_dict() instead") from None
