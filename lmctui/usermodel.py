@@ -179,10 +179,27 @@ def source_change(arch: str, recorded: str | None) -> str | None:
             f"(sha256 {recorded[:12]} then, {current[:12]} now)")
 
 
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+# Where the notice that a module's source changed goes, once per message: stderr by
+# default; an interface that owns the terminal (the app) points it at itself.
+notice_sink = _stderr_line
+_NOTICED: set[str] = set()
+
+
+def _notice_once(text: str | None) -> None:
+    if text is not None and text not in _NOTICED:
+        _NOTICED.add(text)
+        notice_sink(text)
+
+
 def load_factory(arch: str, recorded_sha256: str | None = None):
     """Import the arch's module and return its factory.
 
-    A file named by path is loaded only while its sha256 matches `recorded_sha256` (when given).
+    A file named by path is loaded only while its sha256 matches `recorded_sha256` (when
+    given); a module whose source no longer matches it is imported with a notice, once.
     """
     ref = parse_arch(arch)
     if ref.is_path:
@@ -192,6 +209,7 @@ def load_factory(arch: str, recorded_sha256: str | None = None):
             module = importlib.import_module(ref.target)
         except Exception as err:  # the user's code: whatever it raises is one line
             raise FieldError("arch", f"{ref.target} does not import: {_one_line(err)}") from None
+        _notice_once(source_change(arch, recorded_sha256))
     factory = getattr(module, ref.factory, None)
     if factory is None or not callable(factory):
         raise FieldError("arch", f"{ref.target} has no function or class {ref.factory}")

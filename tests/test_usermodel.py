@@ -140,3 +140,17 @@ def test_arch_args_belong_to_user_models_only():
     with pytest.raises(FieldError, match="your own models"):
         ModelConfig("mlp", arch_args={"x": 1}).validate()
     assert "arch_args" not in ModelConfig().to_dict()  # built-in runs' stored configs are unchanged
+
+
+def test_a_changed_module_is_imported_with_one_notice(tmp_path, monkeypatch):
+    import lmctui.usermodel as usermodel
+
+    (tmp_path / "mod_changing.py").write_text(MODEL_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    heard = []
+    monkeypatch.setattr(usermodel, "notice_sink", heard.append)
+    config = config_for("mod_changing:make")
+    (tmp_path / "mod_changing.py").write_text(MODEL_SOURCE + "\n# edited\n")
+    build_model(config)
+    build_model(config)
+    assert len(heard) == 1 and "mod_changing:make" in heard[0] and "changed since" in heard[0]

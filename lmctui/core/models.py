@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lmctui.configs import ModelConfig
-from lmctui.usermodel import build_user_model, parse_arch
+from lmctui.usermodel import build_user_model
 
 
 # VGG: output channels per conv at width 1; "M" is a 2x2 max-pool. Three pools take
@@ -45,7 +45,7 @@ def build_user(config: ModelConfig, generator: torch.Generator | None = None) ->
     (a user's layers may be of any kind, so they initialize themselves, from that seed)."""
     seed = None if generator is None else int(torch.randint(2**62, (1,), generator=generator))
     return build_user_model(config.arch, config.input_shape, config.num_classes, config.arch_args, config.width,
-                            seed, config.source_sha256 if parse_arch(config.arch).is_path else None)
+                            seed, config.source_sha256)
 
 
 @torch.no_grad()
