@@ -172,3 +172,15 @@ def test_import_registers_evaluated_runs_and_refuses_all_on_one_bad_file(tmp_pat
         doc = registry.get("runs", run["id"])
         assert doc["source"] == "imported" and doc["source_file"].endswith(".safetensors")
         assert doc["config"]["data"]["sha256"] == content_sha256(DataConfig(f"npz:{data_path}"))
+
+
+def test_a_run_whose_data_changed_is_refused(tmp_path):
+    from lmctui.service.user_inputs import check_data_unchanged, identified_data
+
+    path = write_npz(tmp_path / "d.npz")
+    config = identified_data(DataConfig(canonical_dataset(f"npz:{path}")))
+    doc = {"id": "r1", "config": {"data": config.to_dict()}}
+    check_data_unchanged(doc)
+    write_npz(path, y_test=np.arange(10) % 2)
+    with pytest.raises(UserError, match="changed since the run was made"):
+        check_data_unchanged(doc)
