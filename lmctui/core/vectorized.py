@@ -36,8 +36,7 @@ def can_vectorize(model_config: ModelConfig) -> bool:
 def vectorize_refusal(model_config: ModelConfig, input_dtype: torch.dtype = torch.float32) -> str | None:
     """Why seeds of this model cannot train as one vectorized computation (None when they can)."""
     if not model_config.user:
-        return None if model_config.norm != "batch" or model_config.arch == "mlp" else \
-            "BatchNorm updates its running statistics in place"
+        return None if model_config.vectorizable else "BatchNorm updates its running statistics in place"
     model = init_model(model_config, 0)
     if any(getattr(m, "track_running_stats", False) for m in model.modules()):
         return "it has BatchNorm, which updates its running statistics in place"
