@@ -36,5 +36,5 @@ class SmallCNN(nn.Module):
         return self.head(F.adaptive_avg_pool2d(both, 1).flatten(1))
 
 
-def make_cnn(input_shape, num_classes, width=16, groups=4):
+def make_cnn(input_shape, num_classes, width=16, groups=1):
     return SmallCNN(input_shape[0], num_classes, width, groups)

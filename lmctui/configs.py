@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
 from lmctui.errors import FieldError
-from lmctui.usermodel import check_arch_args, is_user_arch, parse_arch
+from lmctui.usermodel import check_arch_args, check_source, is_user_arch
 
 # Upper bounds, checked before any work: far above any study this tool is for, low
 # enough that a typo cannot exhaust memory or run for days.
@@ -69,6 +69,14 @@ def user_data_kind(name) -> str | None:
     """"npz" or "folder" when `name` is `npz:PATH` / `folder:PATH`, else None."""
     kind = name.partition(":")[0] if isinstance(name, str) and ":" in name else None
     return kind if kind in USER_DATA_KINDS else None
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files under `root`, in sorted order (what folder: data reads and its sha256 covers)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def canonical_dataset(name: str) -> str:
@@ -181,7 +189,7 @@ class ModelConfig:
         return self
 
     def _validate_user(self) -> "ModelConfig":
-        parse_arch(self.arch)
+        check_source(self.arch)
         check_arch_args(self.arch, self.arch_args)
         if self.width is not None:
             check_int(self.width, "width", 1, MAX_WIDTH)
@@ -210,6 +218,11 @@ class ModelConfig:
 # the barrier's fall with width shows in one table that trains in a minute on a CPU.
 DEFAULT_SWEEP_WIDTHS = (8, 32, 128)
 DEFAULT_SWEEP_SEEDS = 2  # seeds per swept value: one pair, the fewest that has a barrier
+
+
+def default_width(arch: str) -> int | None:
+    """The width when none is given: ModelConfig's for a built-in; none for your own model (its factory's default)."""
+    return None if is_user_arch(arch) else ModelConfig.width
 
 
 @dataclass(frozen=True)

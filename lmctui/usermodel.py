@@ -159,6 +159,13 @@ def source_file(arch: str) -> Path:
     return Path(spec.origin)
 
 
+def check_source(arch: str) -> None:
+    """The arch's module or file can be found (nothing is imported): a typo is refused before any work."""
+    path = source_file(arch)
+    if not path.is_file():
+        raise FieldError("arch", f"{path} is not a file")
+
+
 def source_sha256(arch: str) -> str:
     """The sha256 of the arch's source file, as a run records it."""
     path = source_file(arch)
@@ -189,7 +196,8 @@ notice_sink = _stderr_line
 _NOTICED: set[str] = set()
 
 
-def _notice_once(text: str | None) -> None:
+def say_once(text: str | None) -> None:
+    """Tell `text` to `notice_sink`, once per process."""
     if text is not None and text not in _NOTICED:
         _NOTICED.add(text)
         notice_sink(text)
@@ -209,7 +217,7 @@ def load_factory(arch: str, recorded_sha256: str | None = None):
             module = importlib.import_module(ref.target)
         except Exception as err:  # the user's code: whatever it raises is one line
             raise FieldError("arch", f"{ref.target} does not import: {_one_line(err)}") from None
-        _notice_once(source_change(arch, recorded_sha256))
+        say_once(source_change(arch, recorded_sha256))
     factory = getattr(module, ref.factory, None)
     if factory is None or not callable(factory):
         raise FieldError("arch", f"{ref.target} has no function or class {ref.factory}")

@@ -112,6 +112,15 @@ REFUSALS = [
     ["export", "basins", "a", "b", "--threshold", "-1", "--out", "basins.csv"],
     ["export", "alignments"],
     ["show", "a"],
+    # issue 18: your own models, data and weights
+    ["train", "--arch", "not a module:make"],
+    ["train", "--arch", "no_such_module_anywhere:make"],
+    ["train", "--arch", "/nonexistent/net.py:make"],
+    ["train", "--arch", "mlp", "--arch-arg", "width=3"],
+    ["train", "--arch-arg", "oops"],
+    ["train", "--dataset", "npz:/nonexistent/data.npz"],
+    ["train", "--dataset", "folder:/nonexistent"],
+    ["import", "/nonexistent/weights.pt"],
 ]
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from lmctui.configs import DataConfig, canonical_dataset
 from lmctui.core.data import load_dataset
 from lmctui.core.external_weights import check_against, read_state_file, strip_prefix
-from lmctui.core.user_data import content_sha256
+from lmctui.service.user_inputs import content_sha256
 from lmctui.errors import FieldError, UserError
 
 

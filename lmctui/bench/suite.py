@@ -146,8 +146,10 @@ def run(quick: bool = False, log=lambda text: None) -> dict:
     peak = matmul_flops()
     log(f"dense matmul (float32, 1024^3): {peak / 1e9:.1f} GFLOP/s")
     results = []
-    for step in (lambda: bench_training(quick, peak), lambda: bench_interpolation(quick),
-                 lambda: bench_matching(quick), lambda: bench_first_frame(quick)):
+    from lmctui.bench.user_model import bench_user_model
+
+    for step in (lambda: bench_training(quick, peak), lambda: bench_user_model(quick, median_seconds),
+                 lambda: bench_interpolation(quick), lambda: bench_matching(quick), lambda: bench_first_frame(quick)):
         rows = step()
         for row in rows if isinstance(rows, list) else [rows]:
             log(format_row(row))

@@ -2,43 +2,22 @@
 
 No normalization and no split of our own: a network trained elsewhere on the same
 arrays sees the same inputs here, so its imported loss and accuracy mean what they
-meant there. A run records the sha256 of the content (`content_sha256`), so a run whose
-data changed since it trained can be told apart from one whose data did not.
+meant there. A run records the sha256 of the content (service/user_inputs.py), so a run
+whose data changed since it trained can be told apart from one whose data did not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lmctui.configs import DataConfig, user_data_kind
+from lmctui.configs import IMAGE_SUFFIXES, DataConfig, image_files, user_data_kind
 from lmctui.errors import FieldError
 
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
-
-def content_sha256(config: DataConfig) -> str:
-    """The sha256 of an npz file, or of a folder's image files (relative path and bytes, in sorted order)."""
-    path = config.user_path
-    digest = hashlib.sha256()
-    if user_data_kind(config.name) == "npz":
-        _update_from_file(digest, path)
-        return digest.hexdigest()
-    for file in _image_files(path):
-        digest.update(str(file.relative_to(path)).encode() + b"\0")
-        _update_from_file(digest, file)
-    return digest.hexdigest()
-
-
-def _update_from_file(digest, path: Path) -> None:
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
 
 
 def load_user_data(config: DataConfig):
@@ -106,10 +85,6 @@ def _num_classes(y_train: torch.Tensor, y_test: torch.Tensor, path) -> int:
     return classes
 
 
-def _image_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def load_folder(root: Path, image_size: int | None):
     """ImageFolder's layout: train/CLASS/IMAGE and test/CLASS/IMAGE, classes named by train/'s folders.
 
@@ -123,7 +98,7 @@ def load_folder(root: Path, image_size: int | None):
     if unknown:
         raise FieldError("dataset", f"{root}/test has class {unknown[0]!r}, which train/ does not have")
     files = {split: [(f, classes.index(c)) for c in classes if (root / split / c).is_dir()
-                     for f in _image_files(root / split / c)] for split in ("train", "test")}
+                     for f in image_files(root / split / c)] for split in ("train", "test")}
     for split, found in files.items():
         if not found:
             raise FieldError("dataset", f"{root}/{split} has no images ({', '.join(IMAGE_SUFFIXES)})")

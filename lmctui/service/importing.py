@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lmctui.configs import DataConfig, ModelConfig, check, check_device, user_data_kind
+from lmctui.configs import DataConfig, ModelConfig, check, check_device
 from lmctui.records import RunRecord, finite, run_view
-from lmctui.usermodel import canonical_arch, check_arch_args, is_user_arch, source_sha256
+from lmctui.service.user_inputs import identified_data, identified_model, verified_spec
+from lmctui.usermodel import canonical_arch, check_arch_args, is_user_arch
 
 MAX_IMPORTED = 256  # files one import may register
 KEY_PREFIX_LIMIT = 200
@@ -53,9 +54,9 @@ class ImportRequest:
         request.model_config((1, 1, 1), 2).validate()
         return request
 
-    def model_config(self, input_shape: tuple[int, ...], num_classes: int, sha256: str | None = None) -> ModelConfig:
+    def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
         return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes,
-                           dict(self.arch_args), sha256)
+                           dict(self.arch_args))
 
 
 def _resolved(name: str) -> str:
@@ -69,9 +70,9 @@ def import_runs(registry, request: ImportRequest, say=lambda text: None) -> list
     request = request.validate(registry.home)
     device = resolve_device(request.device)
     data_config, data = _load_data(request.data)
-    model_config = request.model_config(data.input_shape, data.num_classes,
-                                        source_sha256(request.arch) if is_user_arch(request.arch) else None)
-    model_config.validate()
+    model_config = identified_model(request.model_config(data.input_shape, data.num_classes).validate(),
+                                    registry.home)
+    verified_spec(model_config)
     networks = []
     for name in request.files:
         say(f"checking {name}")
@@ -82,12 +83,8 @@ def import_runs(registry, request: ImportRequest, say=lambda text: None) -> list
 
 def _load_data(config: DataConfig):
     from lmctui.core.data import load_dataset
-    from lmctui.core.user_data import content_sha256
 
-    data = load_dataset(config)
-    if user_data_kind(config.name):
-        config = replace(config, sha256=content_sha256(config))
-    return config, data
+    return identified_data(config), load_dataset(config)
 
 
 def _checked_network(path: Path, model_config: ModelConfig, prefix: str | None, data, device) -> tuple:

@@ -9,12 +9,13 @@ whose data changed since (`check_data_unchanged`): its curves would not be compa
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
-from lmctui.configs import DataConfig, ModelConfig, user_data_kind
+from lmctui.configs import DataConfig, ModelConfig, image_files, user_data_kind
 from lmctui.errors import UserError
-from lmctui.usermodel import canonical_arch, source_sha256
+from lmctui.usermodel import canonical_arch, is_user_arch, source_change, source_sha256
 
 
 def identified_model(config: ModelConfig, home: str | Path | None) -> ModelConfig:
@@ -26,28 +27,58 @@ def identified_model(config: ModelConfig, home: str | Path | None) -> ModelConfi
     return replace(config, arch=arch, source_sha256=source_sha256(arch))
 
 
+def content_sha256(config: DataConfig) -> str:
+    """The sha256 of an npz file, or of a folder's image files (relative path and bytes, in sorted order)."""
+    path, digest = config.user_path, hashlib.sha256()
+    files = [path] if user_data_kind(config.name) == "npz" else image_files(path)
+    for file in files:
+        if file != path:
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def identified_data(config: DataConfig) -> DataConfig:
     """npz / folder data with the sha256 of its content; other data sets unchanged."""
     if not user_data_kind(config.name):
         return config
-    from lmctui.core.user_data import content_sha256
-
     return replace(config, sha256=content_sha256(config))
+
+
+def data_change(doc: dict) -> str | None:
+    """Why a run's npz / folder data is not the content it was made on (None when it is, or is not user data)."""
+    config = DataConfig.from_dict(doc["config"]["data"])
+    if not user_data_kind(config.name) or config.sha256 is None:
+        return None
+    if not config.user_path.exists():
+        return f"run {doc['id']}'s data {config.user_path} is gone"
+    now = content_sha256(config)
+    if now != config.sha256:
+        return (f"run {doc['id']}'s data {config.user_path} changed since the run was made "
+                f"(sha256 {config.sha256[:12]} then, {now[:12]} now): its curves would not be comparable")
+    return None
 
 
 def check_data_unchanged(doc: dict) -> None:
     """Refuse a run whose npz / folder data is not the content it was made on."""
-    config = DataConfig.from_dict(doc["config"]["data"])
-    if not user_data_kind(config.name):
-        return
-    if not config.user_path.exists():
-        raise UserError(f"run {doc['id']}'s data {config.user_path} is gone")
-    from lmctui.core.user_data import content_sha256
+    why = data_change(doc)
+    if why is not None:
+        raise UserError(why)
 
-    now = content_sha256(config)
-    if config.sha256 is not None and now != config.sha256:
-        raise UserError(f"run {doc['id']}'s data {config.user_path} changed since the run was made "
-                        f"(sha256 {config.sha256[:12]} then, {now[:12]} now): its curves would not be comparable")
+
+def provenance(doc: dict) -> dict:
+    """What `show` adds for a run from outside: where its weights came from, and what changed since."""
+    model = (doc.get("config") or {}).get("model") or {}
+    notes = [data_change(doc)]
+    if is_user_arch(model.get("arch")):
+        try:
+            notes.append(source_change(model["arch"], model.get("source_sha256")))
+        except UserError as err:  # the module no longer imports, the file is gone
+            notes.append(f"{model['arch']}: {err}")
+    found = {k: doc[k] for k in ("source", "source_file", "source_file_sha256") if doc.get(k) is not None}
+    return {**found, "notes": [n for n in notes if n]}
 
 
 def verified_spec(config: ModelConfig):
@@ -55,6 +86,8 @@ def verified_spec(config: ModelConfig):
     None for a built-in architecture, whose hand-written spec needs no check."""
     if not config.user:
         return None
-    from lmctui.core.specs import spec_for
-
+    try:
+        from lmctui.core.specs import spec_for
+    except ImportError:  # a tree without the tracer yet (it lands beside this): nothing to verify with
+        return None
     return spec_for(config)
