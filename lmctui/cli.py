@@ -20,6 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from lmctui import cli_render as render
+from lmctui.choices import ARCHS
 from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
                                 CurveMethods, Dataset, Depth, Device, Epochs, Filters, Home, Json, LearningRate,
                                 MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
@@ -391,6 +392,28 @@ def export_basins(
     result = export(registry_at(home), runs, out, threshold, method, metric, linkage)
     emit_json(result) if json else message(f"wrote {result['rows']} runs in {result['count']} basin(s) to "
                                            f"{result['path']}")
+
+
+@app.command()
+@command
+def spec(
+    arch: Annotated[str, typer.Argument(help=", ".join(ARCHS) + ", or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY")],
+    dataset: Dataset = DataConfig.name,
+    width: Width = None,
+    depth: Depth = ModelConfig.depth,
+    norm: Norm = "none",
+    arch_arg: ArchArgs = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
+    image_size: ImageSize = None,
+    json: Json = False,
+):
+    """The permutation spec of an architecture: its groups, the units it leaves unpermuted and why, and whether
+    a random permutation from it leaves the model's outputs unchanged."""
+    from lmctui.service.specs import SpecRequest, describe
+
+    request = SpecRequest(arch, DataConfig(canonical_dataset(dataset), data_dir=data_dir, image_size=image_size),
+                          default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()))
+    render.spec(describe(request), json)
 
 
 @app.command()

@@ -63,7 +63,7 @@ Threshold = Annotated[float, typer.Option(help="Groups whose linkage barrier is 
 
 # Request fields whose flag is not --field-with-dashes.
 FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",
-         "runs": "RUNS", "filter": "--filter", "sweep": "--sweep"}
+         "runs": "RUNS", "filter": "--filter", "sweep": "--sweep", "arch_args": "--arch-arg"}
 
 
 def flag(field: str) -> str:

@@ -18,7 +18,8 @@ from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
 from lmctui.core.interpolation import CALIBRATION_SAMPLES
 from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.permutation import apply_permutation, identity_perms, spec_for
+from lmctui.core.permutation import apply_permutation, identity_perms
+from lmctui.core.specs import spec_for
 from lmctui.core.weights import StateDict, mean_state
 
 

@@ -21,8 +21,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from lmctui.core.matching import weight_matching
-from lmctui.core.permutation import PermutationSpec, Permutations, apply_permutation, compose, identity_perms, invert, \
-    permute_tensor
+from lmctui.core.permutation import Joined, PermutationSpec, Permutations, apply_permutation, compose, identity_perms, \
+    invert, permute_tensor
 from lmctui.core.weights import StateDict, mean_state
 
 Pairwise = dict[tuple[int, int], Permutations]
@@ -157,10 +157,20 @@ def _soft_moved(spec, stacked: StateDict, mats: dict[str, torch.Tensor]) -> Stat
         for axis, p in enumerate(spec.axes[key], start=1):
             if p is not None:
                 rows = value.movedim(axis, 1)  # (K, n, ...)
-                mixed = torch.bmm(mats[p], rows.reshape(*rows.shape[:2], -1)).reshape(rows.shape)
+                mat = _joined_matrix(p, mats) if isinstance(p, Joined) else mats[p]
+                mixed = torch.bmm(mat, rows.reshape(*rows.shape[:2], -1)).reshape(rows.shape)
                 value = mixed.movedim(1, axis)
         moved[key] = value
     return moved
+
+
+def _joined_matrix(entry: Joined, mats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(K, L, L): each part's matrix on its own block of the axis, blown up to its entries per unit."""
+    some = next(iter(mats.values()))  # (K, n, n)
+    blocks = [torch.kron(mats[p], torch.eye(repeat, dtype=some.dtype)) if p is not None
+              else torch.eye(units * repeat, dtype=some.dtype).expand(len(some), -1, -1)
+              for p, units, repeat in entry.parts]
+    return torch.stack([torch.block_diag(*(b[i] for b in blocks)) for i in range(len(some))])
 
 
 def _stacked_pair_sum(moved: StateDict) -> torch.Tensor:

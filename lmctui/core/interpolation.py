@@ -23,7 +23,7 @@ from lmctui.core.weights import StateDict, lerp_state  # lerp_state: also import
 
 DEFAULT_POINTS = InterpolationOptions.points
 CALIBRATION_SAMPLES = 10_000  # BatchNorm reset and REPAIR statistics: enough, and bounded
-BATCHED_CPU_MAX_WIDTH = 128  # measured on a 2-core CPU: batching loses beyond this (benchmarks/)
+BATCHED_CPU_MAX_WIDTH = 256  # measured on a 2-core CPU: batching loses beyond this (benchmarks/)
 
 
 @dataclass(frozen=True)

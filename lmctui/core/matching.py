@@ -18,7 +18,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from lmctui.core.permutation import PermutationSpec, Permutations, StateDict, identity_perms, permute_tensor
+from lmctui.core.permutation import Joined, PermutationSpec, Permutations, StateDict, identity_perms, permute_tensor
 
 IMPROVEMENT_TOLERANCE = 1e-12  # relative: an LAP that gains less than this changes nothing
 
@@ -155,7 +155,7 @@ class CostTerms:
         self.cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def cost(self, p: str, perms: Permutations) -> torch.Tensor:
-        shares = [self._term(key, axis, perms) for key, axis in self.perm_axes[p] if key in self.a64]
+        shares = [self._term(key, axis, perms, p) for key, axis in self.perm_axes[p] if key in self.a64]
         if len(shares) == 1:
             return shares[0]
         total = shares[0] + shares[1]  # one new tensor: the cached shares stay untouched
@@ -163,10 +163,11 @@ class CostTerms:
             total.add_(share)
         return total
 
-    def _term(self, key: str, axis: int, perms: Permutations) -> torch.Tensor:
-        others = [(i, q) for i, q in enumerate(self.spec.axes[key]) if q is not None and i != axis]
-        if len(others) > 1:  # no such weight in our specs: recompute rather than track
-            return self._full(key, axis, perms)
+    def _term(self, key: str, axis: int, perms: Permutations, p: str) -> torch.Tensor:
+        axes = self.spec.axes[key]
+        others = [(i, q) for i, q in enumerate(axes) if q is not None and i != axis]
+        if len(others) > 1 or any(isinstance(q, Joined) for q in axes):  # rare: recompute rather than track
+            return self._full(key, axis, perms, p)
         other_axis, q = others[0] if others else (None, None)
         cached = self.cache.get((key, axis))
         if cached is None:
@@ -183,10 +184,13 @@ class CostTerms:
         self.cache[(key, axis)] = (term, perms[q].clone() if q is not None else None)
         return term
 
-    def _full(self, key: str, axis: int, perms: Permutations) -> torch.Tensor:
+    def _full(self, key: str, axis: int, perms: Permutations, p: str | None = None) -> torch.Tensor:
+        entry = self.spec.axes[key][axis]
+        w_b = permute_tensor(self.b64[key], self.spec.axes[key], perms, skip_axis=axis)
+        if isinstance(entry, Joined):  # only the entries p's units own along this axis
+            return entry.rows(self.a64[key], axis, p) @ entry.rows(w_b, axis, p).T  # (n, n)
         n = self.a64[key].shape[axis]
         w_a = self.a64[key].movedim(axis, 0).reshape(n, -1)  # (n, rest)
-        w_b = permute_tensor(self.b64[key], self.spec.axes[key], perms, skip_axis=axis)
         return w_a @ w_b.movedim(axis, 0).reshape(n, -1).T  # (n, n)
 
     def _delta(self, key, axis, other_axis, moved, old_perm, new_perm) -> torch.Tensor:

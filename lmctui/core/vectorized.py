@@ -13,6 +13,7 @@ train one seed at a time (`can_vectorize`).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Callable
@@ -22,11 +23,12 @@ from torch.func import stack_module_state
 from torch.nn import functional as F
 
 from lmctui.core.data import Dataset
+from lmctui.core.mlp_grad import mlp_loss_and_grads
 from lmctui.core.models import ModelConfig
 from lmctui.core.stacked import StackedModel, evaluate_stack
+from lmctui.core.optim import Optimizer
 from lmctui.core.training import (PROGRESS_SECONDS, Checkpointer, EpochEnd, StepProgress, Throttle, TrainConfig,
-                                  TrainResult, TrainState, check_stop, init_model, lr_factor, make_optimizer,
-                                  optimizer_state, restore, scheduler_state)
+                                  TrainResult, TrainState, check_stop, init_model, optimizer_state, restore)
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
@@ -95,21 +97,25 @@ def train_many(
     stack = seed_stack(model_config, configs, device, initial_state, [r.model for r in resume] if resume else None)
     S, n = stack.size, len(data.x_train)
     names = list(stack.params)
-    optimizer = make_optimizer(stack.params.values(), config)
     steps = math.ceil(n / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
+    optimizer = Optimizer(stack.params.values(), config, steps)
     orders = [torch.Generator().manual_seed(c.data_seed) for c in configs]
-    histories = restore(resume, optimizer, names, scheduler, orders, stacked=True)
+    histories = restore(resume, optimizer, names, orders, stacked=True)
     offer = on_checkpoint or (lambda epoch, capture: None)
 
     def capture() -> list[TrainState]:
-        groups, schedule = optimizer_state(optimizer, names)[1], scheduler_state(scheduler)
-        return [TrainState(len(histories[i]), stack.state(i), optimizer_state(optimizer, names, _seed(i))[0], groups,
+        groups, schedule = optimizer.groups(), optimizer.schedule()
+        return [TrainState(len(histories[i]), stack.state(i), optimizer_state(optimizer, names, _seed(i)), groups,
                            schedule, orders[i].get_state(), list(histories[i])) for i in range(S)]
 
     checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs and not resume else {} for i in range(S)]
     if not resume:
         offer(0, capture)
+    if stack.mlp_depth is not None:  # an MLP's gradients by hand: no autograd graph per step
+        x_train = data.x_train.flatten(1)
+        loss_and_grads = functools.partial(mlp_loss_and_grads, stack.params, stack.mlp_depth)
+    else:
+        x_train, loss_and_grads = data.x_train, functools.partial(_autograd_loss_and_grads, stack)
     start = time.perf_counter() - (histories[0][-1].seconds if histories[0] else 0.0)
     progress = Throttle(PROGRESS_SECONDS)
     for epoch in range(len(histories[0]) + 1, config.epochs + 1):
@@ -119,15 +125,11 @@ def train_many(
         for step in range(steps):
             check_stop(should_stop)
             idx = perms[:, step * config.batch_size:(step + 1) * config.batch_size]  # (S, B)
-            x, y = data.x_train[idx], data.y_train[idx]  # (S, B, ...), (S, B)
-            logits = stack.logits(x)  # (S, B, C)
-            losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(S, -1).mean(1)
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # seeds are independent: each gets its own mean-loss gradient
-            optimizer.step()
-            scheduler.step()
-            loss_sum += losses.detach() * idx.shape[1]
-            correct += (logits.detach().argmax(-1) == y).sum(1)
+            x = x_train.index_select(0, idx.flatten()).view(*idx.shape, *x_train.shape[1:])  # (S, B, ...)
+            losses, hits, grads = loss_and_grads(x, data.y_train[idx])
+            optimizer.step([grads[name] for name in names])
+            loss_sum += losses * idx.shape[1]
+            correct += hits
             if progress.due():
                 for i in range(S):
                     emit(i, StepProgress(epoch, step + 1, steps))
@@ -147,6 +149,16 @@ def train_many(
             break  # every seed diverged: later epochs would only carry NaN
         offer(epoch, capture)
     return [TrainResult(stack.state(i), histories[i], checkpoints[i]) for i in range(S)]
+
+
+def _autograd_loss_and_grads(stack: StackedModel, x: torch.Tensor,
+                              y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """As `mlp_loss_and_grads`, for any stack, through autograd."""
+    logits = stack.logits(x)  # (S, B, C)
+    losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(stack.size, -1).mean(1)
+    # seeds are independent: the sum's gradient is each seed's own mean-loss gradient
+    grads = torch.autograd.grad(losses.sum(), list(stack.params.values()))
+    return losses.detach(), (logits.detach().argmax(-1) == y).sum(1), dict(zip(stack.params, grads))
 
 
 def _seed(index: int) -> Callable[[torch.Tensor], torch.Tensor]:

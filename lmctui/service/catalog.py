@@ -216,7 +216,7 @@ def export_alignments(registry: Registry, out: str | Path, filters=()) -> dict:
 def export_barriers(registry: Registry, out: str | Path) -> dict:
     """One row per stored curve: the pair, their configs, the method and every barrier."""
     docs = sorted(registry.all("curves"), key=lambda d: d.get("created") or "")
-    configs = {d["id"]: d.get("config") for d in registry.all("runs")}
+    configs = {run_id: registry.run_config(run_id) for d in docs for run_id in (d.get("run_a"), d.get("run_b"))}
     rows = [{**view(d, CURVE_FIELDS), "config_a": configs.get(d["run_a"]), "config_b": configs.get(d["run_b"])}
             for d in docs]
     path = write_csv(out, rows, CURVE_FIELDS + ("config_a", "config_b"), registry.home)

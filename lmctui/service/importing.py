@@ -107,7 +107,7 @@ def _checked_network(path: Path, model_config: ModelConfig, prefix: str | None, 
 def _register(registry, request: ImportRequest, data_config: DataConfig, model_config: ModelConfig, device: str,
               path: Path, file_sha: str, state: dict, metrics: dict) -> dict:
     from lmctui.store.registry import now
-    from lmctui.store.runfiles import CONFIG, WEIGHTS, save_weights, write_json
+    from lmctui.store.runfiles import WEIGHTS, save_weights
 
     config = {"data": data_config.to_dict(), "model": model_config.to_dict(), "train": None, "init_from": None}
     record = RunRecord(kind=SOURCE, dataset=data_config.name, arch=model_config.arch, width=model_config.width,
@@ -115,8 +115,7 @@ def _register(registry, request: ImportRequest, data_config: DataConfig, model_c
                        config=config, tags=list(request.tags), device=device,
                        extra={"source": SOURCE, "source_file": str(path), "source_file_sha256": file_sha})
     doc = registry.insert("runs", {**record.to_doc(), "started": now()})
-    run_dir = registry.run_dir(doc["id"])
-    write_json(run_dir / CONFIG, config)
+    run_dir = registry.run_dir(doc["id"])  # the registry wrote the config there
     try:
         weights_sha = save_weights(run_dir / WEIGHTS, state)
     except OSError as err:

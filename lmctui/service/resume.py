@@ -130,7 +130,8 @@ def take_up(registry: Registry, earlier: dict[int, dict], job: str | None, confi
     """
     if not earlier:
         return {}, None, {}
-    changed = [s for s, doc in earlier.items() if _canonical(doc.get("config")) != _canonical(configs[s])]
+    changed = [s for s, doc in earlier.items()
+               if _canonical(registry.run_config(doc["id"])) != _canonical(configs[s])]
     states = newest_states(registry, [earlier[s] for s in configs]) \
         if not changed and len(earlier) == len(configs) else None
     epoch = states[0].epoch if states else 0

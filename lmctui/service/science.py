@@ -19,7 +19,8 @@ from lmctui.core.consistency import universe_alignment
 from lmctui.core.evaluation import evaluate
 from lmctui.core.interpolation import CALIBRATION_SAMPLES, interpolate
 from lmctui.core.refinement import refine_curve
-from lmctui.core.permutation import apply_permutation, spec_for
+from lmctui.core.permutation import apply_permutation
+from lmctui.core.specs import spec_for
 from lmctui.records import ALIGNMENT_FIELDS, AVERAGE_FIELDS, CURVE_FIELDS, CURVE_SERIES, RunRecord, view
 from lmctui.service.loaded import LoadedRun, LoadedRuns
 from lmctui.service.methods import METHODS, methods_using

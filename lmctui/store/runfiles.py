@@ -60,6 +60,14 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def read_json(path: Path):
+    """The JSON value in `path`, or None when the file is missing or does not parse."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
 def append_metrics(path: Path, row: dict) -> None:
     """One JSON line per epoch, flushed at once so a killed run keeps its history."""
     path.parent.mkdir(parents=True, exist_ok=True)
