@@ -120,3 +120,22 @@ def test_import_weights_trained_elsewhere(cli, files, home):
     shown = cli("show", run["id"], "--json").json
     assert shown["source"] == "imported" and shown["source_file"] == str(files / "w.safetensors")
     assert "ext" in shown["run"]["tags"] and shown["run"]["kind"] == "imported"
+
+
+def test_align_a_user_model_keeps_its_function_and_changed_data_is_refused(cli, files, home):
+    trained = cli(*train_args(files, "--seeds", "0-1"))
+    assert trained.code == 0, trained.stderr
+    a, b = (r["id"] for r in trained.json["runs"])
+    spec = cli("spec", f"{files / 'usernet.py'}:make", "--dataset", f"npz:{files / 'd.npz'}", "--arch-arg", "width=5",
+               "--json", use_home=False)
+    assert spec.code == 0, spec.stderr
+    assert spec.json["verified"] is True and {g["size"] for g in spec.json["groups"]} == {5}
+    aligned = cli("align", a, b, "--method", "weight", "--device", "cpu", "--json")
+    assert aligned.code == 0, aligned.stderr
+    permuted = cli("show", aligned.json["alignment"]["aligned_run"], "--json").json["run"]
+    original = cli("show", b, "--json").json["run"]
+    assert permuted["test_loss"] == pytest.approx(original["test_loss"], abs=1e-5)
+    x = np.zeros((90, 4), np.float32)
+    np.savez(files / "d.npz", x_train=x, y_train=np.arange(90) % 3, x_test=x[:30], y_test=np.arange(30) % 3)
+    refused = cli("interp", a, b, "--device", "cpu")
+    assert refused.code == 2 and "changed since the run was made" in refused.stderr
