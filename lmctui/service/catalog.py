@@ -78,7 +78,7 @@ def incompatibility(a: dict, b: dict) -> str | None:
     # your own models and data: the same arguments, the same source, the same content
     for what, part, key in (("arch args", "model", "arch_args"), ("model source (sha256)", "model", "source_sha256"),
                             ("data content (sha256)", "data", "sha256")):
-        value_a, value_b = a["config"][part].get(key), b["config"][part].get(key)
+        value_a, value_b = (a["config"].get(part) or {}).get(key), (b["config"].get(part) or {}).get(key)
         if value_a != value_b:
             return f"runs {a['id']} and {b['id']} differ in {what}: {value_a} vs {value_b}"
     return None

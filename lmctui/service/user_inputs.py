@@ -49,9 +49,10 @@ def identified_data(config: DataConfig) -> DataConfig:
 
 def data_change(doc: dict) -> str | None:
     """Why a run's npz / folder data is not the content it was made on (None when it is, or is not user data)."""
-    config = DataConfig.from_dict(doc["config"]["data"])
-    if not user_data_kind(config.name) or config.sha256 is None:
+    data = (doc.get("config") or {}).get("data")
+    if not isinstance(data, dict) or not user_data_kind(data.get("name")) or data.get("sha256") is None:
         return None
+    config = DataConfig.from_dict(data)
     if not config.user_path.exists():
         return f"run {doc['id']}'s data {config.user_path} is gone"
     now = content_sha256(config)
