@@ -428,11 +428,12 @@ def bench(
 
     from lmctui.bench.suite import run
 
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):
-        raise FieldError("out", f"{out} must be a file in an existing folder")
+    from lmctui.export_files import export_target, write_export
+
+    target = export_target(out, None) if out is not None else None
     results = run(quick, log=message)
-    if out is not None:
-        out.write_text(json_module.dumps(results, indent=2))
+    if target is not None:
+        write_export(target, lambda f: f.write(json_module.dumps(results, indent=2)))
     if json:
         emit_json(results)
 
@@ -604,6 +605,11 @@ def main() -> None:
     Typer's exception classes moved between releases (click's, then its own copy), so
     they are told apart by what they carry, not by their import path.
     """
+    import warnings
+
+    # numpy's and torch's numeric warnings (an overflow in a diverged run's curve) would be extra
+    # lines on stderr; what they warn of is in the results (NaN, a failed run)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         code = app(standalone_mode=False)
     except Exception as err:
