@@ -17,34 +17,34 @@ def _square(matrix: list[list]) -> np.ndarray:
     return m
 
 
-def _linkage(m: np.ndarray):
+def _linkage(m: np.ndarray, method: str):
     from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import squareform
 
-    # Barriers are distances in name only: negative ones (a path better than the line) are 0
-    # apart, and the two directions of a pair are averaged.
+    # As lmctui.core.basins clusters them: the two directions of a pair averaged, negative
+    # barriers (the midpoint beats the line) clipped to 0.
     distance = np.clip((m + m.T) / 2, 0, None)
     np.fill_diagonal(distance, 0)
-    return linkage(squareform(distance, checks=False), method="average")
+    return linkage(squareform(distance, checks=False), method=method)
 
 
-def cluster_order(matrix: list[list]) -> list[int]:
-    """The networks' order in the dendrogram (average linkage): basins side by side."""
+def cluster_order(matrix: list[list], linkage: str = "average") -> list[int]:
+    """The networks' order in the dendrogram: basins side by side."""
     from scipy.cluster.hierarchy import leaves_list
 
     m = _square(matrix)
-    return list(range(len(m))) if len(m) < 2 else [int(i) for i in leaves_list(_linkage(m))]
+    return list(range(len(m))) if len(m) < 2 else [int(i) for i in leaves_list(_linkage(m, linkage))]
 
 
 def plot_basins(tree_ax, heat_ax, matrix: list[list], labels: list[str], threshold: float,
-                metric: str = "loss_barrier_test", colorbar: bool = True) -> None:
+                metric: str = "loss_barrier_test", colorbar: bool = True, linkage: str = "average") -> None:
     """Dendrogram on `tree_ax` (cut at `threshold`), the matrix in its order on `heat_ax`."""
     from scipy.cluster.hierarchy import dendrogram
 
     m = _square(matrix)
-    order = cluster_order(matrix)
+    order = cluster_order(matrix, linkage)
     if len(m) >= 2:
-        dendrogram(_linkage(m), ax=tree_ax, no_labels=True, color_threshold=threshold,
+        dendrogram(_linkage(m, linkage), ax=tree_ax, no_labels=True, color_threshold=threshold,
                    above_threshold_color="0.5")
         tree_ax.axhline(threshold, color="k", linestyle=":", linewidth=0.8, label=f"threshold {threshold:g}")
         tree_ax.legend(loc="upper right")
@@ -66,12 +66,13 @@ def plot_basins(tree_ax, heat_ax, matrix: list[list], labels: list[str], thresho
 
 
 def basins_figure(matrix: list[list], labels: list[str], threshold: float, metric: str = "loss_barrier_test",
-                  style: str = "screen", context: list[dict] | None = None, title: str = ""):
+                  style: str = "screen", context: list[dict] | None = None, title: str = "",
+                  linkage: str = "average"):
     """The dendrogram over the ordered heatmap, captioned with the networks' setting."""
     with styled(style) as plt:
         fig, axes = new_figure(plt, style, 1, 2, gridspec_kw={"height_ratios": [1, 2.5]})
         tree_ax, heat_ax = axes[0][0], axes[1][0]
-        plot_basins(tree_ax, heat_ax, matrix, labels, threshold, metric)
+        plot_basins(tree_ax, heat_ax, matrix, labels, threshold, metric, linkage=linkage)
         if title:
             tree_ax.set_title(title)
         add_caption(fig, caption_text(context or []))

@@ -31,11 +31,10 @@ OTHER_COLORS = ("tab:cyan", "tab:olive", "tab:pink", "tab:gray")
 
 
 def method_color(method: str, others: list[str] | None = None) -> str:
-    """The colour of a method; REPAIR variants ('weight repair') take their method's.
-    `others` lists the unknown names met so far, so each gets its own."""
-    base = method.split()[0] if method else method
-    if base in METHOD_COLORS:
-        return METHOD_COLORS[base]
+    """The colour of a method; `others` lists the other names met so far (REPAIR variants
+    such as 'weight repair'), so each gets its own."""
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
     others = others if others is not None else []
     if method not in others:
         others.append(method)

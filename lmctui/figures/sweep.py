@@ -53,7 +53,8 @@ def plot_sweep(ax, rows: list[dict], metric: str = "loss_barrier_test", x: str =
         ax.set_xscale("log", base=2)
     ax.set_xlabel(x_label or x)
     ax.set_ylabel(metric.replace("_", " "))
-    ax.legend(loc="best")
+    if series:
+        ax.legend(loc="best")
 
 
 def sweep_figure(rows: list[dict], axis: str, metric: str = "loss_barrier_test", style: str = "screen",
