@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from benchmarks.suite import run
+from lmctui.bench.suite import run
 
 
 def main() -> None:

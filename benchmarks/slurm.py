@@ -32,7 +32,7 @@ def why_unreachable() -> str | None:
 
 def run(quick: bool = False, log=lambda text: None) -> dict:
     """`python -m benchmarks --slurm`: the rows of `bench_slurm`, or one line saying why it was skipped."""
-    from benchmarks.suite import format_row, machine
+    from lmctui.bench.suite import format_row, machine
 
     why = why_unreachable()
     if why is not None:
@@ -49,8 +49,8 @@ def bench_slurm(quick: bool) -> list[dict]:
     if not slurm_reachable():
         return []
     from lmctui.configs import DataConfig, TrainConfig
-    from lmctui.service.cluster import ClusterSettings
-    from lmctui.service.jobs import Jobs
+    from lmctui.service.slurm.settings import ClusterSettings
+    from lmctui.service.slurm.placement import Slurm
     from lmctui.service.requests import SweepRequest, TrainRequest
     from lmctui.service.sweeps import run_sweep
     from lmctui.store import Registry
@@ -61,19 +61,19 @@ def bench_slurm(quick: bool) -> list[dict]:
     sweep = SweepRequest(base, "width", SWEEP_WIDTHS, ("naive",), points=5)
     settings = ClusterSettings(time=10, array_parallelism=len(SWEEP_WIDTHS))
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = Jobs(Registry(f"{tmp}/slurm"))
+        registry, slurm = Registry(f"{tmp}/slurm"), Slurm(settings, no_wait=True, poll_s=0.5)
         # 16 seeds that do not train together: 16 array tasks of one tiny run each, in one sbatch
         tiny = TrainRequest(width=2, depth=1, seeds=tuple(range(16)), train=TrainConfig(epochs=1), device="cpu",
                             vectorize=False)
         start = time.perf_counter()
-        docs = jobs.submit_to_cluster(tiny, settings)
+        docs = slurm.submit(registry, tiny)["jobs"]
         submitted = time.perf_counter() - start
-        jobs.wait_for_cluster([d["id"] for d in docs], poll_s=0.5)
+        slurm.wait(registry, [d["id"] for d in docs])
         tiny_done = time.perf_counter() - start
 
         start = time.perf_counter()
-        docs = jobs.submit_to_cluster(sweep, settings)
-        ended = jobs.wait_for_cluster([d["id"] for d in docs], poll_s=0.5)
+        docs = slurm.submit(registry, sweep)["jobs"]
+        ended = slurm.wait(registry, [d["id"] for d in docs])
         on_slurm = time.perf_counter() - start
         if ended[-1]["status"] != "done":
             raise RuntimeError(f"the Slurm sweep did not finish: {ended[-1].get('error')}")

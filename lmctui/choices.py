@@ -8,7 +8,7 @@ ARCHS = ("mlp", "vgg", "resnet20")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")
-CURVE_METHODS = ("naive", "weight", "activation", "ste")
-ALIGN_METHODS = ("weight", "activation", "ste")  # ste: straight-through estimator matching
-AVERAGE_METHODS = ("naive", "weight", "activation", "ste", "mergemany", "universe")  # universe: one shared frame
+JOB_KINDS = ("train", "align", "interp", "average", "sweep")  # one request type each (service.requests)
+LINKAGES = ("average", "complete")  # basins: the mean barrier between two groups, or the largest
+# The alignment methods are not listed here: they are a registry (lmctui.service.methods).
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}

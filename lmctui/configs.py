@@ -118,12 +118,24 @@ class ModelConfig:
               f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
         return self
 
+    @property
+    def vectorizable(self) -> bool:
+        """Whether seeds of this model can train as one vectorized computation: every model but a
+        BatchNorm CNN (its running statistics are buffers that torch.func cannot stack)."""
+        return self.norm != "batch" or self.arch == "mlp"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         return cls(**{**_known(cls, d), "input_shape": tuple(d["input_shape"])})
+
+
+# The widths a sweep trains unless told: a small, a middle and a wide MLP, each 4x the last, so
+# the barrier's fall with width shows in one table that trains in a minute on a CPU.
+DEFAULT_SWEEP_WIDTHS = (8, 32, 128)
+DEFAULT_SWEEP_SEEDS = 2  # seeds per swept value: one pair, the fewest that has a barrier
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,7 @@ class InterpolationOptions:
         return self
 
 
+CONSISTENCY_POINTS = 11  # alphas per barrier of cycle consistency: one per triangle and pair, so fewer than a curve's
 MAX_RESTARTS = 256
 MAX_STE_STEPS = 100_000
 # Weight matching is coordinate descent to a local optimum; on small CNNs the visiting

@@ -30,4 +30,10 @@ class RegistryError(UserError):
 
 
 class WorkFailed(Exception):
-    """The work ran, but some of it failed (a run diverged, a job's run did not finish): exit 1."""
+    """The work ran, but some of it failed (a run diverged, a job's run did not finish): exit 1.
+
+    `partial` is the result of what did finish (the runs that trained), for the interface to show."""
+
+    def __init__(self, message: str = "", partial: dict | None = None):
+        super().__init__(message)
+        self.partial = partial

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from lmctui.errors import FieldError, UserError
-from lmctui.service.cluster import ClusterSettings, load_settings, parse_option, parse_time, settings_for
+from lmctui.service.slurm.settings import ClusterSettings, load_settings, parse_option, parse_time, settings_for
 
 
 @pytest.mark.parametrize("text, minutes", [("90", 90), ("30:00", 30), ("30:01", 31), ("1:30:00", 90),

@@ -137,7 +137,7 @@ def test_batched_curve_equals_evaluating_each_alpha_alone(digits, config):
 
 def test_the_benchmark_reference_computes_the_same_curve(trained_pair, digits):
     """The benchmark compares like with like: its plain loop gives lmctui's numbers."""
-    from benchmarks.references import interpolate_alpha_by_alpha
+    from lmctui.bench.references import interpolate_alpha_by_alpha
 
     config, (a, b) = trained_pair
     curve = interpolate(config, a, b, digits, InterpolationOptions(points=5))

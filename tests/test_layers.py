@@ -121,3 +121,113 @@ def test_refusals_never_import_torch(tmp_path, args):
     assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
     assert heavy == set(), f"refusing {args} imported {heavy}"
     assert not (tmp_path / "home" / "runs").exists()
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every lmctui module -> the lmctui modules it imports (module level and inside functions);
+    `from lmctui.x import y` counts as importing lmctui.x.y when that is a module."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
+    return graph
+
+
+def test_no_import_cycle_anywhere():
+    """Tarjan's strongly connected components over every import in lmctui/: none larger than one module."""
+    graph = import_graph()
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in graph[node]:
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert cycles == []
+
+
+# Lower floors first: a module may import its own floor and the floors below, never one above.
+FLOORS = [("lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.jsonio"),
+          ("lmctui.core", "lmctui.formatting"),
+          ("lmctui.store", "lmctui.records"),
+          ("lmctui.jobs",),
+          ("lmctui.service",),
+          ("lmctui.plots", "lmctui.cli_output", "lmctui.cli_options", "lmctui.cli_render", "lmctui.cli_run",
+           "lmctui.tui"),
+          ("lmctui.cli", "lmctui.bench")]
+
+
+def floor_of(module: str) -> int | None:
+    for level, names in enumerate(FLOORS):
+        if any(module == n or module.startswith(n + ".") for n in names):
+            return level
+    return None
+
+
+def test_no_import_points_upward():
+    upward = [f"{m} imports {d}" for m, deps in import_graph().items() for d in deps
+              if floor_of(m) is not None and floor_of(d) is not None and floor_of(d) > floor_of(m)]
+    assert upward == []
+
+
+def test_every_module_has_a_floor():
+    assert [m for m in import_graph() if m != "lmctui" and floor_of(m) is None] == []
+
+
+def test_executor_names_are_compared_in_at_most_two_modules_outside_the_slurm_package():
+    """A new placement is a class, not a string to look for: only where the user picks one is `slurm` compared."""
+    comparing = set()
+    for path in PACKAGE.rglob("*.py"):
+        if "slurm" in path.relative_to(PACKAGE).parts[:-1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value == "slurm"
+                                                     for c in [node.left, *node.comparators]):
+                comparing.add(module_name(path))
+    assert len(comparing) <= 2, comparing
+
+
+def test_the_product_imports_nothing_from_the_benchmarks_folder():
+    assert [m for m, deps in import_graph().items() if any(d.startswith("benchmarks") for d in deps)] == []
+    assert not any(name.startswith("benchmarks") for path in PACKAGE.rglob("*.py") for name in imports_of_all(path))
+
+
+def imports_of_all(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found

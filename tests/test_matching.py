@@ -84,7 +84,7 @@ def test_visiting_order_splits_into_runs_of_independent_permutations():
 
 def test_weight_matching_agrees_with_a_plain_numpy_coordinate_descent():
     """Same visiting order, same fixpoint: the shortcuts change the time, not the answer."""
-    from benchmarks.references import mlp_weight_matching_scipy
+    from lmctui.bench.references import mlp_weight_matching_scipy
 
     config = ModelConfig("mlp", 48, 3, "none", (20,), 5)
     spec = spec_for(config)

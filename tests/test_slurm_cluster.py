@@ -100,15 +100,16 @@ def test_the_app_path_submits_through_jobs_and_a_background_thread_refreshes_sta
     import threading
 
     from lmctui.configs import TrainConfig
-    from lmctui.service.cluster import ClusterSettings
     from lmctui.service.jobs import Jobs
+    from lmctui.service.slurm.placement import Slurm
+    from lmctui.service.slurm.settings import ClusterSettings
     from lmctui.service.requests import TrainRequest
     from lmctui.store import Registry
 
     changed = threading.Event()
     jobs = Jobs(Registry(home), on_change=changed.set)
     doc = jobs.submit(TrainRequest(width=4, depth=1, seeds=(5,), train=TrainConfig(epochs=1), device="cpu"),
-                      executor="slurm", cluster=ClusterSettings(time=5))
+                      Slurm(ClusterSettings(time=5), no_wait=True))
     assert doc["executor"] == "slurm" and doc["status"] == "pending"
     changed.clear()
     jobs.start_cluster_refresh(seconds=0.5)

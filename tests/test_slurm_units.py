@@ -8,11 +8,11 @@ import pytest
 
 from lmctui.configs import DataConfig, TrainConfig
 from lmctui.errors import WorkFailed
-from lmctui.service.cluster import ClusterSettings
+from lmctui.service.slurm.settings import ClusterSettings
 from lmctui.service.requests import InterpRequest, SweepRequest, TrainRequest
-from lmctui.service.slurm_state import job_fields, refresh
-from lmctui.service.slurm_submit import job_document, submit, task_requests
-from lmctui.service.slurm_task import run_task
+from lmctui.service.slurm.state import job_fields, refresh
+from lmctui.service.slurm.submit import job_document, submit, task_requests
+from lmctui.service.slurm.task import run_task
 from lmctui.store import Registry
 from lmctui.store.registry import HOST
 

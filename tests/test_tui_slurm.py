@@ -119,9 +119,10 @@ def test_forms_send_work_to_slurm_with_its_options(home, monkeypatch):
     monkeypatch.setattr(forms.shutil, "which", lambda name: f"/usr/bin/{name}")
     submitted = []
 
-    def fake_submit(request, executor="local", cluster=None):
-        submitted.append((request.KIND, executor, cluster, threading.current_thread() is threading.main_thread()))
-        return {"id": "jzz999", "title": request.title(), "executor": executor, "slurm_job_id": "77"}
+    def fake_submit(request, placement=None):
+        submitted.append((request.KIND, placement.name, placement.settings,
+                          threading.current_thread() is threading.main_thread()))
+        return {"id": "jzz999", "title": request.title(), "executor": placement.name, "slurm_job_id": "77"}
 
     async def body(app, pilot):
         app.jobs.submit = fake_submit

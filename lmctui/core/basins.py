@@ -20,7 +20,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage as scipy_linkage
 from scipy.spatial.distance import squareform
 
-LINKAGES = ("average", "complete")
+from lmctui.choices import LINKAGES
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from lmctui.core.training import (PROGRESS_SECONDS, Checkpointer, EpochEnd, Step
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
-    return model_config.norm != "batch" or model_config.arch == "mlp"
+    return model_config.vectorizable
 
 
 def same_but_seeds(configs: list[TrainConfig]) -> bool:

@@ -13,11 +13,11 @@ import os
 import time
 from typing import Callable
 
+from lmctui.choices import JOB_KINDS
 from lmctui.errors import UserError
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 
-JOB_KINDS = ("train", "align", "interp", "average", "sweep")
 FINAL = ("done", "failed", "cancelled", "interrupted")
 PROGRESS_WRITE_SECONDS = 0.2
 

@@ -13,14 +13,16 @@ aligning methods' curves (what "up to permutation" means: the best alignment fou
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from lmctui.choices import LINKAGES
 from lmctui.errors import FieldError, UserError
+from lmctui.records import write_csv
+from lmctui.service.catalog import distinct
+from lmctui.service.methods import align_methods, curve_methods
 from lmctui.store import Registry
 
-ALIGNED_METHODS = ("weight", "activation", "ste")
-METHODS = ("aligned", "naive", *ALIGNED_METHODS)
 METRICS = ("loss_barrier_test", "error_barrier_test", "loss_barrier_train", "error_barrier_train")
-LINKAGES = ("average", "complete")  # as lmctui.core.basins.LINKAGES (tests check they agree)
 MAX_RUNS = 1024
 # One row per network, as `export basins` writes it.
 BASIN_ROW_FIELDS = ("run", "basin", "basin_size", "within_mean", "nearest_other", "method", "metric", "threshold",
@@ -30,8 +32,9 @@ BASIN_ROW_FIELDS = ("run", "basin", "basin_size", "within_mean", "nearest_other"
 def check_basins(run_ids: list[str], threshold: float, method: str = "aligned", metric: str = "loss_barrier_test",
                  linkage: str = "average") -> None:
     """The options, refused without reading anything."""
-    if method not in METHODS:
-        raise FieldError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+    methods = ("aligned", *curve_methods())  # aligned: the lowest barrier of any alignment
+    if method not in methods:
+        raise FieldError("method", f"must be one of {', '.join(methods)}, got {method!r}")
     if metric not in METRICS:
         raise FieldError("metric", f"must be one of {', '.join(METRICS)}, got {metric!r}")
     if linkage not in LINKAGES:
@@ -46,7 +49,7 @@ def check_basins(run_ids: list[str], threshold: float, method: str = "aligned", 
 def barrier_matrix(registry: Registry, ids: list[str], method: str = "aligned",
                    metric: str = "loss_barrier_test") -> list[list[float | None]]:
     """The (K, K) matrix of stored barriers of `method` (None where a pair has no such curve)."""
-    wanted = ALIGNED_METHODS if method == "aligned" else (method,)
+    wanted = align_methods() if method == "aligned" else (method,)
     newest: dict[tuple[frozenset, str], float | None] = {}
     for doc in sorted(registry.all("curves"), key=lambda d: d.get("created") or ""):
         if doc.get("method") in wanted and not doc.get("repair"):
@@ -63,14 +66,13 @@ def basins(registry: Registry, run_ids: list[str], threshold: float, method: str
            metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
     """Cluster the runs by their stored pairwise barriers; every pair needs a curve of `method`."""
     check_basins(run_ids, threshold, method, metric, linkage)
-    docs = [registry.resolve("runs", r) for r in run_ids]
+    docs = distinct([registry.resolve("runs", r) for r in run_ids])
     ids = [d["id"] for d in docs]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"the same run is named twice: {', '.join(ids)}")
     matrix = barrier_matrix(registry, ids, method, metric)
     missing = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids)) if matrix[i][j] is None]
     if missing:
-        which = "aligned (weight, activation or ste)" if method == "aligned" else method
+        which = f"aligned ({', '.join(align_methods()[:-1])} or {align_methods()[-1]})" if method == "aligned" \
+            else method
         named = ", ".join("-".join(pair) for pair in missing[:4]) + (" ..." if len(missing) > 4 else "")
         a, b = missing[0]
         raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({named}): interpolate them first, e.g. "
@@ -97,3 +99,11 @@ def basin_rows(result: dict, docs: list[dict]) -> list[dict]:
                      "metric": result["metric"], "threshold": result["threshold"], "linkage": result["linkage"],
                      **{k: doc.get(k) for k in ("dataset", "arch", "width", "depth", "norm", "seed", "kind")}})
     return rows
+
+
+def export_basins(registry: Registry, run_ids: list[str], out: str | Path, threshold: float,
+                  method: str = "aligned", metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
+    """The basins of the runs, one row per network, as CSV."""
+    found = basins(registry, run_ids, threshold, method, metric, linkage)
+    path = write_csv(out, found["rows"], BASIN_ROW_FIELDS, registry.home)
+    return {"path": str(path), "rows": len(found["rows"]), "count": found["count"], "labels": found["labels"]}

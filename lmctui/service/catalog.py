@@ -38,6 +38,23 @@ def require_done(doc: dict) -> dict:
     return doc
 
 
+def distinct(docs: list[dict]) -> list[dict]:
+    """The runs, refused when one is named twice (two prefixes of one run included)."""
+    ids = [d["id"] for d in docs]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"the same run is named twice: {', '.join(ids)}")
+    return docs
+
+
+def resolve_runs(registry: Registry, prefixes) -> list[dict]:
+    """The runs a piece of work names: each resolved, named once, finished, and compatible with the others."""
+    docs = distinct([registry.resolve("runs", p) for p in prefixes])
+    for doc in docs:
+        require_done(doc)
+    check_compatible(docs)
+    return docs
+
+
 def check_compatible(docs: list[dict]) -> None:
     """Refuse runs that cannot share a permutation spec, saying what differs."""
     first = docs[0]
@@ -89,19 +106,24 @@ def show_run(registry: Registry, prefix: str) -> dict:
 
 
 def show_entry(registry: Registry, prefix: str) -> tuple[str, dict]:
-    """What `show ID` shows: ("run", show_run(...)) or ("alignment", show_alignment(...)).
+    """What `show ID` shows: ("run", show_run(...) and the Slurm job that trained it) or
+    ("alignment", show_alignment(...)).
 
     Runs are looked up first (any unique run prefix shows that run, as it always has);
     an id that no run starts with is looked up among the alignments.
     """
     try:
-        return "run", show_run(registry, prefix)
+        shown = show_run(registry, prefix)
     except UserError:
         if not prefix.strip() or _any_starts_with(registry, "runs", prefix):
             raise  # ambiguous among the runs, or that run's own problem
-    if not _any_starts_with(registry, "alignments", prefix):
-        raise UserError(f"no run or alignment with id {prefix.strip().lower()!r}")
-    return "alignment", show_alignment(registry, prefix)
+        if not _any_starts_with(registry, "alignments", prefix):
+            raise UserError(f"no run or alignment with id {prefix.strip().lower()!r}")
+        return "alignment", show_alignment(registry, prefix)
+    from lmctui.service.slurm.results import job_of_run
+
+    job = job_of_run(registry, registry.get("runs", shown["run"]["id"]))
+    return "run", {**shown, "job": job} if job is not None else shown
 
 
 def _any_starts_with(registry: Registry, table: str, prefix: str) -> bool:
@@ -182,16 +204,6 @@ def export_alignments(registry: Registry, out: str | Path, filters=()) -> dict:
     rows = [alignment_row(d) for d in filter_docs(docs, list(filters), [], ALIGNMENT_EXPORT_FIELDS)]
     path = write_csv(out, rows, ALIGNMENT_EXPORT_FIELDS, registry.home)
     return {"path": str(path), "rows": len(rows)}
-
-
-def export_basins(registry: Registry, run_ids: list[str], out: str | Path, threshold: float,
-                  method: str = "aligned", metric: str = "loss_barrier_test", linkage: str = "average") -> dict:
-    """The basins of the runs (service.basins), one row per network, as CSV."""
-    from lmctui.service.basins import BASIN_ROW_FIELDS, basins
-
-    found = basins(registry, run_ids, threshold, method, metric, linkage)
-    path = write_csv(out, found["rows"], BASIN_ROW_FIELDS, registry.home)
-    return {"path": str(path), "rows": len(found["rows"]), "count": found["count"], "labels": found["labels"]}
 
 
 def export_barriers(registry: Registry, out: str | Path) -> dict:

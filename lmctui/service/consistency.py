@@ -15,20 +15,19 @@ from __future__ import annotations
 import itertools
 from typing import Callable
 
-from lmctui.configs import MAX_POINTS, MAX_SEED, InterpolationOptions, check_device, check_int
-from lmctui.errors import FieldError, UserError
-from lmctui.service.catalog import check_compatible, require_done
+from lmctui.configs import CONSISTENCY_POINTS, MAX_POINTS, MAX_SEED, InterpolationOptions, check_device, check_int
+from lmctui.errors import FieldError
+from lmctui.service.catalog import resolve_runs
 from lmctui.service.requests import Matching
 from lmctui.store import Registry
 
 MIN_RUNS = 3  # a triangle
 MAX_RUNS = 16  # K runs make K(K-1)/2 matchings and K(K-1)(K-2)/6 triangles
-DEFAULT_POINTS = 11  # alphas per barrier: a barrier per triangle and pair, so fewer than a curve's
 Progress = Callable[[float, str], None]  # (fraction done, what is being done)
 
 
 def check_consistency(registry: Registry, runs: list[str], seed: int = 0, matching: Matching = Matching(),
-                      points: int = DEFAULT_POINTS, device: str = "auto") -> list[dict]:
+                      points: int = CONSISTENCY_POINTS, device: str = "auto") -> list[dict]:
     """Everything that can be refused without torch; returns the runs' documents."""
     if not MIN_RUNS <= len(runs) <= MAX_RUNS:
         raise FieldError("runs", f"must name {MIN_RUNS} to {MAX_RUNS} runs (a triangle needs three), got {len(runs)}")
@@ -39,16 +38,11 @@ def check_consistency(registry: Registry, runs: list[str], seed: int = 0, matchi
     check_int(points, "points", 2, MAX_POINTS)
     matching.validate()
     check_device(device)
-    docs = [require_done(registry.resolve("runs", r)) for r in runs]
-    ids = [d["id"] for d in docs]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"the same run is named twice: {', '.join(ids)}")
-    check_compatible(docs)
-    return docs
+    return resolve_runs(registry, runs)
 
 
 def consistency(registry: Registry, runs: list[str], seed: int = 0, matching: Matching = Matching(),
-                points: int = DEFAULT_POINTS, device: str = "auto", on_progress: Progress | None = None) -> dict:
+                points: int = CONSISTENCY_POINTS, device: str = "auto", on_progress: Progress | None = None) -> dict:
     """Cycle consistency of the runs' pairwise weight matchings, and the barriers it costs.
 
     `overall` is the fraction of hidden units that the direct map P_ac and the composed map

@@ -3,10 +3,11 @@
 The CLI and the app never touch `lmctui.jobs` or `lmctui.store` themselves: they hold
 a `Jobs`. Nothing here imports torch; the work does, inside the worker threads.
 
-A job runs where it was submitted: `executor="local"` queues it for the workers,
-`executor="slurm"` sends it to the cluster (`slurm_submit`); both are registry jobs,
-listed, cancelled and re-queued through the same methods. Slurm's states reach the
-registry through `refresh_cluster`, which a background thread calls while workers run.
+A job runs where its placement put it (`service/placements.py`): the local queue for the
+workers here, or another placement (Slurm); all are registry jobs, listed, cancelled and
+re-queued through the same methods, which ask the job's placement. The states of jobs
+that run elsewhere reach the registry through `refresh_cluster`, which a background
+thread calls while workers run.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from lmctui.errors import FieldError, UserError, WorkFailed
+from lmctui.errors import UserError
 from lmctui.jobs.queue import JobQueue
 from lmctui.jobs.worker import DevicePolicy, Worker
-from lmctui.parsing import parse_run_at_epoch
-from lmctui.service.catalog import check_compatible, require_done
-from lmctui.service.requests import (AlignRequest, InterpRequest, SweepRequest, TrainRequest,
-                                     request_from_job)
+from lmctui.service.placements import PLACEMENTS, placement_of
+from lmctui.service.run import execute, run
 from lmctui.store import Registry
 
 MAX_CPU_SLOTS = 64  # worker threads one process may run
@@ -50,102 +49,55 @@ class Jobs:
         self._stop = threading.Event()
 
     # -- the queue --------------------------------------------------------------------
-    def submit(self, request, executor: str = "local", cluster=None) -> dict:
-        """Queue `request` after refusing what can be refused without torch.
+    def submit(self, request, placement=None) -> dict:
+        """Queue `request` (on `placement`: the local queue unless told) after refusing what can be
+        refused without torch; the job queued (for a submission of several, the last: a sweep's final job)."""
+        from lmctui.service.placements import Queue
 
-        With `executor="slurm"` the request goes to the cluster with `cluster` (a
-        `ClusterSettings`; None: the home's defaults) and the returned job is the last one
-        submitted (a sweep's final job); `submit_to_cluster` returns them all.
-        """
-        from lmctui.service.cluster import check_executor
-
-        if check_executor(executor) == "slurm":
-            return self.submit_to_cluster(request, cluster)[-1]
-        check_submittable(self.registry, request)
-        job = self.queue.submit(request.KIND, request.to_params(), request_device(request), request.title())
-        self.on_change()
-        return job
-
-    def submit_to_cluster(self, request, cluster=None, submitit_cluster: str = "slurm") -> list[dict]:
-        """Send `request` to Slurm as one job per array task (and a sweep's final job); return their documents."""
-        from lmctui.service import slurm_submit
-        from lmctui.service.cluster import load_settings
-
-        settings = (cluster or load_settings(self.registry.home)).validate()
-        check_submittable(self.registry, request)
         try:
-            return slurm_submit.submit(self.registry, request, settings, submitit_cluster)
+            submitted = run(request, placement or Queue(), self.registry)
+        finally:
+            self.on_change()
+        return submitted["job"] if "job" in submitted else submitted["jobs"][-1]
+
+    def cancel(self, prefix: str) -> dict:
+        """Cancel a job the way its placement does (a queued one at once, a running one between batches,
+        a Slurm one by scancel)."""
+        found = self.resolve(prefix)
+        job = placement_of(found).cancel(self, found)
+        self.on_change()
+        return self.registry.get("jobs", job["id"])
+
+    def requeue(self, prefix: str) -> dict:
+        """Queue a failed, cancelled or interrupted job again (a Slurm job is submitted again)."""
+        found = self.resolve(prefix)
+        try:
+            return placement_of(found).requeue(self, found)
         finally:
             self.on_change()
 
-    def cancel(self, prefix: str) -> dict:
-        """Cancel a job: a queued one at once, a running one between batches, a Slurm one by scancel."""
-        found = self.resolve(prefix)
-        if found.get("executor") == "slurm":
-            from lmctui.service import slurm_submit
-
-            job = slurm_submit.cancel(self.registry, found)  # the state follows with the next refresh
-            self.on_change()
-            return self.registry.get("jobs", job["id"])
-        job = self.queue.cancel(found["id"])
-        for worker in self.workers:
-            worker.local_cancel.add(job["id"])
-        self.on_change()
-        return job
-
-    def requeue(self, prefix: str) -> dict:
-        """Queue a failed, cancelled or interrupted job again; a Slurm job is submitted again."""
-        found = self.resolve(prefix)
-        if found.get("executor") == "slurm":
-            from lmctui.service import slurm_submit
-
-            if found["status"] not in ("failed", "cancelled", "interrupted"):
-                raise UserError(f"job {found['id']} is {found['status']}; only failed, cancelled or "
-                                "interrupted jobs can be re-queued")
-            if not found.get("slurm_settled"):
-                raise UserError(f"job {found['id']} is still ending on Slurm (state {found.get('slurm_state')}); "
-                                "re-queue it once `lmctui-cli jobs` shows it ended")
-            try:
-                return slurm_submit.resubmit(self.registry, found)
-            finally:
-                self.on_change()
-        job = self.queue.requeue(found["id"])
-        self.on_change()
-        return job
-
-    # -- the cluster ------------------------------------------------------------------
+    # -- jobs that run elsewhere -----------------------------------------------------------
     def refresh_cluster(self) -> list[str]:
-        """Ask Slurm for the state of every open Slurm job and record it; return the ids that changed.
-        Blocks on `sacct` (up to a few seconds): call it off the UI thread."""
-        from lmctui.service.slurm_state import refresh
-
-        changed = refresh(self.registry)
+        """Ask every placement for the state of its open jobs and record it; return the ids that changed.
+        Blocks (sacct takes up to a few seconds): call it off the UI thread."""
+        changed = [job_id for kind in PLACEMENTS.values() for job_id in kind().state(self.registry)]
         if changed:
             self.on_change()
         return changed
 
     def start_cluster_refresh(self, seconds: float = CLUSTER_REFRESH_SECONDS) -> threading.Thread:
-        """A daemon thread that calls `refresh_cluster` every `seconds` while Slurm jobs are open
-        (until `stop_workers`); `on_change` hears each change."""
-        from lmctui.service.slurm_state import unsettled
-
+        """A daemon thread that calls `refresh_cluster` every `seconds` (until `stop_workers`);
+        `on_change` hears each change."""
         def loop():
             while not self._stop.wait(seconds):
                 try:
-                    if unsettled(self.registry):
-                        self.refresh_cluster()
+                    self.refresh_cluster()
                 except Exception:
                     continue
 
         thread = threading.Thread(target=loop, daemon=True, name="lmctui-slurm-states")
         thread.start()
         return thread
-
-    def wait_for_cluster(self, job_ids: list[str], on_tick=None, poll_s: float = 2.0) -> list[dict]:
-        """Block until these Slurm jobs have ended (by Slurm's state); return their documents."""
-        from lmctui.service.slurm_state import wait
-
-        return wait(self.registry, job_ids, on_tick, poll_s)
 
     def log_tail(self, prefix: str, lines: int = 20) -> str:
         """The end of a Slurm job's stderr log (why it failed), or '' when it has none."""
@@ -218,96 +170,3 @@ class Jobs:
         if self.errors():
             raise self.errors()[0]
 
-
-def request_device(request) -> str:
-    return request.base.device if isinstance(request, SweepRequest) else request.device
-
-
-def check_submittable(registry: Registry, request) -> None:
-    """Everything about `request` that can be checked without torch: fields, and the runs it names."""
-    request.validate()
-    if isinstance(request, TrainRequest) and request.init_from:
-        check_spawn_source(registry, request)
-    names = {AlignRequest: ("run_a", "run_b"), InterpRequest: ("run_a", "run_b")}.get(type(request))
-    prefixes = [getattr(request, n) for n in names] if names else list(getattr(request, "runs", ()) or ())
-    if prefixes:
-        docs = [require_done(registry.resolve("runs", p)) for p in prefixes]
-        if len({d["id"] for d in docs}) != len(docs):
-            raise UserError(f"the same run is named twice: {', '.join(d['id'] for d in docs)}")
-        check_compatible(docs)
-
-
-def check_spawn_source(registry: Registry, request: TrainRequest) -> None:
-    """The run (and epoch) of `init_from` exists, finished, kept that checkpoint and has this model."""
-    prefix, epoch = parse_run_at_epoch(request.init_from)
-    parent = require_done(registry.resolve("runs", prefix))
-    model = parent["config"]["model"]
-    ours = {"dataset": request.data.name, "arch": request.arch, "width": request.width, "norm": request.norm,
-            "depth": request.depth if request.arch == "mlp" else model.get("depth")}
-    theirs = {"dataset": parent["config"]["data"]["name"], **{k: model.get(k) for k in ("arch", "width", "norm",
-                                                                                            "depth")}}
-    if ours != theirs:
-        raise FieldError("init_from", f"{request.init_from}: run {parent['id']} has a different model or data set")
-    kept = parent.get("checkpoints") or []
-    if epoch is not None and epoch not in kept:
-        raise FieldError("init_from", f"{request.init_from}: run {parent['id']} kept no checkpoint at epoch "
-                                      f"{epoch} (kept: {kept or 'none'}; train with save_epochs)")
-
-
-def execute(registry: Registry, job: dict, should_stop, on_progress: Callable[[float, str], None]) -> dict:
-    """Run one job on the device the worker gave it; return its result for the registry."""
-    from dataclasses import replace
-
-    request = request_from_job(job)
-    device = job.get("device_used") or request_device(request)
-    if isinstance(request, SweepRequest):
-        from lmctui.service.sweeps import run_sweep
-
-        request = replace(request, base=replace(request.base, device=device))
-        return run_sweep(registry, request, should_stop, on_progress)
-    request = replace(request, device=device)
-    if isinstance(request, TrainRequest):
-        return _train(registry, request, should_stop, on_progress, job["id"])
-    from lmctui.service import science
-
-    def ste_step(done: int, total: int, loss: float) -> None:
-        on_progress(done / total, f"STE step {done}/{total}, midpoint loss {loss:.4f}")
-
-    if isinstance(request, AlignRequest):
-        return {"alignment": science.align(registry, request, ste_step)["id"]}
-    if isinstance(request, InterpRequest):
-        methods = request.methods
-
-        def report(method, done, total):
-            on_progress((methods.index(method) + done / total) / len(methods), f"{method}: {done}/{total} points")
-
-        return {"curves": [c["id"] for c in science.interp(registry, request, report)]}
-    result = science.average(registry, request, on_step=ste_step)
-    return {"average": result["id"], "test_acc": result["test_acc"]}
-
-
-def _train(registry: Registry, request: TrainRequest, should_stop, on_progress, job_id: str) -> dict:
-    """Train the job's runs; run again (re-queued), it takes up the runs it made before (`resume`),
-    and every progress message says how: resumed from which epoch, or from scratch and why."""
-    from lmctui.core.training import EpochEnd
-    from lmctui.service.resume import Resumed, resume_note
-    from lmctui.service.training import train_runs
-
-    total = request.train.epochs * len(request.seeds)
-    done, taken_up = set(), {}
-
-    def on_event(run_id, event):
-        if isinstance(event, Resumed):
-            taken_up[run_id] = event
-            done.update((run_id, epoch) for epoch in range(1, event.epoch + 1))
-            on_progress(len(done) / total, resume_note(taken_up))
-        elif isinstance(event, EpochEnd):
-            done.add((run_id, event.epoch))
-            note = f" ({resume_note(taken_up)})" if taken_up else ""
-            on_progress(len(done) / total, f"epoch {event.epoch}/{event.epochs}, test acc {event.test_acc:.3f}{note}")
-
-    runs = train_runs(registry, request, on_event, should_stop, job=job_id)
-    failed = [r for r in runs if r["status"] != "done"]
-    if failed:
-        raise WorkFailed("; ".join(f"run {r['id']}: {r.get('error')}" for r in failed))
-    return {"runs": [r["id"] for r in runs]}

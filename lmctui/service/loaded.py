@@ -16,7 +16,7 @@ from lmctui.configs import DataConfig, ModelConfig
 from lmctui.core.data import Dataset, load_dataset
 from lmctui.core.devices import resolve_device
 from lmctui.errors import UserError
-from lmctui.service.catalog import check_compatible, require_done
+from lmctui.service.catalog import require_done, resolve_runs
 from lmctui.store import Registry
 from lmctui.store.runfiles import WEIGHTS, load_weights
 
@@ -50,13 +50,7 @@ class LoadedRuns:
     @classmethod
     def load(cls, registry: Registry, prefixes: list[str], device: str | torch.device = "auto") -> "LoadedRuns":
         """Resolve, check and load the runs; refuses duplicates, unfinished and incompatible runs."""
-        docs = [registry.resolve("runs", p) for p in prefixes]
-        ids = [d["id"] for d in docs]
-        if len(set(ids)) != len(ids):
-            raise UserError(f"the same run is named twice: {', '.join(ids)}")
-        for doc in docs:
-            require_done(doc)
-        check_compatible(docs)
+        docs = resolve_runs(registry, prefixes)
         dev = device if isinstance(device, torch.device) else resolve_device(device)
         return cls(registry, dev, [LoadedRun.load(registry, d, dev) for d in docs])
 

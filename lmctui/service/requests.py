@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar
 
-from lmctui.choices import ALIGN_METHODS, AVERAGE_METHODS, CURVE_METHODS, OPTIMIZERS
-from lmctui.configs import (MAX_RESTARTS, MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, STEOptions,
+from lmctui.choices import OPTIMIZERS
+from lmctui.configs import (DEFAULT_SWEEP_WIDTHS, MAX_RESTARTS, MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, STEOptions,
                             TrainConfig, check, check_choice, check_device, check_int, default_restarts)
 from lmctui.errors import FieldError
 from lmctui.parsing import parse_run_at_epoch
+from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
+                                    curve_methods, methods_using)
 
 MAX_SEEDS = 1024  # runs one request may train
 MAX_AVERAGED = 256  # runs one average may take
@@ -74,10 +76,21 @@ class TrainRequest:
     def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
         return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes)
 
+    @property
+    def trains_together(self) -> bool:
+        """Whether the seeds train as one vectorized computation (told without torch)."""
+        return self.vectorize and len(self.seeds) > 1 and self.model_config((), 0).vectorizable
+
     def seed_config(self, seed: int) -> TrainConfig:
         """The training config of the run of `seed`: its own init and data order unless fixed."""
         return replace(self.train, init_seed=seed if self.init_seed is None else self.init_seed,
                        data_seed=seed if self.data_seed is None else self.data_seed)
+
+    def check_used(self) -> None:
+        """Every option of a training is read by it."""
+
+    def named_runs(self) -> tuple[str, ...]:
+        return ()  # init_from is checked on its own rules (checks.spawn_source)
 
     def title(self) -> str:
         return f"train {self.data.name} {self.arch} w{self.width} seeds {_seeds_text(self.seeds)}"
@@ -93,6 +106,9 @@ class TrainRequest:
                       "tags": tuple(params.get("tags") or ())})
 
 
+STE_FIELDS = {"ste_steps": "steps", "ste_batch": "batch_size", "ste_lr": "lr"}  # request field -> STEOptions'
+
+
 @dataclass(frozen=True)
 class Matching:
     """How the aligning methods search: weight matching's restarts and STE's optimization."""
@@ -105,6 +121,19 @@ class Matching:
             check_int(self.restarts, "restarts", 1, MAX_RESTARTS)
         self.ste.validate()
         return self
+
+    def check_used(self, methods: tuple[str, ...], field: str, allowed: tuple[str, ...]) -> None:
+        """Refuse an option set away from its default that none of `methods` reads: typed on a command
+        line, a setting that changes nothing is a mistake worth saying (a form shows every field, so
+        the app does not ask). `field` names the request's methods, `allowed` those it could name."""
+        default = STEOptions()
+        given = [name for name, key in STE_FIELDS.items() if getattr(self.ste, key) != getattr(default, key)]
+        for option, fields, what in (("ste", given, "STE matching"),
+                                     ("restarts", ["restarts"] if self.restarts is not None else [], "weight matching")):
+            users = [m for m in methods_using(option) if m in allowed]
+            if fields and not set(methods) & set(users):
+                raise FieldError(fields[0], f"applies to {what} only ({field} {' or '.join(users)}), not to "
+                                            f"{', '.join(methods)}")
 
     def restarts_for(self, arch: str) -> int:
         return self.restarts if self.restarts is not None else default_restarts(arch)
@@ -122,18 +151,24 @@ class AlignRequest:
     KIND: ClassVar[str] = "align"
     run_a: str
     run_b: str
-    method: str = "weight"
+    method: str = DEFAULT_METHOD
     seed: int = 0  # weight matching's visiting order (seed, seed + 1, ... per restart); STE's batch order
     device: str = "auto"
     matching: Matching = field(default_factory=lambda: Matching())
 
     def validate(self) -> "AlignRequest":
         _check_run_ids((self.run_a, self.run_b))
-        check_choice(self.method, "method", ALIGN_METHODS)
+        check_choice(self.method, "method", align_methods())
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
         self.matching.validate()
         return self
+
+    def check_used(self) -> None:
+        self.matching.check_used((self.method,), "method", align_methods())
+
+    def named_runs(self) -> tuple[str, ...]:
+        return self.run_a, self.run_b
 
     def title(self) -> str:
         return f"align {self.run_a} {self.run_b} ({self.method})"
@@ -153,7 +188,7 @@ class InterpRequest:
     KIND: ClassVar[str] = "interp"
     run_a: str
     run_b: str
-    methods: tuple[str, ...] = ("naive", "weight")
+    methods: tuple[str, ...] = DEFAULT_CURVE_METHODS
     options: InterpolationOptions = field(default_factory=InterpolationOptions)
     seed: int = 0
     device: str = "auto"
@@ -161,14 +196,18 @@ class InterpRequest:
 
     def validate(self) -> "InterpRequest":
         _check_run_ids((self.run_a, self.run_b))
-        check(len(self.methods) > 0, "methods", f"must name at least one of {', '.join(CURVE_METHODS)}")
-        for method in self.methods:
-            check_choice(method, "methods", CURVE_METHODS)
+        _check_methods(self.methods)
         self.options.validate()
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
         self.matching.validate()
         return self
+
+    def check_used(self) -> None:
+        self.matching.check_used(self.methods, "methods", curve_methods())
+
+    def named_runs(self) -> tuple[str, ...]:
+        return self.run_a, self.run_b
 
     def title(self) -> str:
         return f"interp {self.run_a} {self.run_b} ({','.join(self.methods)})"
@@ -189,7 +228,7 @@ class AverageRequest:
 
     KIND: ClassVar[str] = "average"
     runs: tuple[str, ...]
-    method: str = "weight"
+    method: str = DEFAULT_METHOD
     reference: str | None = None  # the run the others are aligned to; None: the first
     seed: int = 0
     device: str = "auto"
@@ -199,7 +238,7 @@ class AverageRequest:
         check(2 <= len(self.runs) <= MAX_AVERAGED, "runs",
               f"must name at least 2 runs to average (at most {MAX_AVERAGED}), got {len(self.runs)}")
         _check_run_ids(self.runs)
-        check_choice(self.method, "method", AVERAGE_METHODS)
+        check_choice(self.method, "method", average_methods())
         if self.reference is not None:
             _check_run_ids((self.reference,), "reference")
             check(any(r.startswith(self.reference) or self.reference.startswith(r) for r in self.runs),
@@ -208,6 +247,12 @@ class AverageRequest:
         check_device(self.device)
         self.matching.validate()
         return self
+
+    def check_used(self) -> None:
+        self.matching.check_used((self.method,), "method", average_methods())
+
+    def named_runs(self) -> tuple[str, ...]:
+        return self.runs
 
     def title(self) -> str:
         return f"average {' '.join(self.runs)} ({self.method})"
@@ -231,8 +276,8 @@ class SweepRequest:
     KIND: ClassVar[str] = "sweep"
     base: TrainRequest = field(default_factory=lambda: TrainRequest(seeds=(0, 1)))
     axis: str = "width"
-    values: tuple = (8, 32, 128)
-    methods: tuple[str, ...] = ("naive", "weight")
+    values: tuple = DEFAULT_SWEEP_WIDTHS
+    methods: tuple[str, ...] = DEFAULT_CURVE_METHODS
     points: int = InterpolationOptions.points
     matching: Matching = field(default_factory=lambda: Matching())
 
@@ -245,9 +290,7 @@ class SweepRequest:
                 check_choice(value, "sweep", OPTIMIZERS)
         check(len(self.base.seeds) >= 2, "seeds", f"must be at least 2 for barriers between seeds, "
                                                    f"got {len(self.base.seeds)}")
-        check(len(self.methods) > 0, "methods", f"must name at least one of {', '.join(CURVE_METHODS)}")
-        for method in self.methods:
-            check_choice(method, "methods", CURVE_METHODS)
+        _check_methods(self.methods)
         InterpolationOptions(self.points).validate()
         self.matching.validate()
         self.base.validate()
@@ -265,6 +308,12 @@ class SweepRequest:
         if self.axis in ("width", "depth"):
             return replace(self.base, **{self.axis: value})
         return replace(self.base, train=replace(self.base.train, **{self.axis: value}))
+
+    def check_used(self) -> None:
+        self.matching.check_used(self.methods, "methods", curve_methods())
+
+    def named_runs(self) -> tuple[str, ...]:
+        return ()
 
     def title(self) -> str:
         return f"sweep {self.base.data.name} {self.axis} {','.join(map(str, self.values))}"
@@ -289,6 +338,17 @@ def sweep_values(axis: str, raw: list[str]) -> tuple:
         raise FieldError("sweep", f"{axis}: cannot read {', '.join(raw)} as {kind.__name__}") from None
 
 
+def sweep_seeds(count: int) -> tuple[int, ...]:
+    """The seeds of a sweep of `count` seeds per value: 0 .. count - 1, at least 2 (barriers are between seeds)."""
+    return tuple(range(check_int(count, "seeds", 2, MAX_SEEDS)))
+
+
+def _check_methods(methods: tuple[str, ...]) -> None:
+    check(len(methods) > 0, "methods", f"must name at least one of {', '.join(curve_methods())}")
+    for method in methods:
+        check_choice(method, "methods", curve_methods())
+
+
 def _train_params(train: TrainConfig) -> dict:
     """An unset learning rate stays unset in a job, so a swept optimizer gets its own default."""
     return {**train.to_dict(), "lr": train.lr}
@@ -304,6 +364,18 @@ def _seeds_text(seeds: tuple[int, ...]) -> str:
     if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
         return f"{seeds[0]}-{seeds[-1]}"
     return ",".join(map(str, seeds))
+
+
+def request_device(request) -> str:
+    """The device a request asks for (a sweep's trainings carry it)."""
+    return request.base.device if isinstance(request, SweepRequest) else request.device
+
+
+def with_device(request, device: str):
+    """`request` to run on `device`."""
+    if isinstance(request, SweepRequest):
+        return replace(request, base=replace(request.base, device=device))
+    return replace(request, device=device)
 
 
 REQUESTS = {r.KIND: r for r in (TrainRequest, AlignRequest, InterpRequest, AverageRequest, SweepRequest)}

@@ -9,22 +9,20 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
 from typing import Callable
 
-from lmctui.configs import InterpolationOptions, STEOptions
+from lmctui.configs import InterpolationOptions
 from lmctui.core.averaging import average as average_states
 from lmctui.core.averaging import ensemble, load
 from lmctui.core.calibration import has_batchnorm, recalibrate
 from lmctui.core.consistency import universe_alignment
 from lmctui.core.evaluation import evaluate
 from lmctui.core.interpolation import CALIBRATION_SAMPLES, interpolate
-from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.refinement import refine_curve
-from lmctui.core.ste import ste_matching
 from lmctui.core.permutation import apply_permutation, spec_for
 from lmctui.records import ALIGNMENT_FIELDS, AVERAGE_FIELDS, CURVE_FIELDS, CURVE_SERIES, RunRecord, view
 from lmctui.service.loaded import LoadedRun, LoadedRuns
+from lmctui.service.methods import METHODS, methods_using
 from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest, Matching
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
@@ -80,33 +78,12 @@ def align_loaded(loaded: LoadedRuns, a: int, b: int, method: str, seed: int = 0,
 
 def _how(method: str, seed: int, matching: Matching, arch: str) -> dict:
     """What makes two alignments of the same pair the same: the method and its settings."""
-    how = {"method": method, "seed": seed}
-    if method == "weight":
-        how["restarts"] = matching.restarts_for(arch)
-    if method == "ste":
-        how["ste"] = {**asdict(matching.ste), "seed": seed}  # the request's seed draws STE's batch order
-    return how
+    return {"method": method, "seed": seed, **METHODS[method].settings(seed, matching, arch)}
 
 
 def _match(loaded: LoadedRuns, run_a, run_b, spec, how: dict, on_step) -> dict:
     """Run the matching `how` names; its permutations and what the record keeps of it."""
-    method = how["method"]
-    if method == "weight":
-        result = weight_matching(spec, run_a.state, run_b.state, seed=how["seed"], restarts=how["restarts"])
-        return {"perms": result.perms, "iterations": result.iterations, "solves": result.solves,
-                "objective": result.objective[-1] if result.objective else None,
-                "objective_per_round": result.objective, "restart_objectives": result.restart_objectives,
-                "best_restart": result.best_restart}
-    data = loaded.data
-    if method == "activation":
-        result = activation_matching(spec, load(run_a.model, run_a.state, loaded.device),
-                                     load(run_b.model, run_b.state, loaded.device), data.x_train[:CALIBRATION_SAMPLES])
-        return {"perms": result.perms, "iterations": result.iterations, "solves": result.solves}
-    result = ste_matching(run_a.model, spec, run_a.state, run_b.state, data.x_train, data.y_train,
-                          STEOptions(**how["ste"]), on_step=on_step)
-    return {"perms": result.perms, "midpoint_loss": result.midpoint_loss, "identity_loss": result.identity_loss,
-            "first_loss": result.first_loss, "best_step": result.best_step, "candidates": result.candidates,
-            "step_losses": list(result.step_losses)}
+    return METHODS[how["method"]].match(loaded, run_a, run_b, spec, how, on_step)
 
 
 def _find_alignment(registry: Registry, run_a: str, run_b: str, how: dict) -> dict | None:
@@ -229,13 +206,14 @@ def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: in
     runs, data = loaded.runs, loaded.data
     states = [r.state for r in runs]
     restarts = matching.restarts_for(loaded.model.arch)
-    if method == "ste":
-        states = [s if i == reference else align_loaded(loaded, reference, i, "ste", seed, matching, on_step)[1]
+    aligned_here = method in METHODS and not METHODS[method].core_average
+    if aligned_here:
+        states = [s if i == reference else align_loaded(loaded, reference, i, method, seed, matching, on_step)[1]
                   for i, s in enumerate(states)]
     elif method == "universe":
         spec = spec_for(loaded.model)
         states = universe_alignment(spec, states, seed=seed, restarts=restarts).aligned(spec, states)
-    core_method = "naive" if method in ("ste", "universe") else method
+    core_method = "naive" if aligned_here or method == "universe" else method
     result = average_states(loaded.model, states, core_method, data, reference=reference, seed=seed,
                             restarts=restarts)
     ens_loss, ens_acc = ensemble(loaded.model, [r.state for r in runs], data.x_test, data.y_test)
@@ -245,7 +223,7 @@ def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: in
                                         parent=",".join(r.id for r in runs), average_method=method)
     doc = loaded.registry.insert("averages", {
         "method": method, "runs": [r.id for r in runs], "reference": runs[reference].id, "rounds": result.rounds,
-        "restarts": restarts if method in ("weight", "universe") else None,
+        "restarts": restarts if method in methods_using("restarts") else None,
         "averaged_run": averaged_run, "train_loss": result.train_loss, "train_acc": result.train_acc,
         "test_loss": result.test_loss, "test_acc": result.test_acc, "endpoints": _endpoints(loaded),
         "ensemble": {"test_loss": ens_loss, "test_acc": ens_acc}, "seconds": round(time.perf_counter() - start, 3),

@@ -21,12 +21,10 @@ import torch
 from lmctui.core.data import Dataset, load_dataset
 from lmctui.core.devices import resolve_device
 from lmctui.core.training import Cancelled, EpochEnd, TrainResult, TrainState, train
-from lmctui.core.vectorized import can_vectorize, train_many
+from lmctui.core.vectorized import train_many
 from lmctui.configs import ModelConfig, TrainConfig
-from lmctui.errors import FieldError
-from lmctui.parsing import parse_run_at_epoch
 from lmctui.records import RunRecord, finite, run_view
-from lmctui.service.catalog import require_done
+from lmctui.service.checks import spawn_source
 from lmctui.service.requests import TrainRequest
 from lmctui.service.resume import earlier_runs, finished_earlier, resume_path, resume_tensors, take_up
 from lmctui.store import Registry
@@ -55,7 +53,7 @@ class PreparedTraining:
     @property
     def vectorized(self) -> bool:
         """Whether the seeds train as one vectorized computation."""
-        return self.request.vectorize and len(self.request.seeds) > 1 and can_vectorize(self.model)
+        return self.request.trains_together
 
     def stored_config(self, seed: int) -> dict:
         """What a run's record and config.json keep: enough to rebuild the run, and the path it took.
@@ -79,7 +77,7 @@ def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTrain
     model = request.model_config(data.input_shape, data.num_classes).validate()
     initial_state, parent = None, None
     if request.init_from:
-        parent, initial_state = _spawn_source(registry, request.init_from, model)
+        parent, initial_state = _spawn_source(registry, request)
     return PreparedTraining(request, data.to(device), model, device, initial_state, parent)
 
 
@@ -244,18 +242,12 @@ def _progress_fields(run_dir: Path) -> dict:
             "train_acc_running": last["train_acc"], "test_loss": last["test_loss"], "test_acc": last["test_acc"]}
 
 
-def _spawn_source(registry: Registry, spec: str, model: ModelConfig) -> tuple[str, dict]:
-    prefix, epoch = parse_run_at_epoch(spec)
-    parent = require_done(registry.resolve("runs", prefix))
-    if ModelConfig.from_dict(parent["config"]["model"]) != model:
-        raise FieldError("init_from", f"{spec}: run {parent['id']} has a different model or data set")
+def _spawn_source(registry: Registry, request: TrainRequest) -> tuple[str, dict]:
+    """The name and weights of the run (or checkpoint) `init_from` names, checked as a submission is."""
+    parent, epoch = spawn_source(registry, request)
     run_dir = registry.run_dir(parent["id"])
     if epoch is None:
         return parent["id"], load_weights(run_dir / WEIGHTS, parent.get("weights_sha256"))
-    kept = parent.get("checkpoints") or []
-    if epoch not in kept:
-        raise FieldError("init_from", f"{spec}: run {parent['id']} kept no checkpoint at epoch {epoch} "
-                                      f"(kept: {kept or 'none'}; train with save_epochs)")
     expected = (parent.get("checkpoint_sha256") or {}).get(str(epoch))
     return f"{parent['id']}@{epoch}", load_weights(checkpoint_path(run_dir, epoch), expected)
 

@@ -20,9 +20,8 @@ from lmctui.errors import UserError
 from lmctui.records import ALIGNMENT_FIELDS, CURVE_FIELDS, CURVE_SERIES, run_view, view
 from lmctui.service.basins import basins
 from lmctui.service.catalog import incompatibility, show_run
+from lmctui.service.methods import align_methods
 from lmctui.store import Registry
-
-ALIGNED_METHODS = ("weight", "activation", "ste")  # a pair's aligned barrier: the lowest of these
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,7 @@ def pairwise_matrix(registry: Registry, run_ids: list[str], metric: str = "loss_
         for b in run_ids[i + 1:]:
             pair = frozenset((a, b))
             naive = latest.get((pair, "naive"))
-            aligned = [latest[(pair, m)][metric] for m in ALIGNED_METHODS if (pair, m) in latest]
+            aligned = [latest[(pair, m)][metric] for m in align_methods() if (pair, m) in latest]
             cells[(a, b)] = {"naive": naive[metric] if naive else None, "aligned": min(aligned) if aligned else None}
     return {"runs": run_ids, "metric": metric, "cells": cells, "incompatible": incompatible_pairs(registry, run_ids)}
 

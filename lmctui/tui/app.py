@@ -23,7 +23,6 @@ from lmctui.tui.messages import RegistryChanged
 # How often the watcher asks the file system whether the registry changed (a few stat
 # calls): what `lmctui-cli worker` in another process writes shows within this.
 POLL_SECONDS = 0.25
-DETAIL_REFRESH_SECONDS = 1.0  # run and job screens re-ask their (cached) views this often
 
 
 class LmcApp(App):
@@ -140,38 +139,36 @@ class LmcApp(App):
         self.push_screen(RegistryErrorScreen(message))
 
     # -- jobs ---------------------------------------------------------------------------
-    def submit(self, request, executor: str = "local", cluster=None) -> dict | None:
-        """Queue a request (to Slurm with `executor="slurm"` and `cluster` settings); a refusal is a
-        notification, never an exception. Blocking (it writes the registry, sbatch waits for Slurm):
-        the app calls it from `submit_all`'s thread."""
+    def submit(self, request, placement=None) -> dict | None:
+        """Queue a request on `placement` (None: the local queue); a refusal is a notification, never an
+        exception. Blocking (it writes the registry, sbatch waits for Slurm): the app calls it from
+        `submit_all`'s thread."""
         try:
-            job = self.jobs.submit(request, executor, cluster)
+            job = self.jobs.submit(request, placement)
         except FieldError as err:
             self.notify(err.worded(err.field.replace("_", " ")), severity="error")
             return None
         except (UserError, WorkFailed) as err:
             self.notify(str(err), severity="error")
             return None
-        where = f" on Slurm as {job.get('slurm_job_id')}" if job.get("executor") == "slurm" else ""
+        where = f" on Slurm as {job['slurm_job_id']}" if job.get("slurm_job_id") else ""
         self.notify(f"queued {job['title']} (job {job['id']}){where}")
         self.poke()
         return job
 
     @work(thread=True, group="submit")
-    def submit_all(self, requests: list, executor: str = "local", cluster_options: dict | None = None) -> None:
-        """Submit a form's requests off the UI thread; for Slurm with the home's cluster settings
-        (`HOME/cluster.json`) under the form's options."""
-        cluster = None
-        if executor == "slurm":
-            from lmctui.service.cluster import settings_for
+    def submit_all(self, requests: list, executor: str = "local", options: dict | None = None) -> None:
+        """Submit a form's requests off the UI thread, to the placement named `executor` with the form's
+        options (for Slurm laid over the home's `cluster.json`); the app queues, it never waits."""
+        from lmctui.service.placements import choose
 
-            try:
-                cluster = settings_for(self.home, **(cluster_options or {}))
-            except UserError as err:
-                self.notify(str(err), severity="error")
-                return
+        try:
+            placement = choose(executor, self.home, background=True, **(options or {}))
+        except UserError as err:
+            self.notify(str(err), severity="error")
+            return
         for request in requests:
-            self.submit(request, executor, cluster)
+            self.submit(request, placement)
 
     @work(thread=True, group="job-action")
     def job_action(self, what: str, job_id: str) -> None:

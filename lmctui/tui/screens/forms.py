@@ -14,14 +14,17 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from lmctui.choices import (ALIGN_METHODS, ARCHS, AVERAGE_METHODS, CURVE_METHODS, DATASETS, DEFAULT_LR, NORMS,
-                            OPTIMIZERS)
-from lmctui.configs import DEFAULT_RESTARTS, DataConfig, InterpolationOptions, ModelConfig, STEOptions, TrainConfig
+from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
+from lmctui.configs import (DEFAULT_RESTARTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
+                            InterpolationOptions, ModelConfig, STEOptions, TrainConfig)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_int_list
-from lmctui.service.cluster import EXECUTORS, ClusterSettings, parse_time
+from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
+                                    curve_methods)
+from lmctui.service.placements import executors
 from lmctui.service.requests import (AlignRequest, AverageRequest, InterpRequest, Matching, SweepRequest,
-                                     TrainRequest)
+                                     TrainRequest, sweep_seeds)
+from lmctui.service.slurm.settings import ClusterSettings, parse_time
 
 MATCHING_LABELS = {"restarts": "restarts", "ste_steps": "STE steps", "ste_lr": "STE learning rate"}
 
@@ -91,7 +94,7 @@ class Form(ModalScreen["Submission | None"]):
     def executor_fields(self) -> ComposeResult:
         """Where the work runs: here, or on Slurm with a time limit and partition (blank: the
         home's cluster.json); the Slurm rows show only when Slurm is chosen."""
-        yield from labelled("run on", select("executor", EXECUTORS, "local"))
+        yield from labelled("run on", select("executor", executors(), "local"))
         time = Input("", id="slurm_time", placeholder="blank: cluster.json's; 90, 2:00:00")
         yield from labelled("slurm time limit", time, "slurm-only")
         partition = Input("", id="slurm_partition", placeholder="blank: the default")
@@ -212,13 +215,13 @@ class PairForm(Form):
 
     def fields(self) -> ComposeResult:
         if self.kind == "interp":
-            yield from labelled("methods", Input("naive,weight", id="methods",
-                                                 placeholder=", ".join(CURVE_METHODS)))
+            yield from labelled("methods", Input(",".join(DEFAULT_CURVE_METHODS), id="methods",
+                                                 placeholder=", ".join(curve_methods())))
             yield from labelled("points", Input(str(InterpolationOptions.points), id="points"))
             yield from labelled("REPAIR (re-normalize units)", Checkbox("", id="repair"))
             yield from labelled("re-estimate BatchNorm stats", Checkbox("", value=True, id="reset_bn"))
         else:
-            yield from labelled("method", select("method", ALIGN_METHODS, "weight"))
+            yield from labelled("method", select("method", align_methods(), DEFAULT_METHOD))
         yield from labelled("seed (matching order)", Input("0", id="seed"))
         yield from self.matching_fields()
 
@@ -226,7 +229,7 @@ class PairForm(Form):
         seed = self.number("seed")
         if self.kind == "interp":
             options = InterpolationOptions(self.number("points"), self.value("reset_bn"), self.value("repair"))
-            methods = parse_csv_words(self.text("methods"), CURVE_METHODS, "methods")
+            methods = parse_csv_words(self.text("methods"), curve_methods(), "methods")
             return [InterpRequest(self.run_a, self.run_b, methods, options, seed, matching=self.matching())]
         return [AlignRequest(self.run_a, self.run_b, self.value("method"), seed, matching=self.matching())]
 
@@ -240,7 +243,7 @@ class AverageForm(Form):
         self.TITLE_TEXT = f"Average {len(runs)} runs: {', '.join(runs)}"
 
     def fields(self) -> ComposeResult:
-        yield from labelled("method", select("method", AVERAGE_METHODS, "weight"))
+        yield from labelled("method", select("method", average_methods(), DEFAULT_METHOD))
         yield from labelled("reference run", Input("", id="reference", placeholder="blank: the first"))
         yield from self.matching_fields()
 
@@ -257,18 +260,16 @@ class SweepForm(Form):
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
         yield from labelled("depth", Input(str(ModelConfig.depth), id="depth"))
-        yield from labelled("widths", Input("4,16,64", id="widths"))
-        yield from labelled("seeds per width (>= 2)", Input("2", id="seeds"))
+        yield from labelled("widths", Input(",".join(map(str, DEFAULT_SWEEP_WIDTHS)), id="widths"))
+        yield from labelled("seeds per width (>= 2)", Input(str(DEFAULT_SWEEP_SEEDS), id="seeds"))
         yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
-        yield from labelled("methods", Input("naive,weight", id="methods", placeholder=", ".join(CURVE_METHODS)))
+        yield from labelled("methods", Input(",".join(DEFAULT_CURVE_METHODS), id="methods",
+                                             placeholder=", ".join(curve_methods())))
         yield from self.matching_fields()
 
     def build(self) -> list[SweepRequest]:
         widths = tuple(parse_int_list(self.text("widths"), "widths"))
-        seeds = self.number("seeds")
-        if not 0 <= seeds <= 1024:
-            raise FieldError("seeds", f"must be from 2 to 1024, got {seeds}")
         base = TrainRequest(DataConfig(self.value("dataset")), self.value("arch"), depth=self.number("depth"),
-                            train=TrainConfig(epochs=self.number("epochs")), seeds=tuple(range(seeds)))
-        methods = parse_csv_words(self.text("methods"), CURVE_METHODS, "methods")
+                            train=TrainConfig(epochs=self.number("epochs")), seeds=sweep_seeds(self.number("seeds")))
+        methods = parse_csv_words(self.text("methods"), curve_methods(), "methods")
         return [SweepRequest(base, "width", widths, methods, matching=self.matching())]

@@ -12,9 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from lmctui.tui.app import DETAIL_REFRESH_SECONDS
 from lmctui.tui.screens.closing import BACK
-from lmctui.tui.screens.main import job_row
+from lmctui.tui.rows import DETAIL_REFRESH_SECONDS, job_row
 
 FIELDS = ("title", "kind", "status", "progress", "eta", "elapsed", "device", "device_used", "worker", "executor",
           "created", "started", "finished", "message")
@@ -51,7 +50,7 @@ class JobDetailScreen(Screen):
     @work(thread=True, exclusive=True, group="job-detail")
     def _load(self) -> None:
         job = self.app.views.job(self.job_id)
-        log_grows = job is not None and job.get("executor") == "slurm" and not job.get("slurm_settled")
+        log_grows = job is not None and "slurm_job_id" in job and not job.get("slurm_settled")
         if job is self._shown and not log_grows:  # a Slurm task writes its log without touching the registry
             return
         log = ""
@@ -83,7 +82,7 @@ def describe(job: dict, log: str = "") -> Text:
     if job.get("error"):
         text.append(f"\n{job['status']}: ", style="bold red")
         text.append(f"{job['error']}\n", style="red")
-    if job.get("executor") == "slurm":
+    if "slurm_job_id" in job:
         text.append_text(describe_slurm(job, log))
     text.append("\n")
     values = {**job, "progress": row["bar"], "eta": row["eta"], "elapsed": row["elapsed"]}

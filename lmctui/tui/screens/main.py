@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,8 +11,9 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from lmctui.records import CURVE_FIELDS, RUN_FIELDS, write_csv
+from lmctui.records import CURVE_FIELDS, RUN_FIELDS
 from lmctui.service.views import Snapshot
+from lmctui.tui.rows import export_csv, job_row
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 
@@ -35,7 +34,6 @@ BARRIER_COLUMNS = [("pair", "pair"), ("method", "method"), ("loss_barrier_test",
 SWEEP_COLUMNS = [("width", "width"), ("method", "method"), ("mean", "mean barrier"), ("std", "std"),
                  ("pairs", "pairs"), ("setting", "setting")]
 TABS = ("runs", "jobs", "barriers", "sweeps")
-MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of it
 
 
 class MainScreen(Screen):
@@ -222,44 +220,3 @@ class MainScreen(Screen):
         if name == "jobs":
             rows = [{**r, "message": r.get("full_message")} for r in rows]
         export_csv(self.app, name, rows, fields)
-
-
-def export_csv(app, name: str, rows: list[dict], fields) -> Path:
-    """Write `rows` to HOME/exports/NAME-TIME.csv and say where (every screen's `e`)."""
-    path = Path(app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(path, rows, fields)
-    app.notify(f"exported {len(rows)} rows to {path}", timeout=8)
-    return path
-
-
-def job_row(job: dict) -> dict:
-    """A job as the Jobs pane shows it: a text progress bar, elapsed time, ETA and why it failed."""
-    from datetime import datetime
-
-    fraction = float(job.get("progress") or 0)
-    filled = int(round(fraction * 10))
-    elapsed = None
-    if job.get("started"):
-        end = datetime.fromisoformat(job["finished"]) if job.get("finished") else datetime.now().astimezone()
-        elapsed = duration((end - datetime.fromisoformat(job["started"])).total_seconds())
-    eta = duration(job["eta_s"]) if job.get("eta_s") is not None and job["status"] == "running" else None
-    message = job.get("error") or job.get("message") or ""
-    short = message if len(message) <= MESSAGE_CELL else message[:MESSAGE_CELL - 1] + "…"
-    return {"id": job["id"], "status": job["status"], "title": job.get("title"), "where": where(job),
-            "bar": "█" * filled + "░" * (10 - filled) + f" {fraction:4.0%}", "elapsed": elapsed, "eta": eta,
-            "message": short.replace("\n", " "), "full_message": message, "progress": fraction}
-
-
-def where(job: dict) -> str | None:
-    """Where a job runs: its device here, or its Slurm job id and Slurm's state of it."""
-    if job.get("executor") != "slurm":
-        return job.get("device_used")
-    if not job.get("slurm_job_id"):
-        return "slurm"
-    return f"{job['slurm_job_id']} {job.get('slurm_state') or ''}".strip()
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"

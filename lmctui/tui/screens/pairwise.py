@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, Static
 
 from lmctui.errors import UserError
 from lmctui.tui.screens.closing import BACK
-from lmctui.tui.screens.main import export_csv
+from lmctui.tui.rows import export_csv
 
 DEFAULT_THRESHOLD = 0.1  # a test loss barrier below this is "one basin" (experiments/basins.py uses it too)
 KINDS = ("aligned", "naive")  # which barrier of each pair the basins are drawn from (`m` switches)

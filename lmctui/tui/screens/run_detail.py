@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from lmctui.service.views import restart_spread
-from lmctui.tui.app import DETAIL_REFRESH_SECONDS
+from lmctui.tui.rows import DETAIL_REFRESH_SECONDS
 from lmctui.tui.screens.closing import BACK
 from lmctui.tui.widgets.curve_plot import CurvePlot
 

@@ -34,7 +34,7 @@ WARNING_SIGNAL = signal.SIGUSR2
 def run_task(home: str, job_id: str) -> dict:
     """Run registry job `job_id` of the registry at `home`; record its outcome there."""
     from lmctui.jobs.queue import JobQueue
-    from lmctui.service.jobs import execute
+    from lmctui.service.run import execute
 
     registry = Registry(home)
     job = registry.get("jobs", job_id)

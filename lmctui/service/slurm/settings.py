@@ -1,4 +1,4 @@
-"""Where a job runs: the executor choice and the Slurm settings of a submission.
+"""The Slurm settings of a submission: the resources of each task.
 
 Torch-free and submitit-free, so a bad `--time` or `--slurm-option` is refused in
 milliseconds. The defaults of a home live in `HOME/cluster.json` (any subset of the
@@ -14,7 +14,6 @@ from pathlib import Path
 
 from lmctui.errors import FieldError, UserError
 
-EXECUTORS = ("local", "slurm")
 SETTINGS_FILE = "cluster.json"
 MAX_MINUTES = 366 * 24 * 60  # longer than any partition allows: a typo, not a request
 # Slurm options that lmctui sets itself: passing them through --slurm-option would break
@@ -146,12 +145,6 @@ def load_settings(home: str | Path) -> ClusterSettings:
         return ClusterSettings.from_dict(raw).validate()
     except (UserError, TypeError) as err:
         raise UserError(f"cluster settings {path}: {err}") from None
-
-
-def check_executor(executor: str) -> str:
-    if executor not in EXECUTORS:
-        raise FieldError("executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    return executor
 
 
 def settings_for(home: str | Path, time: str | None = None, slurm_option: list[str] | tuple = (),

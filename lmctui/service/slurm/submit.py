@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lmctui.errors import WorkFailed
-from lmctui.service.cluster import ClusterSettings
+from lmctui.service.slurm.settings import ClusterSettings
 from lmctui.service.requests import SweepRequest, TrainRequest
 from lmctui.store import Registry
 from lmctui.store.registry import now
@@ -29,20 +29,14 @@ def task_requests(request) -> tuple[list, object | None]:
     """The requests of the array tasks, and the request of the final job that needs them all (or None)."""
     if isinstance(request, SweepRequest):
         return [request.request_for(value) for value in request.values], request
-    if isinstance(request, TrainRequest) and len(request.seeds) > 1 and not trains_together(request):
+    if isinstance(request, TrainRequest) and len(request.seeds) > 1 and not request.trains_together:
         return [replace(request, seeds=(seed,)) for seed in request.seeds], None
     return [request], None
 
 
-def trains_together(request: TrainRequest) -> bool:
-    """Whether the seeds train as one vectorized computation (as core.vectorized.can_vectorize decides,
-    told without torch: every model but a BatchNorm CNN)."""
-    return request.vectorize and (request.norm != "batch" or request.arch == "mlp")
-
-
 def job_document(request, settings: ClusterSettings, depends_on: list[str] = ()) -> dict:
     """A registry job for Slurm: what the queue keeps for every job, and where it went."""
-    from lmctui.service.jobs import request_device
+    from lmctui.service.requests import request_device
 
     return {
         "kind": request.KIND, "params": request.to_params(), "device": request_device(request),
@@ -89,7 +83,7 @@ def resubmit(registry: Registry, job: dict, cluster: str = "slurm") -> dict:
 def sbatch(registry: Registry, job_ids: list[str], settings: ClusterSettings, cluster: str = "slurm",
            dependency: str | None = None) -> list[str]:
     """One sbatch for these registry jobs (an array when several); record the Slurm ids; return them."""
-    from lmctui.service.slurm_task import run_task
+    from lmctui.service.slurm.task import run_task
 
     first = registry.get("jobs", job_ids[0])
     attempt = (first.get("slurm_attempt") or 0) + 1

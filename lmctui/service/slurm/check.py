@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from lmctui.errors import WorkFailed
-from lmctui.service.cluster import ClusterSettings
+from lmctui.service.slurm.settings import ClusterSettings
 
 SINFO_TIMEOUT_S = 20
 
@@ -110,7 +110,7 @@ def probe_task(home: str) -> dict:
 
 
 def _probe(home: Path, settings: ClusterSettings, timeout_s: int, log) -> dict:
-    from lmctui.service.slurm_submit import fresh_folder, make_executor
+    from lmctui.service.slurm.submit import fresh_folder, make_executor
 
     folder = fresh_folder(home / "slurm", f"check-{int(time.time())}")
     executor = make_executor(folder, replace(settings, time=min(settings.time, 5)))

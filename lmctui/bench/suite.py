@@ -30,7 +30,7 @@ def bench_training(quick: bool, peak_flops: float) -> list[dict]:
     """16 seeds of a digits MLP: `lmctui-cli train --seeds 0-15` vs a plain loop per seed."""
     from torch import nn
 
-    from benchmarks.references import train_one_at_a_time
+    from lmctui.bench.references import train_one_at_a_time
     from lmctui.core.data import DataConfig, load_dataset
     from lmctui.core.training import TrainConfig
     from lmctui.service.catalog import open_registry
@@ -68,7 +68,7 @@ def bench_interpolation(quick: bool) -> list[dict]:
     """25-point curves: lmctui's `interpolate` vs load_state_dict and evaluate, alpha by alpha."""
     import torch
 
-    from benchmarks.references import interpolate_alpha_by_alpha
+    from lmctui.bench.references import interpolate_alpha_by_alpha
     from lmctui.core.data import DataConfig, load_dataset
     from lmctui.core.interpolation import InterpolationOptions, interpolate
     from lmctui.core.models import ModelConfig, build_model
@@ -93,7 +93,7 @@ def bench_matching(quick: bool) -> dict:
     """Weight matching of two trained 1024 x 3 MLPs: lmctui vs plain scipy coordinate descent."""
     import torch
 
-    from benchmarks.references import mlp_weight_matching_scipy
+    from lmctui.bench.references import mlp_weight_matching_scipy
     from lmctui.core.data import DataConfig, load_dataset
     from lmctui.core.matching import weight_matching
     from lmctui.core.models import ModelConfig
@@ -122,7 +122,7 @@ def bench_first_frame(quick: bool) -> dict:
     with tempfile.TemporaryDirectory() as home:
         for _ in range(repeats):
             start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "benchmarks.first_frame", home], cwd=root,
+            proc = subprocess.Popen([sys.executable, "-m", "lmctui.bench.first_frame", home], cwd=root,
                                     stdout=subprocess.PIPE, text=True)
             for line in proc.stdout:
                 if "FIRST_FRAME" in line:
@@ -141,7 +141,7 @@ def machine() -> dict:
 
 
 def run(quick: bool = False, log=lambda text: None) -> dict:
-    from benchmarks.references import matmul_flops
+    from lmctui.bench.references import matmul_flops
 
     peak = matmul_flops()
     log(f"dense matmul (float32, 1024^3): {peak / 1e9:.1f} GFLOP/s")

@@ -1,0 +1,54 @@
+"""What several screens share: how a job is drawn as a row, CSV export, how often detail screens re-read.
+
+Screens import these from here, never from the app or from each other, so the app imports
+its screens and nothing imports back.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from lmctui.records import write_csv
+
+DETAIL_REFRESH_SECONDS = 1.0  # run and job screens re-ask their (cached) views this often
+MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of it
+
+
+def export_csv(app, name: str, rows: list[dict], fields) -> Path:
+    """Write `rows` to HOME/exports/NAME-TIME.csv and say where (every screen's `e`)."""
+    path = Path(app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(path, rows, fields)
+    app.notify(f"exported {len(rows)} rows to {path}", timeout=8)
+    return path
+
+
+def job_row(job: dict) -> dict:
+    """A job as the Jobs pane shows it: a text progress bar, elapsed time, ETA and why it failed."""
+    from datetime import datetime
+
+    fraction = float(job.get("progress") or 0)
+    filled = int(round(fraction * 10))
+    elapsed = None
+    if job.get("started"):
+        end = datetime.fromisoformat(job["finished"]) if job.get("finished") else datetime.now().astimezone()
+        elapsed = duration((end - datetime.fromisoformat(job["started"])).total_seconds())
+    eta = duration(job["eta_s"]) if job.get("eta_s") is not None and job["status"] == "running" else None
+    message = job.get("error") or job.get("message") or ""
+    short = message if len(message) <= MESSAGE_CELL else message[:MESSAGE_CELL - 1] + "…"
+    return {"id": job["id"], "status": job["status"], "title": job.get("title"), "where": where(job),
+            "bar": "█" * filled + "░" * (10 - filled) + f" {fraction:4.0%}", "elapsed": elapsed, "eta": eta,
+            "message": short.replace("\n", " "), "full_message": message, "progress": fraction}
+
+
+def where(job: dict) -> str | None:
+    """Where a job runs: its device here, or its Slurm job id and Slurm's state of it."""
+    if "slurm_job_id" not in job:  # a job of the local queue
+        return job.get("device_used")
+    return f"{job['slurm_job_id'] or job.get('executor')} {job.get('slurm_state') or ''}".strip()
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
