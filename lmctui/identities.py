@@ -1,7 +1,7 @@
 """What makes two stored results the same measurement (torch-free; documents in, keys out).
 
 A curve is identified by what it measured: the pair, the method, the grid of alphas, the
-data set, and every setting that can change the numbers (the matching's seed, restarts
+data set and the split measured on (a study may measure on a subset), and every setting that can change the numbers (the matching's seed, restarts
 and STE options; the BatchNorm reset; REPAIR). Two curves with one identity are repeats:
 listings and exports show the newest, and `interp` reuses it instead of storing another.
 Alignments and averages are identified the same way by what made them.
@@ -52,14 +52,21 @@ def curve_identity(curve: dict, alignment: dict | None = None) -> Identity:
     else:
         settings = matching_settings(method, alignment)
     return interp_identity(curve.get("run_a"), curve.get("run_b"), method, curve.get("points"), curve.get("dataset"),
-                           curve.get("reset_bn", True), curve.get("repair", False), settings)
+                           curve.get("reset_bn", True), curve.get("repair", False), settings, curve.get("split"))
 
 
 def interp_identity(run_a: str, run_b: str, method: str, points: int, dataset: str | None, reset_bn: bool,
-                    repair: bool, settings: tuple) -> Identity:
-    """The identity of the curve an interpolation would measure (before it is stored)."""
-    return ("curve", pair_key(run_a, run_b, method), method, points, dataset, bool(reset_bn), bool(repair),
+                    repair: bool, settings: tuple, split: str | None = None) -> Identity:
+    """The identity of the curve an interpolation would measure (before it is stored).
+    `split`: the training and test images it is measured on ('4000/1000'; None in curves
+    stored before it was recorded)."""
+    return ("curve", pair_key(run_a, run_b, method), method, points, dataset, split, bool(reset_bn), bool(repair),
             tuple(settings))
+
+
+def any_split(identity: Identity) -> Identity:
+    """The identity with its split left open: what can be known of a curve before its data is loaded."""
+    return identity[:5] + (None,) + identity[6:] if identity and identity[0] == "curve" else identity
 
 
 def alignment_identity(alignment: dict) -> Identity:

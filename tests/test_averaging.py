@@ -124,12 +124,6 @@ def test_repair_gives_every_unit_the_mean_of_the_aligned_networks_statistics(arc
         assert torch.allclose(repaired[name][1], target_std, rtol=1e-3, atol=1e-4), name
 
 
-def test_repair_is_refused_for_a_naive_average(setup):
-    data, config, _, copies = setup
-    with pytest.raises(ValueError, match="aligned"):
-        average(config, copies, "naive", data, repair=True)
-
-
 def load_state(config, state):
     model = build_model(config)
     model.load_state_dict(state)

@@ -30,7 +30,7 @@ def test_asymmetric_methods_keep_the_order(method, alignment):
 
 
 @pytest.mark.parametrize("change", [{"points": 13}, {"reset_bn": False}, {"repair": True}, {"dataset": "blobs"},
-                                    {"method": "activation"}, {"run_b": "c"}])
+                                    {"method": "activation"}, {"run_b": "c"}, {"split": "500/1000"}])
 def test_every_field_of_the_measurement_tells_curves_apart(change):
     assert curve_identity(curve(), WEIGHT) != curve_identity(curve(**change), WEIGHT)
 

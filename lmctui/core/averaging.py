@@ -77,11 +77,9 @@ def average(config: ModelConfig, states: list[StateDict], method: str, data: Dat
     """Align by `method`, average, re-estimate BatchNorm statistics, and evaluate.
 
     With `repair`, each unit's pre-activation mean and std are then set to the mean of the
-    aligned networks' (REPAIR, written into the weights). It needs aligned units: a naive
-    average's unit i mixes unrelated units, so there is no statistic to restore.
+    aligned networks' (REPAIR, written into the weights). It assumes aligned units (`method`
+    naive on states aligned beforehand); the requests refuse it for a naive average.
     """
-    if repair and method == "naive":
-        raise ValueError("REPAIR needs aligned networks; a naive average aligns none")
     aligned, rounds = align_all(config, states, method, data, reference, seed, restarts)
     device, calibration = data.x_train.device, data.x_train[:CALIBRATION_SAMPLES]
     model = load(config, mean_state(aligned), device)
