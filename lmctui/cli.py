@@ -246,8 +246,9 @@ def interp(
     ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of interpolating now")] = False,
-    all_pairs: Annotated[bool, typer.Option("--all-pairs", help="Every pair of the runs that lacks these curves "
-                                                                "(pairs that cannot be compared are named and left)")] = False,
+    all_pairs: Annotated[bool, typer.Option(
+        "--all-pairs", help="Every pair of the runs that lacks these curves (pairs that cannot be compared are "
+                            "named and left)")] = False,
     recompute: Annotated[bool, typer.Option("--recompute", help="Measure again a curve already stored with the "
                                                                 "same settings; the new one replaces it")] = False,
     home: Home = None,

@@ -1,8 +1,9 @@
 """What makes two stored results the same measurement (torch-free; documents in, keys out).
 
 A curve is identified by what it measured: the pair, the method, the grid of alphas, the
-data set and the split measured on (a study may measure on a subset), and every setting that can change the numbers (the matching's seed, restarts
-and STE options; the BatchNorm reset; REPAIR). Two curves with one identity are repeats:
+data set and the split measured on (a study may measure on a subset), and every setting
+that can change the numbers (the matching's seed, restarts and STE options; the BatchNorm
+reset; REPAIR). Two curves with one identity are repeats:
 listings and exports show the newest, and `interp` reuses it instead of storing another.
 Alignments and averages are identified the same way by what made them.
 """

@@ -86,7 +86,8 @@ def test_curves_of_several_pairs_show_their_mean_with_the_spread():
 
     fig = curves_figure([curve("weight", bump=0.5), curve("weight", "c", "d", bump=1.5)])
     loss_ax = fig.axes[0]
-    test_line = next(line for line in loss_ax.get_lines() if line.get_label().startswith("weight (mean of 2 pairs), test"))
+    test_line = next(line for line in loss_ax.get_lines()
+                     if line.get_label().startswith("weight (mean of 2 pairs), test"))
     assert max(test_line.get_ydata()) == pytest.approx(0.2 + 1.0)  # the mean of the two hills' tops
     assert any(isinstance(c, PolyCollection) for c in loss_ax.collections), "a band over pairs"
 

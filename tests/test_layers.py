@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lmctui"
-LEAVES = {"lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.identities"}  # torch-free, import nothing above
+# torch-free, import nothing above
+LEAVES = {"lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.identities"}
 
 
 def imports_of(path: Path) -> set[str]:

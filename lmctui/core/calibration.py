@@ -136,7 +136,10 @@ def recalibrate(model: nn.Module, x: torch.Tensor, reset_bn: bool = True,
     return handles
 
 
-def mean_stats(stats: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+Stats = dict[str, tuple[torch.Tensor, torch.Tensor]]  # module name -> per-channel (mean, std)
+
+
+def mean_stats(stats: list[Stats]) -> Stats:
     """Per module, the mean over networks of each channel's (mean, std): REPAIR's target
     for the average of K aligned networks (the alpha-mix at alpha = 1/K each)."""
     return {name: (torch.stack([s[name][0] for s in stats]).mean(0), torch.stack([s[name][1] for s in stats]).mean(0))

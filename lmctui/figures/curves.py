@@ -18,7 +18,8 @@ def _mean_band(curves: list[dict], key: str) -> tuple[np.ndarray, np.ndarray, np
     """alpha, mean, min and max over the curves of `key`, on the first curve's grid
     (a curve on another grid is read there by linear interpolation)."""
     alpha = np.asarray(curves[0]["alpha"], dtype=float)
-    values = np.stack([np.interp(alpha, c["alpha"], np.asarray(c[key], dtype=float)) for c in curves])  # (pairs, points)
+    values = np.stack([np.interp(alpha, c["alpha"], np.asarray(c[key], dtype=float))
+                       for c in curves])  # (pairs, points)
     return alpha, values.mean(0), values.min(0), values.max(0)
 
 

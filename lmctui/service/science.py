@@ -74,7 +74,8 @@ def align_loaded(loaded: LoadedRuns, a: int, b: int, method: str, seed: int = 0,
                                    aligned_to=run_a.id, align_method=method)
     doc = loaded.registry.insert("alignments", {
         "run_a": run_a.id, "run_b": run_b.id, "aligned_run": aligned_run, **how,
-        **{k: v for k, v in found.items() if k not in PERMUTATION_FILES}, "seconds": round(time.perf_counter() - start, 4)})
+        **{k: v for k, v in found.items() if k not in PERMUTATION_FILES},
+        "seconds": round(time.perf_counter() - start, 4)})
     for key, name in PERMUTATION_FILES.items():
         if key in found:
             write_json(loaded.registry.run_dir(aligned_run) / name, {p: v.tolist() for p, v in found[key].items()})
