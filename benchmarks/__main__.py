@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--registry | --slurm] [--json] [--out FILE]"""
+"""python -m benchmarks [--quick] [--registry [--sizes 100,10000,100000] | --slurm] [--json] [--out FILE]"""
 
 import argparse
 import json
@@ -14,6 +14,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the JSON here")
     parser.add_argument("--registry", action="store_true", help="the registry's and the app's cost at 100 to "
                         "10,000 runs (--quick: to 1,000), as a markdown table")
+    parser.add_argument("--sizes", default=None, help="with --registry: the numbers of runs, e.g. 100,10000,100000")
     parser.add_argument("--slurm", action="store_true", help="Slurm through submitit against running here "
                         "(needs a reachable Slurm: scripts/slurm/setup_slurm.sh starts one)")
     args = parser.parse_args()
@@ -23,7 +24,8 @@ def main() -> None:
 
         from benchmarks.app import bench_app, markdown as app_markdown
 
-        results = registry.run(args.quick, log)
+        sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else None
+        results = registry.run(args.quick, log, sizes)
         sizes = tuple(int(size) for size in results["registry"])
         results["app"] = bench_app(args.quick, log, sizes=sizes)  # [] without tmux, saying so
         if not args.json:

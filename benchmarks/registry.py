@@ -1,7 +1,7 @@
 """The registry's cost against its size: python -m benchmarks --registry [--quick].
 
-At 100, 1,000 and 10,000 runs (--quick: up to 1,000) plus N/10 curves, built fast with
-`insert_many`, median of 3: the whole `lmctui-cli list --json` and `show ID --json`
+At 100, 1,000 and 10,000 runs (--quick: up to 1,000; --sizes 100,10000,100000 to choose)
+plus N/10 curves, built with `insert_many` (timed: the bulk path `import` takes), median of 3: the whole `lmctui-cli list --json` and `show ID --json`
 processes, one insert, one update and one job-progress write through the API (in a
 process that has the registry open, and the first insert of a fresh process, which
 must read every table's ids), and 16 writer processes each inserting 50 runs while
@@ -74,14 +74,17 @@ def curve_doc(run_a: str, run_b: str, k: int) -> dict:
             "loss_barrier_test": max(bump), "error_barrier_train": max(bump) / 4, "error_barrier_test": max(bump) / 4}
 
 
-def build(home: Path, runs: int) -> tuple[list[str], str]:
-    """N runs, N/10 curves and a running job; returns the run ids and the job's id."""
+def build(home: Path, runs: int) -> tuple[list[str], str, float]:
+    """N runs, N/10 curves and a running job; returns the run ids, the job's id and the seconds
+    the runs' insert took (one `insert_many`: the bulk path `import` takes, configs to their folders)."""
     registry = Registry(home)
+    start = time.perf_counter()
     ids = [d["id"] for d in registry.insert_many("runs", [run_doc(k) for k in range(runs)])]
+    inserted = time.perf_counter() - start
     registry.insert_many("curves", [curve_doc(ids[2 * k % runs], ids[(2 * k + 1) % runs], k) for k in range(runs // 10)])
     job = registry.insert("jobs", {"kind": "train", "status": "running", "host": "elsewhere", "progress": 0.0})
     registry.compact()
-    return ids, job["id"]
+    return ids, job["id"], inserted
 
 
 def median_of(fn, repeats: int = REPEATS) -> float:
@@ -141,13 +144,14 @@ def _unreadable_lines(home: Path) -> int:
     return bad
 
 
-def run(quick: bool = False, log=lambda text: None) -> dict:
+def run(quick: bool = False, log=lambda text: None, sizes: tuple[int, ...] | None = None) -> dict:
     results = {}
-    for size in QUICK_SIZES if quick else SIZES:
+    for size in sizes or (QUICK_SIZES if quick else SIZES):
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp) / "home"
-            ids, job_id = build(home, size)
-            row = {"list --json": cli_seconds(home, "list"), "show ID --json": cli_seconds(home, "show", ids[size // 2])}
+            ids, job_id, inserted = build(home, size)
+            row = {"insert N runs in one call (insert_many)": inserted, "list --json": cli_seconds(home, "list"),
+                   "show ID --json": cli_seconds(home, "show", ids[size // 2])}
             row.update(api_seconds(home, ids, job_id))
             row["16 writers"] = concurrent_writers(home)
             results[size] = row

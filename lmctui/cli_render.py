@@ -115,6 +115,11 @@ def run_shown(shown: dict) -> None:
     print_table(shown["metrics"], ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"], "metrics")
     if shown.get("job") is not None:
         print_table([{"field": k, "value": v} for k, v in shown["job"].items()], ["field", "value"], "Slurm job")
+    if shown.get("source"):
+        print_table([{"field": k, "value": shown[k]} for k in ("source", "source_file", "source_file_sha256")
+                     if k in shown], ["field", "value"], "weights from outside")
+    for note in shown.get("notes") or []:
+        message(note)
     damaged = [f for f, s in shown["files"].items() if s != "ok"]
     if damaged:
         message(f"warning: {', '.join(damaged)} of run {shown['run']['id']}: {shown['files'][damaged[0]]}")
@@ -202,3 +207,21 @@ def curve_shown(shown: dict) -> None:
                                             f"{record['run_b']}")
     print_table(shown["points"], ["alpha", "train_loss", "test_loss", "train_acc", "test_acc"],
                 f"{len(shown['points'])} alphas")
+
+
+def spec(report: dict, as_json: bool) -> None:
+    """A permutation spec: one row per group, the pinned units with why, then the verdict."""
+    if as_json:
+        emit_json(report)
+        return
+    rows = [{"group": g["name"], "size": g["size"], "blocks": g["blocks"],
+             "acts on": ", ".join(f"{key}:{axis}" for key, axis in g["axes"])} for g in report["groups"]]
+    print_table(rows, ["group", "size", "blocks", "acts on"], f"permutation groups ({report['source']})",
+                drop=("blocks",), wrap=("acts on",))
+    if report["pinned"]:
+        print_table([{"units of": name, "pinned because": why} for name, why in report["pinned"].items()],
+                    ["units of", "pinned because"], "not permuted", wrap=("pinned because",))
+    print_table([{"hidden units": report["hidden_units"], "permutable": f"{report['permutable_share']:.1%}",
+                  "verified": "yes" if report["verified"] else f"no: {report['first_bad']}",
+                  "max rel error": report["max_rel_error"]}],
+                ["hidden units", "permutable", "verified", "max rel error"], "check (float64, random permutation)")

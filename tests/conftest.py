@@ -24,6 +24,13 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """The session's data cache (the digits, lmctui/core/digits.py) is its own, never the user's;
+    subprocesses inherit it."""
+    os.environ["LMCTUI_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def home(tmp_path):
     return tmp_path / "home"

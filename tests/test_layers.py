@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lmctui"
-# torch-free, import nothing above
-LEAVES = {"lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.identities"}
+LEAVES = {"lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.jsonio", "lmctui.bounded_files",
+          "lmctui.export_files", "lmctui.usermodel", "lmctui.identities"}  # torch-free, import nothing above
 
 
 def imports_of(path: Path) -> set[str]:
@@ -119,6 +119,15 @@ REFUSALS = [
     ["plot", "curves", "a", "--out", "figure.jpg"],
     ["plot", "curves", "a", "--out", "figure.png", "--style", "poster"],
     ["plot", "basins", "a", "b", "--out", "figure.png", "--threshold", "nan"],
+    # issue 18: your own models, data and weights
+    ["train", "--arch", "not a module:make"],
+    ["train", "--arch", "no_such_module_anywhere:make"],
+    ["train", "--arch", "/nonexistent/net.py:make"],
+    ["train", "--arch", "mlp", "--arch-arg", "width=3"],
+    ["train", "--arch-arg", "oops"],
+    ["train", "--dataset", "npz:/nonexistent/data.npz"],
+    ["train", "--dataset", "folder:/nonexistent"],
+    ["import", "/nonexistent/weights.pt"],
 ]
 
 
@@ -185,7 +194,8 @@ def test_no_import_cycle_anywhere():
 
 
 # Lower floors first: a module may import its own floor and the floors below, never one above.
-FLOORS = [("lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.jsonio", "lmctui.identities"),
+FLOORS = [("lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.jsonio", "lmctui.bounded_files",
+           "lmctui.export_files", "lmctui.usermodel", "lmctui.identities"),
           ("lmctui.core", "lmctui.formatting", "lmctui.figures"),
           ("lmctui.store", "lmctui.records"),
           ("lmctui.jobs",),

@@ -53,7 +53,7 @@ def test_sixteen_writer_processes_lose_and_damage_nothing(home):
     runs = registry.all("runs")
     assert sorted((d["proc"], d["k"]) for d in runs) == [(p, k) for p in range(16) for k in range(50)]
     assert {d["id"] for d in runs} == {i for out, _ in outputs for i in out.split()}
-    assert all(d["config"] == {"width": d["k"], "seeds": [0, 1, 2, 3, 4]} for d in runs)
+    assert all(registry.run_config(d["id"]) == {"width": d["k"], "seeds": [0, 1, 2, 3, 4]} for d in runs)
     jobs = registry.all("jobs")
     ids = [d["id"] for t in TABLES for d in registry.all(t)]
     assert len(ids) == len(set(ids)) == 16 * 51

@@ -146,8 +146,12 @@ def run(quick: bool = False, log=lambda text: None) -> dict:
     peak = matmul_flops()
     log(f"dense matmul (float32, 1024^3): {peak / 1e9:.1f} GFLOP/s")
     results = []
-    for step in (lambda: bench_training(quick, peak), lambda: bench_interpolation(quick),
-                 lambda: bench_matching(quick), lambda: bench_first_frame(quick)):
+    from lmctui.bench.processes import bench_processes
+    from lmctui.bench.user_model import bench_user_model
+
+    for step in (lambda: bench_processes(quick, peak, log), lambda: bench_training(quick, peak),
+                 lambda: bench_user_model(quick, median_seconds),
+                 lambda: bench_interpolation(quick), lambda: bench_matching(quick), lambda: bench_first_frame(quick)):
         rows = step()
         for row in rows if isinstance(rows, list) else [rows]:
             log(format_row(row))
@@ -158,6 +162,9 @@ def run(quick: bool = False, log=lambda text: None) -> dict:
 def format_row(row: dict) -> str:
     if "plain_s" not in row:
         return f"{row['name']:<48} {row['lmctui_s']:8.3f} s"
+    if "over_import_torch_s" in row:
+        return (f"{row['name']:<48} lmctui {row['lmctui_s']:8.3f} s   import torch {row['plain_s']:8.3f} s   "
+                f"+{row['over_import_torch_s']:.2f} s")
     extra = f"  {row['fraction_of_matmul_peak']:.1%} of matmul peak" if "fraction_of_matmul_peak" in row else ""
     return (f"{row['name']:<48} lmctui {row['lmctui_s']:8.3f} s   plain {row['plain_s']:8.3f} s   "
             f"x{row['speedup']:.2f}{extra}")

@@ -1,6 +1,8 @@
 """Pure numerics: data, models, training, permutation, matching, interpolation.
 
-Leaves: `weights` (state-dict arithmetic), `models`, `data`, `evaluation`. Above them:
+Leaves: `weights` (state-dict arithmetic), `models`, `data` (with `digits`, the digits'
+checked cache), `evaluation`, `optim` (SGD and Adam as torch.optim computes them, without
+its import of torch._dynamo), `mlp_grad` (an MLP stack's gradients by hand). Above them:
 `permutation` (specs) and `matching` (weight, activation), `ste` (straight-through
 matching), `consistency` (many networks: cycle consistency, a shared frame), `stacked`
 (S networks run at once), `training` and `vectorized`, `interpolation`, `refinement`

@@ -27,11 +27,12 @@ import torch
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from lmctui.configs import STEOptions
+from lmctui.configs import STEOptions, TrainConfig
 from lmctui.core.calibration import has_batchnorm
 from lmctui.core.evaluation import EVAL_BATCH
 from lmctui.core.matching import weight_matching
 from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.optim import Optimizer
 from lmctui.core.permutation import PermutationSpec, Permutations, apply_permutation, identity_perms
 from lmctui.core.weights import StateDict
 
@@ -79,7 +80,7 @@ def ste_matching(config: ModelConfig, spec: PermutationSpec, state_a: StateDict,
     identity = identity_perms(spec, state_a)
     best = (midpoint_loss(identity), -1, identity)
     w = {k: state_a[k].detach().clone().requires_grad_() for k in names}
-    optimizer = torch.optim.Adam(w.values(), lr=options.lr)
+    optimizer = Optimizer(list(w.values()), TrainConfig(optimizer="adam", lr=options.lr), steps_per_epoch=1)
     order = torch.Generator().manual_seed(options.seed)
     start_match = weight_matching(spec, state_a, state_b, seed=options.seed, restarts=restarts)
     perms, batches, losses = start_match.perms, [], []
@@ -100,9 +101,7 @@ def ste_matching(config: ModelConfig, spec: PermutationSpec, state_a: StateDict,
         projected = apply_permutation(spec, perms, state_b)
         through = {k: projected[k] + (w[k] - w[k].detach()) for k in names}  # value P(B), gradient to W
         loss = F.cross_entropy(_forward(model, _midpoint(state_a, {**projected, **through}), x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer.step(torch.autograd.grad(loss, optimizer.params))
         losses.append(loss.item())
         if on_step is not None:
             on_step(step + 1, options.steps, losses[-1])

@@ -24,6 +24,8 @@ from torch.nn import functional as F
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
+from lmctui.core.optim import Optimizer, lr_factor  # noqa: F401  (lr_factor: re-exported for callers)
+from lmctui.core.stopping import Cancelled, check_stop
 from lmctui.core.weights import cpu_state
 from lmctui.configs import TrainConfig
 
@@ -54,19 +56,24 @@ class EpochEnd:
 
 @dataclass
 class TrainState:
-    """Everything that continues a training where it stood after `epoch` epochs (CPU copies).
+    """Everything that continues a training where it stood after `epoch` epochs and `step`
+    batches of the next one (CPU copies).
 
     Resuming from it gives the very weights an uninterrupted training gives: the optimizer's
     moments and step, the schedule's position and the data-order generator all come back.
+    A state taken mid-epoch (when training was told to stop) also keeps that epoch's
+    running sums, so its EpochEnd is the same too.
     """
 
     epoch: int  # epochs done
     model: dict[str, torch.Tensor]  # the state dict (parameters and buffers)
     optimizer: dict[str, dict[str, torch.Tensor]]  # parameter name -> its state (momentum, Adam's moments, step)
-    optimizer_groups: list[dict]  # the optimizer's param_groups without "params" (the lr of the moment, ...)
-    scheduler: dict  # the LambdaLR's state_dict without its lambdas
+    optimizer_groups: list[dict]  # the hyper-parameters as torch.optim's param_groups name them (the lr of the moment)
+    scheduler: dict  # the schedule's position, as LambdaLR's state_dict names it ("last_epoch": steps taken)
     data_order: torch.Tensor  # the data-order generator's state, before the next epoch's shuffle
     history: list["EpochEnd"]
+    step: int = 0  # batches of epoch `epoch + 1` done (data_order is then the state before its shuffle)
+    running: tuple[float, float] = (0.0, 0.0)  # that epoch's loss sum and correct count over those batches
 
     @property
     def finite(self) -> bool:
@@ -121,25 +128,6 @@ class Throttle:
         return True
 
 
-class Cancelled(Exception):
-    """Raised inside `train` when `should_stop()` turns true.
-
-    `should_stop` may return the status to record ("cancelled", "interrupted").
-    """
-
-    def __init__(self, status: str = "cancelled"):
-        super().__init__(status)
-        self.status = status
-
-
-def check_stop(should_stop: Callable[[], object] | None) -> None:
-    """Raise Cancelled between batches if the caller asked to stop."""
-    if should_stop is not None:
-        stop = should_stop()
-        if stop:
-            raise Cancelled(stop if isinstance(stop, str) else "cancelled")
-
-
 def init_model(model_config: ModelConfig, init_seed: int) -> nn.Module:
     """The model's initial weights depend only on (config, init_seed), on any device."""
     return build_model(model_config, torch.Generator().manual_seed(init_seed))
@@ -164,18 +152,18 @@ def train(
     if start_state is not None:
         model.load_state_dict(start_state)
     model.to(device)
-    optimizer = make_optimizer(model.parameters(), config)
     steps = math.ceil(len(data.x_train) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps))
+    names, params = zip(*model.named_parameters())
+    optimizer = Optimizer(params, config, steps)
     order = torch.Generator().manual_seed(config.data_seed)
-    names = [name for name, _ in model.named_parameters()]
-    [history] = restore([resume] if resume is not None else None, optimizer, names, scheduler, [order])
+    [history] = restore([resume] if resume is not None else None, optimizer, names, [order])
     first = len(history) + 1
     offer = on_checkpoint or (lambda epoch, capture: None)
 
-    def capture() -> list[TrainState]:
-        return [TrainState(len(history), cpu_state(model), *optimizer_state(optimizer, names),
-                           scheduler_state(scheduler), order.get_state(), list(history))]
+    def capture(step: int = 0, before_shuffle: torch.Tensor | None = None, running=(0.0, 0.0)) -> list[TrainState]:
+        return [TrainState(len(history), cpu_state(model), optimizer_state(optimizer, names), optimizer.groups(),
+                           optimizer.schedule(), order.get_state() if before_shuffle is None else before_shuffle,
+                           list(history), step, running)]
 
     checkpoints = {0: cpu_state(model)} if 0 in config.save_epochs and resume is None else {}
     if resume is None:
@@ -184,19 +172,19 @@ def train(
     progress = Throttle(PROGRESS_SECONDS)
     for epoch in range(first, config.epochs + 1):
         model.train()
+        before_shuffle = order.get_state()
         perm = torch.randperm(len(data.x_train), generator=order).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        for step in range(steps):
-            check_stop(should_stop)
+        begin, running = (resume.step, resume.running) if resume is not None and epoch == first else (0, (0.0, 0.0))
+        loss_sum = torch.full((), running[0], device=device)
+        correct = torch.full((), running[1], device=device)
+        for step in range(begin, steps):
+            stop_point(should_stop, lambda: capture(step, before_shuffle, (loss_sum.item(), correct.item())))
             idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
             x, y = data.x_train[idx], data.y_train[idx]
             logits = model(x)  # (B, classes)
             loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            grads = torch.autograd.grad(loss, params)
+            optimizer.step(grads)
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum()
             if progress.due():
@@ -216,38 +204,32 @@ def train(
     return TrainResult(cpu_state(model), history, checkpoints)
 
 
+def stop_point(should_stop: Callable[[], object] | None, capture: Callable[[], list[TrainState]]) -> None:
+    """Between two batches: if told to stop, raise Cancelled carrying `capture`, which copies out
+    the state of every network as it stands (the caller may write it, to resume from it)."""
+    try:
+        check_stop(should_stop)
+    except Cancelled as stop:
+        stop.capture = capture
+        raise
+
+
 def _copy(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to("cpu", copy=True)
 
 
-def optimizer_state(optimizer: torch.optim.Optimizer, names: list[str],
-                    take: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> tuple[dict, list[dict]]:
-    """(parameter name -> CPU copy of `take(tensor)` for each of its state tensors, the param groups).
+def optimizer_state(optimizer: Optimizer, names: list[str],
+                    take: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> dict[str, dict[str, torch.Tensor]]:
+    """Parameter name -> CPU copy of `take(tensor)` for each of its optimizer state tensors.
 
-    `names` are the parameters' names in the order the optimizer holds them; `take` picks
-    one network's part of a stacked tensor.
+    `names` are the parameters' names in the optimizer's order; `take` picks one network's
+    part of a stacked tensor.
     """
-    saved = optimizer.state_dict()  # references to the live tensors: copied below
-    state = {names[index]: {key: _copy(take(value)) for key, value in per_param.items()}
-             for index, per_param in saved["state"].items()}
-    return state, [{k: v for k, v in group.items() if k != "params"} for group in saved["param_groups"]]
+    return {name: {key: _copy(take(value)) for key, value in per_param.items()}
+            for name, per_param in zip(names, optimizer.state) if per_param}
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, names: list[str], state: dict, groups: list[dict]) -> None:
-    """Put back what `optimizer_state` took (tensors move to their parameters' devices)."""
-    fresh = optimizer.state_dict()["param_groups"]
-    # JSON turns tuples (Adam's betas) into lists: give each value the type the optimizer made it with
-    groups = [{**{k: tuple(v) if isinstance(made.get(k), tuple) else v for k, v in group.items()},
-               "params": made["params"]} for group, made in zip(groups, fresh)]
-    index = {name: i for i, name in enumerate(names)}
-    optimizer.load_state_dict({"state": {index[name]: dict(s) for name, s in state.items()}, "param_groups": groups})
-
-
-def scheduler_state(scheduler: torch.optim.lr_scheduler.LambdaLR) -> dict:
-    return {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
-
-
-def restore(resume: list[TrainState] | None, optimizer, names: list[str], scheduler,
+def restore(resume: list[TrainState] | None, optimizer: Optimizer, names: list[str],
             orders: list[torch.Generator], stacked: bool = False) -> list[list[EpochEnd]]:
     """Put back the optimizer, schedule and data orders of `resume` (one state per network; `stacked`:
     the networks are one stack, their optimizer tensors joined along its leading axis); return
@@ -255,8 +237,7 @@ def restore(resume: list[TrainState] | None, optimizer, names: list[str], schedu
     if not resume:
         return [[] for _ in orders]
     state = _stack_optimizer([r.optimizer for r in resume]) if stacked else resume[0].optimizer
-    load_optimizer_state(optimizer, names, state, resume[0].optimizer_groups)
-    scheduler.load_state_dict({**resume[0].scheduler, "lr_lambdas": [None] * len(optimizer.param_groups)})
+    optimizer.load([state.get(name, {}) for name in names], resume[0].scheduler)
     for order, state in zip(orders, resume):
         order.set_state(state.data_order)
     return [list(state.history) for state in resume]
@@ -266,28 +247,3 @@ def _stack_optimizer(states: list[dict]) -> dict:
     """Per-network optimizer states joined along a new leading axis; a scalar (Adam's step) is shared."""
     return {name: {key: value if value.dim() == 0 else torch.stack([s[name][key] for s in states])
                    for key, value in per_param.items()} for name, per_param in states[0].items()}
-
-
-def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    params = list(params)
-    # foreach: one kernel per update step for all tensors, not one per tensor (fewer launches on a CPU too)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True)
-    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay,
-                           foreach=True)
-
-
-def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Multiplier of the base learning rate at optimizer step `t` (0-based)."""
-    warmup = config.warmup_epochs * steps_per_epoch
-    total = config.epochs * steps_per_epoch
-
-    def factor(t: int) -> float:
-        if t < warmup:
-            return (t + 1) / warmup
-        if config.schedule == "cosine":
-            progress = (t - warmup) / max(1.0, total - warmup)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return 1.0
-
-    return factor

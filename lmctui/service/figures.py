@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from lmctui.errors import FieldError, UserError
+from lmctui.export_files import export_target
 from lmctui.figures.style import FORMATS, STYLES
 from lmctui.records import CURVE_FIELDS, CURVE_SERIES, view
 from lmctui.store import Registry
@@ -20,13 +21,13 @@ FIGURE_KINDS = ("curves", "sweep", "basins", "training")
 APP_FORMAT = ".pdf"  # what the app's figure key writes: vector, ready for a paper
 
 
-def check_figure(out: str | Path, style: str) -> Path:
-    """The output file and style, refused before anything is read or drawn."""
+def check_figure(out: str | Path, style: str, home: Path | None = None) -> Path:
+    """The output file and style, refused before anything is read or drawn (inside the home,
+    only under HOME/exports/, as every export)."""
     path = Path(out).expanduser()
     if path.suffix.lower() not in FORMATS:
         raise FieldError("out", f"must end in {', '.join(FORMATS)} (the format), got {path.name!r}")
-    if not path.parent.is_dir():
-        raise FieldError("out", f"{path}: folder {path.parent} does not exist")
+    path = export_target(path, home)
     if style not in STYLES:
         raise FieldError("style", f"must be one of {', '.join(STYLES)}, got {style!r}")
     if importlib.util.find_spec("matplotlib") is None:
@@ -65,7 +66,7 @@ def plot(registry: Registry, kind: str, ids: list[str], out: str | Path, style: 
     curves' methods, `threshold`, `method`, `metric` and `linkage` are the basins' (as `basins`)."""
     if kind not in FIGURE_KINDS:
         raise FieldError("kind", f"must be one of {', '.join(FIGURE_KINDS)}, got {kind!r}")
-    path = check_figure(out, style)
+    path = check_figure(out, style, registry.home)
     if not ids:
         raise FieldError("ids", "name at least one " + ("sweep" if kind == "sweep" else "run"))
     if kind == "basins":
@@ -116,7 +117,7 @@ def width_sweep_figure(registry: Registry, out: str | Path, style: str = "screen
     from lmctui.figures import save_figure, sweep_figure
     from lmctui.service.views import width_sweep
 
-    path = check_figure(out, style)
+    path = check_figure(out, style, registry.home)
     rows = width_sweep(registry.all("curves"))
     settings = {r["setting"] for r in rows}
     lines = [{"value": r["width"], "method": r["method"] if len(settings) == 1 else f"{r['method']} {r['setting']}",

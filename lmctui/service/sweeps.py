@@ -67,11 +67,11 @@ def _runs_for(registry: Registry, prepared: PreparedTraining, should_stop) -> li
     request = prepared.request
     wanted = {seed: _canonical(prepared.stored_config(seed)) for seed in request.seeds}
     found = {}
-    for doc in registry.all("runs"):
-        if doc.get("kind") == "trained" and doc.get("status") == "done":
-            for seed, config in wanted.items():
-                if seed not in found and _canonical(doc.get("config")) == config:
-                    found[seed] = doc["id"]
+    for doc in registry.all("runs"):  # configs are read (from the runs' folders) only for likely matches
+        if doc.get("kind") == "trained" and doc.get("status") == "done" and isinstance(doc.get("seed"), int) \
+                and doc["seed"] in wanted and doc["seed"] not in found and doc.get("dataset") == request.data.name:
+            if _canonical(registry.run_config(doc["id"])) == wanted[doc["seed"]]:
+                found[doc["seed"]] = doc["id"]
     missing = tuple(s for s in request.seeds if s not in found)
     if missing:
         only_missing = replace(prepared, request=replace(request, seeds=missing))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import stat
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -22,10 +23,14 @@ from typing import Iterable, Iterator
 from lmctui.errors import RegistryError, UserError
 from lmctui.store.ids import is_id, new_id_where, resolve_prefix
 from lmctui.store.journal_storage import JournaledDB, JournaledStorage, JournaledTable
-from lmctui.store.layout import MANIFEST, TABLES_DIR, read_manifest, schema_of, upgrade_v1, write_manifest
+from lmctui.store.layout import MANIFEST, TABLES_DIR, read_manifest, schema_of, upgrade_v1, upgrade_v2, write_manifest
 from lmctui.store.progress import PROGRESS_FIELDS, ProgressFiles
+from lmctui.store.runfiles import CONFIG, read_json, write_json
 
-SCHEMA_VERSION = 2  # 2: one journaled file per table, progress files; 1: everything in registry.json
+# 3: a run's config only in runs/<id>/config.json; 2: one journaled file per table, progress files;
+# 1: everything in registry.json
+SCHEMA_VERSION = 3
+RUN_CONFIG = "config"  # the field of a run document kept in its folder's config.json, not in the runs table
 TABLES = ("runs", "alignments", "curves", "averages", "jobs", "sweeps")
 DEFAULT_HOME = "lmc-runs"
 HOST = socket.gethostname()
@@ -33,6 +38,8 @@ HOST = socket.gethostname()
 
 def resolve_home(home: str | os.PathLike | None) -> Path:
     """--home, else $LMCTUI_HOME, else ./lmc-runs (like MLflow's ./mlruns)."""
+    if home is not None and not str(home).strip():
+        raise UserError("--home must name a folder, got an empty string")
     chosen = home or os.environ.get("LMCTUI_HOME") or DEFAULT_HOME
     return Path(chosen).expanduser()
 
@@ -44,8 +51,12 @@ def now() -> str:
 class Registry:
     """All reads and writes of the registry's tables and the per-run folders' locations.
 
-    Documents returned are copies at the top level; their nested values (a run's config)
-    are shared with the in-memory table, so treat those as read-only.
+    Documents returned are copies at the top level; their nested values are shared with the
+    in-memory table, so treat those as read-only.
+
+    A run's `config` lives in `runs/<id>/config.json`, not in the runs table (at 100,000 runs
+    it would be 40 % of every listing's parse): `insert_many` and `update_many` write it
+    there, `get` and `resolve` read it back, and `all("runs")` leaves it out (`run_config`).
     """
 
     def __init__(self, home: str | os.PathLike):
@@ -59,7 +70,7 @@ class Registry:
         self._db = JournaledDB(storage=JournaledStorage, **storage)
         self._progress = ProgressFiles(self.home / "progress")
         manifest = read_manifest(self.home, SCHEMA_VERSION)  # refuse a corrupt or future registry right away
-        if manifest is not None and schema_of(manifest) < 2:
+        if manifest is not None and schema_of(manifest) < SCHEMA_VERSION:
             self._upgrade()
 
     # -- locations -------------------------------------------------------------------
@@ -83,10 +94,20 @@ class Registry:
         return self._with_progress(docs, None) if table == "jobs" else docs
 
     def get(self, table: str, doc_id: str) -> dict | None:
+        """The document (a run with its `config`, a job with its live progress), or None."""
         doc = self._table(table).documents().get(doc_id)
         if doc is None:
             return None
+        if table == "runs":
+            return {**doc, RUN_CONFIG: self.run_config(doc_id)} if RUN_CONFIG not in doc else dict(doc)
         return self._with_progress([dict(doc)], [doc_id])[0] if table == "jobs" else dict(doc)
+
+    def run_config(self, run_id: str) -> dict | None:
+        """A run's stored config (its folder's config.json), or None when it has none that reads."""
+        if not is_id(run_id):
+            return None
+        config = read_json(self.run_dir(run_id) / CONFIG)
+        return config if isinstance(config, dict) else None
 
     def resolve(self, table: str, prefix: str, what: str | None = None) -> dict:
         """The document whose id is, or uniquely starts with, `prefix`."""
@@ -118,7 +139,8 @@ class Registry:
         return self.insert_many(table, [doc])[0]
 
     def insert_many(self, table: str, docs: list[dict]) -> list[dict]:
-        """Like `insert` for several documents, in one journal write."""
+        """Like `insert` for several documents, in one journal write: the bulk path (an import of
+        100,000 runs is one call). Runs' configs are written to their folders first."""
         target = self._table(table)
         with self.locked():
             stamped, fresh, taken = [], set(), self._id_taken
@@ -126,7 +148,7 @@ class Registry:
                 doc_id = new_id_where(lambda c: c not in fresh and not taken(c, refresh=not stamped))
                 fresh.add(doc_id)
                 stamped.append({**doc, "id": doc_id, "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
-            target.insert_multiple(stamped)
+            target.insert_multiple([self._config_aside(table, doc["id"], doc) for doc in stamped])
         return stamped
 
     def update(self, table: str, doc_id: str, fields: dict) -> None:
@@ -143,7 +165,7 @@ class Registry:
                 if new != doc_id and self._id_taken(new):
                     raise UserError(f"id {new} is taken")
             folded = self._fold_progress(changes) if table == "jobs" else []
-            target.update_by_id(changes)
+            target.update_by_id({doc_id: self._config_aside(table, doc_id, fields) for doc_id, fields in changes.items()})
             self._progress.discard(folded)
 
     def remove(self, table: str, doc_id: str) -> None:
@@ -188,6 +210,15 @@ class Registry:
             return any(candidate in self._table(name).documents() for name in TABLES)
         return any(candidate in self._table(name).file.docs for name in TABLES)
 
+    def _config_aside(self, table: str, doc_id: str, fields: dict) -> dict:
+        """`fields` of run `doc_id` without its config, which goes to the run's config.json first
+        (before the journal line: a reader never finds a run whose config is not there yet)."""
+        if table != "runs" or RUN_CONFIG not in fields or not is_id(doc_id):
+            return fields
+        if fields[RUN_CONFIG] is not None:
+            write_json(self.run_dir(doc_id) / CONFIG, fields[RUN_CONFIG])
+        return {k: v for k, v in fields.items() if k != RUN_CONFIG}
+
     def _with_progress(self, jobs: list[dict], ids: list[str] | None) -> list[dict]:
         # A progress file lives from a job's first progress write to its next status change
         # (`_fold_progress`), so while one exists it is newer than the document's fields.
@@ -210,7 +241,10 @@ class Registry:
         with self.locked(create_manifest=False):
             data = read_manifest(self.home, SCHEMA_VERSION)  # again, under the lock: another process may have
             if data is not None and schema_of(data) < 2:
-                upgrade_v1(self.home, data, TABLES, SCHEMA_VERSION)
+                upgrade_v1(self.home, data, TABLES, 2)
+                data = read_manifest(self.home, SCHEMA_VERSION)
+            if data is not None and schema_of(data) < 3:
+                upgrade_v2(self.home, self._table("runs").file, RUN_CONFIG, SCHEMA_VERSION)
 
     @contextmanager
     def locked(self, create_manifest: bool = True) -> Iterator[None]:
@@ -227,10 +261,7 @@ class Registry:
                 self.home.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise RegistryError(f"cannot create home {self.home}: {err.strerror}") from None
-            try:
-                lock_file = open(self.home / ".lock", "a")
-            except OSError as err:
-                raise RegistryError(f"cannot lock the registry: {self.home / '.lock'}: {err.strerror}") from None
+            lock_file = _open_lock(self.home / ".lock")
             with lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 self._lock_depth = 1
@@ -241,6 +272,19 @@ class Registry:
                 finally:
                     self._lock_depth = 0
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _open_lock(path: Path):
+    """The lock file, opened without blocking: a FIFO planted there would otherwise wait for a
+    reader forever. Anything but a regular file is refused."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise RegistryError(f"cannot lock the registry: {path}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RegistryError(f"cannot lock the registry: {path} is not a regular file")
+    return os.fdopen(fd, "a")
 
 
 def _owner_is_dead(doc: dict) -> bool:

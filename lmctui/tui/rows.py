@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lmctui.configs import user_data_kind
 from lmctui.records import write_csv
+from lmctui.usermodel import is_user_arch, short_arch
 
 DETAIL_REFRESH_SECONDS = 1.0  # run and job screens re-ask their (cached) views this often
 MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of it
@@ -19,8 +21,7 @@ MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of i
 def export_csv(app, name: str, rows: list[dict], fields) -> Path:
     """Write `rows` to HOME/exports/NAME-TIME.csv and say where (every screen's `e`)."""
     path = Path(app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(path, rows, fields)
+    write_csv(path, rows, fields, Path(app.home))  # exports/ made if missing; never through a link into the home
     app.notify(f"exported {len(rows)} rows to {path}", timeout=8)
     return path
 
@@ -72,3 +73,14 @@ def where(job: dict) -> str | None:
 def duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def run_row(run: dict) -> dict:
+    """A run as the Runs pane shows it: your own model's import path and data's path shortened to
+    their file names (the run screen shows them whole); every other run as it is, not copied."""
+    arch, dataset = run.get("arch"), run.get("dataset")
+    if not is_user_arch(arch) and not user_data_kind(dataset):
+        return run
+    kind = user_data_kind(dataset)
+    short_data = f"{kind}:{Path(dataset.partition(':')[2]).name}" if kind else dataset
+    return {**run, "arch": short_arch(arch) if is_user_arch(arch) else arch, "dataset": short_data}
