@@ -27,7 +27,8 @@ from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, Basi
                                 SteBatch, SteLr, SteSteps, Threshold, TrainFraction, Width, ImageSize, matching,
                                 placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
-from lmctui.cli_run import command, registry_at, run_request, signals_interrupt
+from lmctui.cli_plot import plot_app
+from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
                             InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_width)
 from lmctui.errors import FieldError, UserError
@@ -42,6 +43,7 @@ export_app = typer.Typer(help="Write a table as CSV.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 cluster_app = typer.Typer(help="The Slurm cluster: is it usable from here?", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(plot_app, name="plot")
 TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 
 
@@ -127,8 +129,15 @@ def list_(
         raise FieldError("limit", f"must be from 0 to 1000000000, got {limit}")
     listing = LISTINGS.get(what)
     shown = parse_csv_words(columns, listing.fields, "columns") if columns and listing else None
-    rows = list_table(registry_at(home), what, [parse_filter(f) for f in filter or []], tag or [])
+    registry = registry_at(home)
+    rows = list_table(registry, what, [parse_filter(f) for f in filter or []], tag or [])
     total = len(rows)
+    if what == "curves":
+        from lmctui.service.curves import distinct_curves
+
+        repeats = distinct_curves(registry)[1]
+        if repeats:
+            message(f"({repeats} older repeat(s) of a curve left out: each curve is shown once, its newest)")
     if limit is None and not json:
         limit = TABLE_PAGE
     rows = rows[-limit:] if limit else rows
@@ -145,16 +154,18 @@ def list_(
 
 @app.command()
 @command
-def show(run: Annotated[str, typer.Argument(help="Run or alignment id, or a unique prefix (runs are looked up first)")],
+def show(run: Annotated[str, typer.Argument(help="Run, alignment or curve id, or a unique prefix (runs are looked "
+                                              "up first)")],
          home: Home = None, json: Json = False):
-    """Show one run (its record, config and per-epoch metrics) or one alignment (every restart's objective)."""
+    """Show one run (its record, config and per-epoch metrics), one alignment (every restart's objective)
+    or one curve (every alpha)."""
     from lmctui.service.catalog import show_entry
 
     what, shown = show_entry(registry_at(home), run)
     if json:
         emit_json(shown)
     else:
-        render.alignment_shown(shown) if what == "alignment" else render.run_shown(shown)
+        {"alignment": render.alignment_shown, "curve": render.curve_shown}.get(what, render.run_shown)(shown)
 
 
 @app.command()
@@ -232,8 +243,8 @@ def align(
 @command
 @placement_options
 def interp(
-    run_a: Annotated[str, typer.Argument(help="Run A (alpha = 0)")],
-    run_b: Annotated[str, typer.Argument(help="Run B (alpha = 1)")],
+    runs: Annotated[list[str], typer.Argument(help="Run A (alpha = 0) and run B (alpha = 1); with --all-pairs, "
+                                                   "two or more runs")],
     methods: CurveMethods = ",".join(DEFAULT_CURVE_METHODS),
     points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = InterpolationOptions.points,
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
@@ -247,19 +258,31 @@ def interp(
     ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of interpolating now")] = False,
+    all_pairs: Annotated[bool, typer.Option(
+        "--all-pairs", help="Every pair of the runs that lacks these curves (pairs that cannot be compared are "
+                            "named and left)")] = False,
+    recompute: Annotated[bool, typer.Option("--recompute", help="Measure again a curve already stored with the "
+                                                                "same settings; the new one replaces it")] = False,
     home: Home = None,
     json: Json = False,
     placement: PlacementChoice = PlacementChoice(),
 ):
-    """Loss and accuracy along the line from A to B, naive and after alignment."""
+    """Loss and accuracy along the line from A to B, naive and after alignment (a curve already stored
+    with the same settings is shown, not measured again)."""
     from lmctui.service.requests import InterpRequest
 
     chosen = parse_csv_words(methods, curve_methods(), "methods")
-    request = InterpRequest(run_a, run_b, chosen, InterpolationOptions(points, reset_bn, repair, refine), seed, device,
-                            matching(restarts, ste_steps, ste_batch, ste_lr))
+    if len(runs) != 2 and not all_pairs:
+        raise FieldError("runs", f"takes two runs, A and B (--all-pairs takes two or more), got {len(runs)}")
+    request = InterpRequest(*runs[:2], chosen, InterpolationOptions(points, reset_bn, repair, refine), seed, device,
+                            matching(restarts, ste_steps, ste_batch, ste_lr), recompute)
     view = StepProgress()
+    progress = {"on_progress": view.points(), "on_step": view.steps("STE matching")}
+    if all_pairs:
+        run_pairs(request, runs, placement, home, json, queue, view, progress)
+        return
     run_request(request, placement, home, json, lambda made: render.curves(made, json, refine, plot), queue, view,
-                {"on_progress": view.points(), "on_step": view.steps("STE matching")})
+                progress)
 
 
 @app.command()
@@ -276,6 +299,8 @@ def average(
     ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of averaging now")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="REPAIR: set each unit's statistics to the mean of the "
+                                                          "aligned runs' (not for a naive average)")] = False,
     home: Home = None,
     json: Json = False,
     placement: PlacementChoice = PlacementChoice(),
@@ -284,7 +309,7 @@ def average(
     from lmctui.service.requests import AverageRequest
 
     request = AverageRequest(tuple(runs), method, reference, seed, device, matching(restarts, ste_steps, ste_batch,
-                                                                                     ste_lr))
+                                                                                     ste_lr), repair)
     view = StepProgress()
     run_request(request, placement, home, json, lambda made: render.average(made, json), queue, view,
                 {"on_step": view.steps("STE matching")})
@@ -293,11 +318,22 @@ def average(
 @export_app.command("barriers")
 @command
 def export_barriers(out: Out, home: Home = None, json: Json = False):
-    """Write every stored interpolation curve's barriers as CSV."""
+    """Write every measured curve's barriers as CSV (a curve stored twice: its newest)."""
     from lmctui.service.catalog import export_barriers as export
 
     result = export(registry_at(home), out)
     emit_json(result) if json else message(f"wrote {result['rows']} curves to {result['path']}")
+
+
+@export_app.command("curves")
+@command
+def export_curves(out: Out, filter: Filters = None, home: Home = None, json: Json = False):
+    """Write the curves in long format: one row per (curve, alpha) with the pair, method, settings and metrics."""
+    from lmctui.service.curves import export_curves as export
+
+    result = export(registry_at(home), out, [parse_filter(f) for f in filter or []])
+    emit_json(result) if json else message(f"wrote {result['rows']} rows ({result['curves']} curves) to "
+                                           f"{result['path']}")
 
 
 @app.command("import")

@@ -17,7 +17,7 @@ from lmctui.configs import (DEFAULT_SWEEP_WIDTHS, MAX_RESTARTS, MAX_SEED, DataCo
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_run_at_epoch
 from lmctui.usermodel import short_arch
-from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
+from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, NAIVE, align_methods, average_methods,
                                     curve_methods, methods_using)
 
 MAX_SEEDS = 1024  # runs one request may train
@@ -204,6 +204,7 @@ class InterpRequest:
     seed: int = 0
     device: str = "auto"
     matching: Matching = field(default_factory=lambda: Matching())
+    recompute: bool = False  # measure again a curve already stored with the same identity (and keep the new one)
 
     def validate(self) -> "InterpRequest":
         _check_run_ids((self.run_a, self.run_b))
@@ -244,6 +245,7 @@ class AverageRequest:
     seed: int = 0
     device: str = "auto"
     matching: Matching = field(default_factory=lambda: Matching())
+    repair: bool = False  # REPAIR: each unit's statistics set to the mean of the aligned runs'
 
     def validate(self) -> "AverageRequest":
         check(2 <= len(self.runs) <= MAX_AVERAGED, "runs",
@@ -257,6 +259,9 @@ class AverageRequest:
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
         self.matching.validate()
+        check(not (self.repair and self.method == NAIVE), "repair",
+              "does not apply to a naive average: REPAIR restores the statistics of aligned units, and a naive "
+              "average aligns none (choose another --method)")
         return self
 
     def check_used(self) -> None:

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
 from lmctui.configs import (DEFAULT_RESTARTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
@@ -26,6 +26,7 @@ from lmctui.service.placements import executors
 from lmctui.service.requests import (AlignRequest, AverageRequest, InterpRequest, Matching, SweepRequest,
                                      TrainRequest, sweep_seeds)
 from lmctui.service.slurm.settings import ClusterSettings, parse_time
+from lmctui.tui.widgets.check_box import CheckBox
 
 MATCHING_LABELS = {"restarts": "restarts", "ste_steps": "STE steps", "ste_lr": "STE learning rate"}
 
@@ -228,8 +229,8 @@ class PairForm(Form):
             yield from labelled("methods", Input(",".join(DEFAULT_CURVE_METHODS), id="methods",
                                                  placeholder=", ".join(curve_methods())))
             yield from labelled("points", Input(str(InterpolationOptions.points), id="points"))
-            yield from labelled("REPAIR (re-normalize units)", Checkbox("", id="repair"))
-            yield from labelled("re-estimate BatchNorm stats", Checkbox("", value=True, id="reset_bn"))
+            yield from labelled("REPAIR (re-normalize units)", CheckBox("", id="repair"))
+            yield from labelled("re-estimate BatchNorm stats", CheckBox("", value=True, id="reset_bn"))
         else:
             yield from labelled("method", select("method", align_methods(), DEFAULT_METHOD))
         yield from labelled("seed (matching order)", Input("0", id="seed"))
