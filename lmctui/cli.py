@@ -20,6 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from lmctui import cli_render as render
+from lmctui.choices import ARCHS
 from lmctui.cli_options import (AlignMethod, Arch, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
                                 CurveMethods, Dataset, Depth, Device, Epochs, Filters, Home, Json, LearningRate,
                                 MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
@@ -359,6 +360,26 @@ def export_basins(
 
 @app.command()
 @command
+def spec(
+    arch: Annotated[str, typer.Argument(help=", ".join(ARCHS))],
+    dataset: Dataset = DataConfig.name,
+    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = ModelConfig.width,
+    depth: Depth = ModelConfig.depth,
+    norm: Norm = "none",
+    arch_arg: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for a model of your own (repeatable)")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
+    json: Json = False,
+):
+    """The permutation spec of an architecture: its groups, the units it leaves unpermuted and why, and whether
+    a random permutation from it leaves the model's outputs unchanged."""
+    from lmctui.service.specs import SpecRequest, describe
+
+    request = SpecRequest(arch, DataConfig(dataset, data_dir=data_dir), width, depth, norm, tuple(arch_arg or ()))
+    render.spec(describe(request), json)
+
+
+@app.command()
+@command
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer epochs and repetitions")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON here")] = None,
@@ -369,11 +390,12 @@ def bench(
 
     from lmctui.bench.suite import run
 
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):
-        raise FieldError("out", f"{out} must be a file in an existing folder")
+    from lmctui.export_files import export_target, write_export
+
+    target = export_target(out, None) if out is not None else None
     results = run(quick, log=message)
-    if out is not None:
-        out.write_text(json_module.dumps(results, indent=2))
+    if target is not None:
+        write_export(target, lambda f: f.write(json_module.dumps(results, indent=2)))
     if json:
         emit_json(results)
 
@@ -542,6 +564,11 @@ def main() -> None:
     Typer's exception classes moved between releases (click's, then its own copy), so
     they are told apart by what they carry, not by their import path.
     """
+    import warnings
+
+    # numpy's and torch's numeric warnings (an overflow in a diverged run's curve) would be extra
+    # lines on stderr; what they warn of is in the results (NaN, a failed run)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         code = app(standalone_mode=False)
     except Exception as err:

@@ -21,7 +21,8 @@ from lmctui.configs import DEFAULT_RESTARTS, STEOptions
 from lmctui.errors import FieldError
 from lmctui.service.methods import align_methods, average_methods, curve_methods
 
-Home = Annotated[Optional[Path], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
+# A string, not a Path: typer turns an empty --home into Path("."), the current folder, silently.
+Home = Annotated[Optional[str], typer.Option("--home", help="Registry folder (else $LMCTUI_HOME, else ./lmc-runs).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
 MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of weight matching's visiting order (restart i uses "
@@ -58,7 +59,7 @@ Threshold = Annotated[float, typer.Option(help="Groups whose linkage barrier is 
 
 # Request fields whose flag is not --field-with-dashes.
 FLAGS = {"warmup_epochs": "--warmup", "name": "--dataset", "tag": "--tag", "run_a": "RUN_A", "run_b": "RUN_B",
-         "runs": "RUNS", "filter": "--filter", "sweep": "--sweep"}
+         "runs": "RUNS", "filter": "--filter", "sweep": "--sweep", "arch_args": "--arch-arg"}
 
 
 def flag(field: str) -> str:
@@ -91,6 +92,9 @@ CLUSTER_OPTIONS = [
     ("qos", Annotated[Optional[str], typer.Option(help="Slurm quality of service")]),
     ("slurm_option", Annotated[Optional[list[str]], typer.Option(help="Any other sbatch option as KEY=VALUE (repeatable)")]),
     ("array_parallelism", Annotated[Optional[int], typer.Option(help="Array tasks running at once [64]")]),
+    ("signal_delay", Annotated[Optional[int], typer.Option(
+        help="Seconds before the time limit that a task is warned: it keeps its state and re-queues itself "
+             "[a sixth of --time, 5 to 90]")]),
 ]
 
 
@@ -130,9 +134,14 @@ def matching(restarts: Optional[int], ste_steps: Optional[int], ste_batch: Optio
 
 
 def read_json(path: Path, field: str) -> dict:
-    import json
+    """A JSON file named on the command line: a regular file of a sane size and nesting, or refused."""
+    from lmctui.bounded_files import read_json_file
+    from lmctui.errors import UserError
 
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise FieldError(field, f"{path}: cannot read it as JSON ({err})") from None
+        found = read_json_file(path, "file")
+    except UserError as err:
+        raise FieldError(field, str(err)) from None
+    if not isinstance(found, dict):
+        raise FieldError(field, f"{path} must hold one JSON object")
+    return found

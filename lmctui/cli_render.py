@@ -171,3 +171,21 @@ def jobs(listed: list[dict]) -> None:
     slurm = ["slurm_job_id", "slurm_state"] if any("slurm_job_id" in j for j in listed) else []
     print_table(listed, ["id", "kind", "title", "status", *slurm, "progress", "device_used", "message", "error"],
                 drop=("device_used", "kind", "progress"), wrap=("title", "message", "error"))
+
+
+def spec(report: dict, as_json: bool) -> None:
+    """A permutation spec: one row per group, the pinned units with why, then the verdict."""
+    if as_json:
+        emit_json(report)
+        return
+    rows = [{"group": g["name"], "size": g["size"], "blocks": g["blocks"],
+             "acts on": ", ".join(f"{key}:{axis}" for key, axis in g["axes"])} for g in report["groups"]]
+    print_table(rows, ["group", "size", "blocks", "acts on"], f"permutation groups ({report['source']})",
+                drop=("blocks",), wrap=("acts on",))
+    if report["pinned"]:
+        print_table([{"units of": name, "pinned because": why} for name, why in report["pinned"].items()],
+                    ["units of", "pinned because"], "not permuted", wrap=("pinned because",))
+    print_table([{"hidden units": report["hidden_units"], "permutable": f"{report['permutable_share']:.1%}",
+                  "verified": "yes" if report["verified"] else f"no: {report['first_bad']}",
+                  "max rel error": report["max_rel_error"]}],
+                ["hidden units", "permutable", "verified", "max rel error"], "check (float64, random permutation)")

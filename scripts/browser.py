@@ -56,10 +56,18 @@ def served(home: Path, port: int | None = None, seconds: float = 30.0):
                 time.sleep(0.2)
         else:
             raise RuntimeError(f"lmctui serve did not listen on {port} in {seconds:.0f} s")
-        yield f"http://127.0.0.1:{port}"
+        yield served_url(Path(log.name))
     finally:
         stop_group(server)
         log.close()
+
+
+def served_url(log: Path) -> str:
+    """The URL `lmctui serve` printed: the page with its token (without it, 403)."""
+    for line in log.read_text().splitlines():
+        if "serving on " in line:
+            return line.split("serving on ")[1].split()[0]
+    raise RuntimeError(f"lmctui serve printed no URL; see {log}")
 
 
 def stop_group(process: subprocess.Popen) -> None:
@@ -77,7 +85,7 @@ def stop_group(process: subprocess.Popen) -> None:
 
 
 def block_remote(route) -> None:
-    """Only localhost: the page links a web font, and nothing may leave this machine."""
+    """Only localhost: nothing may leave this machine (the page loads nothing remote; this keeps it so)."""
     if urlparse(route.request.url).hostname in LOCAL:
         route.continue_()
     else:

@@ -5,7 +5,8 @@ The invocations are generated from a fixed seed (so a failure reproduces) across
 subcommand: wrong types, out-of-range and non-finite numbers, unicode digits, empty
 strings, huge counts, path tricks, ids of the wrong kind, mismatched runs, matching options
 (restarts, STE) out of bounds or given to a method that does not use them, consistency and
-basins refused. They all run
+basins refused, hostile files where JSON is read (a FIFO, a link to /dev/zero, 100,000 levels
+deep, wrong types, 20 MB), cluster options that would run code or break the batch script. They all run
 in one fresh interpreter (`fuzz_driver.py`), which also reports whether torch was loaded.
 """
 
@@ -33,6 +34,15 @@ BAD_RESTARTS = BAD_COUNTS + ["257"]
 BAD_STE = [("--ste-steps", BAD_COUNTS + ["100001"]), ("--ste-batch", BAD_COUNTS + ["2000000"]),
            ("--ste-lr", BAD_FLOATS + ["0", "11"])]
 BAD_THRESHOLDS = ["nan", "inf", "-inf", "-1", "-1e-9", "abc", "", "٣", "1e-400x"]  # not 1e308: a finite barrier
+# --slurm-option values that would break the batch script's lines, run code, read files or dodge a check
+BAD_SLURM_OPTIONS = ["constraint=a\nb", "constraint=a\x00b", "export=LD_PRELOAD=/tmp/x.so", "chdir=/tmp",
+                     "get-user-env=1", "time=abc", "time=0", "mem=lots", "cpus-per-task=0", "constraint=a b",
+                     "comment=$(id)", "comment=`id`", "bogus-option=1", "wrap=id", "constraint=a;id", "=x",
+                     "constraint=", "partition=a/b"]
+# files given where lmctui reads JSON: made by the test (a FIFO, a link to /dev/zero, 100,000 levels deep,
+# wrong types, 20 MB of spaces)
+HOSTILE_JSON = ["{tmp}/fifo.json", "{tmp}/zero.json", "{tmp}/deep.json", "{tmp}/types.json", "{tmp}/dir_type.json",
+                "{tmp}/huge.json"]
 
 
 def invocations(ids: dict, rng: random.Random) -> list[list[str]]:
@@ -151,9 +161,20 @@ def invocations(ids: dict, rng: random.Random) -> list[list[str]]:
                      ["list", "--filter", pick(["novalue", "=1", "zzz=1", ""])], ["list", "--bogus"],
                      ["bench", "--out", pick(["{tmp}", "/nonexistent/folder/b.json"])], ["frobnicate"]])
 
+    def hostile():
+        """Inputs from files and cluster options: a job's settings are data, never a command."""
+        slurm = [pick(["train", "sweep"]), "--executor", "slurm"]
+        return pick([["train", "--config", pick(HOSTILE_JSON)],
+                     [*slurm, "--slurm-option", pick(BAD_SLURM_OPTIONS)],
+                     [*slurm, "--signal-delay", pick(BAD_COUNTS + ["100000"])],
+                     [*slurm, "--time", pick(["abc", "0", "1:2:3:4", "1\n", "-5"])],
+                     ["export", "runs", "--out", pick(["{home}/exports/../registry.json", "{tmp}/fifo.json",
+                                                       "{tmp}/zero.json", "{home}/tables/../exports/../.lock"])],
+                     ["train", "--dataset", "mnist", "--data-dir", pick(["/nonexistent", "{tmp}/fifo.json", ""])]])
+
     makers = [train, lambda: pair("align"), lambda: pair("interp"), lambda: pair_with_a_bad_option("align"),
               lambda: pair_with_a_bad_option("interp"), average, sweep_command, export, lookup, queue_commands,
-              matching_options, consistency, basins]
+              matching_options, consistency, basins, hostile]
     seen, out = set(), []
     while len(out) < COUNT:
         args = rng.choice(makers)()
@@ -189,12 +210,29 @@ def populated(tmp_path_factory):
     return home, {"a": a, "b": b, "digits": digits["id"], "job": job, "sweep": sweep}
 
 
+def make_hostile_files(folder: Path) -> None:
+    import os
+
+    os.mkfifo(folder / "fifo.json")
+    (folder / "zero.json").symlink_to("/dev/zero")
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    config = {"data": {"name": "moons"}, "model": {"arch": "mlp", "width": 8, "depth": 1, "norm": "none"},
+              "train": {"epochs": "many"}}
+    (folder / "types.json").write_text(json.dumps(config))
+    config["train"] = {"epochs": 1}
+    config["data"] = {"name": "mnist", "data_dir": 5}
+    (folder / "dir_type.json").write_text(json.dumps(config))
+    with open(folder / "huge.json", "wb") as f:
+        f.truncate(20 * 1024**2)
+
+
 def test_malformed_invocations_exit_2_with_one_line_and_change_nothing(populated, tmp_path):
     home, ids = populated
     cases = invocations(ids, random.Random(SEED))
     assert len(cases) >= 500
     cases = [[arg.format(home=home, tmp=tmp_path) if "{" in arg else arg for arg in args] + ["--home", str(home)]
              for args in cases]
+    make_hostile_files(tmp_path)
     spec = tmp_path / "cases.json"
     spec.write_text(json.dumps({"home": str(home), "cases": cases}))
     done = subprocess.run([sys.executable, str(DRIVER), str(spec)], capture_output=True, text=True, timeout=600)

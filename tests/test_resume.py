@@ -205,9 +205,10 @@ def test_without_a_valid_checkpoint_the_runs_start_again_from_scratch_and_the_jo
     registry = Registry(tmp_path / "home")
     jobs = Jobs(registry)
     job = jobs.submit(request)
-    run_job(registry, stop_after_batches=STEPS + 1)  # RESUME_SECONDS not reached, no save_epochs: no state
+    run_job(registry, stop_after_batches=STEPS + 1)  # stopped in epoch 2: the state of that batch is kept ...
     [before] = runs_of(registry, job["id"])
-    assert before["status"] == "cancelled" and not before["resume_sha256"] and before["epochs_done"] == 1
+    assert before["status"] == "cancelled" and list(before["resume_sha256"]) == ["1"] and before["epochs_done"] == 1
+    resume_path(registry.run_dir(before["id"]), 1).unlink()  # ... and lost
     jobs.requeue(job["id"])
     again = run_job(registry)
     assert again["status"] == "done" and "from scratch (no valid checkpoint)" in again["message"]
@@ -245,7 +246,7 @@ def test_a_resume_state_holds_what_training_needs_and_verifies_by_sha256(tmp_pat
     assert state.epoch == len(state.history) == 2 and state.finite
     assert set(state.optimizer) == {k for k in state.model if "weight" in k or "bias" in k}
     assert all("momentum_buffer" in s for s in state.optimizer.values())
-    assert state.scheduler["last_epoch"] == 2 * STEPS
+    assert state.step == 1 and state.scheduler["last_epoch"] == 2 * STEPS + 1  # the state of the batch it stopped at
     from lmctui.errors import UserError
 
     with pytest.raises(UserError, match="sha256"):

@@ -1,6 +1,6 @@
 """Against a real Slurm (scripts/slurm/setup_slurm.sh starts a single-node one, as CI does):
 sbatch, a job array, a sweep's dependent final job, scancel, re-queue, a task that raises,
-a task killed with SIGKILL, and a task past its time limit.
+a task killed with SIGKILL, a task past its time limit, and one that re-queues itself before it.
 
 The time-limit task is submitted first and checked last, so its minute runs beside the
 others (the CI node has two CPUs, each task takes one).
@@ -78,8 +78,11 @@ def runs_by_task(home, job_doc) -> list[dict]:
 TIMED = {}
 
 
-def test_submit_a_task_that_will_outlive_its_time_limit(cli):
+def test_submit_a_task_that_will_outlive_its_time_limit(cli, home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "cluster.json").write_text('{"auto_requeues": 0}')  # this one is to reach its limit, not go on
     out = cli("train", *LONG, "--epochs", "100000", "--executor", "slurm", "--time", "1", "--no-wait", "--json")
+    (home / "cluster.json").unlink()
     [doc] = out["jobs"]
     assert doc["status"] == "pending" and doc["slurm_job_id"] and doc["cluster"]["time"] == 1
     TIMED["id"] = doc["id"]
@@ -237,3 +240,37 @@ def test_the_task_past_its_time_limit_ends_timeout_and_its_runs_interrupted(cli,
     assert len(left) == 2 and all(r["status"] == "interrupted" and "TIMEOUT" in r["error"] for r in left)
     assert all(r["epochs_done"] for r in left)
     assert not [r for r in cli("list", "--json", "--limit", "0")["runs"] if r["status"] == "running"]
+
+
+def test_a_task_longer_than_its_time_limit_requeues_itself_and_ends_with_the_weights_of_an_uninterrupted_run(
+        tmp_path):
+    """Warned 40 s before its 2-minute limit, the task stops between batches, keeps that batch's state and
+    re-queues itself; run again it goes on from there, and ends with the weights of a run that never stopped."""
+    import torch
+
+    from lmctui.configs import DataConfig, TrainConfig
+    from lmctui.service.slurm.settings import ClusterSettings
+    from lmctui.service.requests import TrainRequest
+    from lmctui.service.slurm.state import wait
+    from lmctui.service.slurm.submit import submit
+    from lmctui.service.training import train_runs
+    from lmctui.store import Registry
+    from lmctui.store.runfiles import WEIGHTS, load_weights
+
+    request = TrainRequest(DataConfig("moons", n_samples=2000), "mlp", 32, 2, "none",
+                           TrainConfig(epochs=600, batch_size=16), seeds=(0,), device="cpu")
+    registry = Registry(tmp_path / "home")
+    [doc] = submit(registry, request, ClusterSettings(time=2, signal_delay=40))
+    [ended] = wait(registry, [doc["id"]], poll_s=5)
+    assert ended["status"] == "done" and ended["slurm_requeues"] >= 1, ended
+    [run] = registry.all("runs")
+    assert run["status"] == "done" and run["resumed_from_epoch"] > 0 and len(run["resumes"]) == ended["slurm_requeues"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the task trained (OMP_NUM_THREADS=1): the same floating-point path
+    try:
+        [straight] = train_runs(Registry(tmp_path / "straight"), request)
+    finally:
+        torch.set_num_threads(threads)
+    a = load_weights(registry.run_dir(run["id"]) / WEIGHTS)
+    b = load_weights(Registry(tmp_path / "straight").run_dir(straight["id"]) / WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -18,7 +18,9 @@ from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
 from lmctui.core.interpolation import CALIBRATION_SAMPLES
 from lmctui.core.matching import activation_matching, weight_matching
 from lmctui.core.models import ModelConfig, build_model
-from lmctui.core.permutation import apply_permutation, identity_perms, spec_for
+from lmctui.core.permutation import apply_permutation, identity_perms
+from lmctui.core.specs import spec_for
+from lmctui.core.stopping import StopCheck, check_stop
 from lmctui.core.weights import StateDict, mean_state
 
 
@@ -40,23 +42,27 @@ def load(config: ModelConfig, state: StateDict, device) -> torch.nn.Module:
 
 
 def align_all(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
-              reference: int = 0, seed: int = 0, restarts: int = 1) -> tuple[list[StateDict], int]:
+              reference: int = 0, seed: int = 0, restarts: int = 1,
+              should_stop: StopCheck | None = None) -> tuple[list[StateDict], int]:
     """Every network permuted to match by `method`; returns (aligned states, rounds).
 
-    `restarts`: visiting orders tried by each weight matching to the reference.
+    `restarts`: visiting orders tried by each weight matching to the reference;
+    `should_stop` is asked between networks and inside each matching (`Cancelled`).
     """
     spec = spec_for(config)
     if method == "naive":
         return states, 1
     if method == "mergemany":
-        return merge_many(config, states, seed)
+        return merge_many(config, states, seed, should_stop=should_stop)
     aligned = []
     for i, state in enumerate(states):
+        check_stop(should_stop)
         if i == reference:
             aligned.append(state)
             continue
         if method == "weight":
-            perms = weight_matching(spec, states[reference], state, seed=seed, restarts=restarts).perms
+            perms = weight_matching(spec, states[reference], state, seed=seed, restarts=restarts,
+                                    should_stop=should_stop).perms
         else:
             device = data.x_train.device
             perms = activation_matching(spec, load(config, states[reference], device), load(config, state, device),
@@ -65,17 +71,19 @@ def align_all(config: ModelConfig, states: list[StateDict], method: str, data: D
     return aligned, 1
 
 
-def merge_many(config: ModelConfig, states: list[StateDict], seed: int = 0, max_rounds: int = 50
-               ) -> tuple[list[StateDict], int]:
+def merge_many(config: ModelConfig, states: list[StateDict], seed: int = 0, max_rounds: int = 50,
+               should_stop: StopCheck | None = None) -> tuple[list[StateDict], int]:
     spec = spec_for(config)
-    perms, rounds = best_responses(spec, states, [identity_perms(spec, s) for s in states], seed, max_rounds)
+    perms, rounds = best_responses(spec, states, [identity_perms(spec, s) for s in states], seed, max_rounds,
+                                   should_stop)
     return [apply_permutation(spec, p, s) for p, s in zip(perms, states)], rounds
 
 
 def average(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
-            reference: int = 0, seed: int = 0, restarts: int = 1) -> AverageResult:
+            reference: int = 0, seed: int = 0, restarts: int = 1, should_stop: StopCheck | None = None
+            ) -> AverageResult:
     """Align by `method`, average, re-estimate BatchNorm statistics, and evaluate."""
-    aligned, rounds = align_all(config, states, method, data, reference, seed, restarts)
+    aligned, rounds = align_all(config, states, method, data, reference, seed, restarts, should_stop)
     model = load(config, mean_state(aligned), data.x_train.device)
     if has_batchnorm(model):
         recalibrate(model, data.x_train[:CALIBRATION_SAMPLES])

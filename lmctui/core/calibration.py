@@ -24,6 +24,13 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 def repair_modules(config: ModelConfig) -> list[str]:
     """Modules whose outputs are pre-activations with one channel per hidden unit."""
+    from lmctui.core.permutation import HAND_WRITTEN
+
+    if config.arch not in HAND_WRITTEN:  # any other model: where its traced spec observes units
+        from lmctui.core.specs import spec_for
+
+        return list(dict.fromkeys(point.module for points in spec_for(config).activations.values()
+                                  for point in points))
     if config.arch == "mlp":
         return [f"hidden.{i}" for i in range(config.depth)]
     if config.arch == "vgg":

@@ -21,17 +21,19 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from lmctui.core.matching import weight_matching
-from lmctui.core.permutation import PermutationSpec, Permutations, apply_permutation, compose, identity_perms, invert, \
-    permute_tensor
+from lmctui.core.permutation import Joined, PermutationSpec, Permutations, apply_permutation, compose, identity_perms, \
+    invert, permute_tensor
+from lmctui.core.stopping import StopCheck, check_stop
 from lmctui.core.weights import StateDict, mean_state
 
 Pairwise = dict[tuple[int, int], Permutations]
 
 
 def pairwise_weight_matching(spec: PermutationSpec, states: list[StateDict], seed: int = 0,
-                             restarts: int = 1) -> Pairwise:
+                             restarts: int = 1, should_stop: StopCheck | None = None) -> Pairwise:
     """Weight matching for every pair i < j: the maps that bring j into i's frame."""
-    return {(i, j): weight_matching(spec, states[i], states[j], seed=seed, restarts=restarts).perms
+    return {(i, j): weight_matching(spec, states[i], states[j], seed=seed, restarts=restarts,
+                                    should_stop=should_stop).perms
             for i, j in itertools.combinations(range(len(states)), 2)}
 
 
@@ -102,7 +104,8 @@ class UniverseAlignment:
 
 
 def universe_alignment(spec: PermutationSpec, states: list[StateDict], seed: int = 0, restarts: int = 1,
-                       steps: int = FRANK_WOLFE_STEPS, max_rounds: int = 50) -> UniverseAlignment:
+                       steps: int = FRANK_WOLFE_STEPS, max_rounds: int = 50,
+                       should_stop: StopCheck | None = None) -> UniverseAlignment:
     """Every network into one shared frame, maximizing the sum of all pairwise <U_i(W_i), U_j(W_j)>.
 
     1. Star start: each network weight-matched to network 0 (`restarts` visiting orders).
@@ -114,7 +117,8 @@ def universe_alignment(spec: PermutationSpec, states: list[StateDict], seed: int
        others>, which weight matching maximizes exactly; repeated (networks in a seeded
        order) until no network moves. This is MergeMany's step, so the result is at
        least a MergeMany fixed point, and never below the star start.
-    The shared frame is then renamed to network 0's (U_0 = identity).
+    The shared frame is then renamed to network 0's (U_0 = identity). `should_stop` is asked
+    between the steps of all three (`Cancelled`).
     """
     start = time.perf_counter()
     k = len(states)
@@ -123,13 +127,14 @@ def universe_alignment(spec: PermutationSpec, states: list[StateDict], seed: int
     keys = spec.matched_keys
     weights = [{key: s[key].detach().to("cpu", torch.float64) for key in keys} for s in states]
     star = [identity_perms(spec, states[0])] + [
-        weight_matching(spec, states[0], s, seed=seed, restarts=restarts).perms for s in states[1:]]
+        weight_matching(spec, states[0], s, seed=seed, restarts=restarts, should_stop=should_stop).perms
+        for s in states[1:]]
     start_objective = _hard_objective(spec, weights, star)
-    relaxed, fw_steps = _frank_wolfe(spec, weights, star, steps)
+    relaxed, fw_steps = _frank_wolfe(spec, weights, star, steps, should_stop)
     projected = [{p: torch.as_tensor(linear_sum_assignment(m.numpy(), maximize=True)[1]) for p, m in mats.items()}
                  for mats in relaxed]
     perms = projected if _hard_objective(spec, weights, projected) > start_objective else star
-    perms, rounds = best_responses(spec, states, perms, seed, max_rounds)
+    perms, rounds = best_responses(spec, states, perms, seed, max_rounds, should_stop)
     anchor = invert(perms[0])
     perms = [compose(anchor, p) for p in perms]
     return UniverseAlignment(tuple(perms), _hard_objective(spec, weights, perms), start_objective, fw_steps, rounds,
@@ -157,10 +162,20 @@ def _soft_moved(spec, stacked: StateDict, mats: dict[str, torch.Tensor]) -> Stat
         for axis, p in enumerate(spec.axes[key], start=1):
             if p is not None:
                 rows = value.movedim(axis, 1)  # (K, n, ...)
-                mixed = torch.bmm(mats[p], rows.reshape(*rows.shape[:2], -1)).reshape(rows.shape)
+                mat = _joined_matrix(p, mats) if isinstance(p, Joined) else mats[p]
+                mixed = torch.bmm(mat, rows.reshape(*rows.shape[:2], -1)).reshape(rows.shape)
                 value = mixed.movedim(1, axis)
         moved[key] = value
     return moved
+
+
+def _joined_matrix(entry: Joined, mats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(K, L, L): each part's matrix on its own block of the axis, blown up to its entries per unit."""
+    some = next(iter(mats.values()))  # (K, n, n)
+    blocks = [torch.kron(mats[p], torch.eye(repeat, dtype=some.dtype)) if p is not None
+              else torch.eye(units * repeat, dtype=some.dtype).expand(len(some), -1, -1)
+              for p, units, repeat in entry.parts]
+    return torch.stack([torch.block_diag(*(b[i] for b in blocks)) for i in range(len(some))])
 
 
 def _stacked_pair_sum(moved: StateDict) -> torch.Tensor:
@@ -168,12 +183,14 @@ def _stacked_pair_sum(moved: StateDict) -> torch.Tensor:
     return sum(0.5 * (v.sum(0).square().sum() - v.square().sum()) for v in moved.values())
 
 
-def _frank_wolfe(spec, weights: list[StateDict], perms: list[Permutations], steps: int) -> tuple[list[dict], int]:
+def _frank_wolfe(spec, weights: list[StateDict], perms: list[Permutations], steps: int,
+                 should_stop: StopCheck | None = None) -> tuple[list[dict], int]:
     stacked = {key: torch.stack([w[key] for w in weights]) for key in weights[0]}  # key -> (K, ...)
     eye = {p: torch.eye(len(v), dtype=torch.float64) for p, v in perms[0].items()}
     mats = {p: torch.stack([eye[p][pm[p]] for pm in perms]) for p in eye}  # (K, n, n), one-hot rows
     taken = 0
     for _ in range(steps):
+        check_stop(should_stop)
         leaves = {p: m.clone().requires_grad_() for p, m in mats.items()}
         grads = torch.autograd.grad(_stacked_pair_sum(_soft_moved(spec, stacked, leaves)), list(leaves.values()))
         direction = {}
@@ -195,7 +212,7 @@ def _step(mats, direction, gamma):
 
 
 def best_responses(spec: PermutationSpec, states: list[StateDict], perms: list[Permutations], seed: int = 0,
-                   max_rounds: int = 50) -> tuple[list[Permutations], int]:
+                   max_rounds: int = 50, should_stop: StopCheck | None = None) -> tuple[list[Permutations], int]:
     """MergeMany's loop (Ainsworth et al. 2022, Algorithm 3), from `perms`: each network in turn
     (a seeded order each round) weight-matched to the mean of the others as they stand, until a
     round moves none or `max_rounds` pass. Returns (the permutations, the rounds taken).
@@ -210,6 +227,7 @@ def best_responses(spec: PermutationSpec, states: list[StateDict], perms: list[P
     for rounds in range(1, max_rounds + 1):
         changed = False
         for i in rng.permutation(len(states)):
+            check_stop(should_stop)
             others = mean_state([apply_permutation(spec, perms[j], states[j]) for j in range(len(states)) if j != i])
             found = weight_matching(spec, others, states[i], seed=seed, init=perms[i]).perms
             if any(not torch.equal(found[p], perms[i][p]) for p in found):

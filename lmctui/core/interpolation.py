@@ -19,6 +19,7 @@ from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.stacked import LineStack, evaluate_stack
+from lmctui.core.stopping import StopCheck, check_stop
 from lmctui.core.weights import StateDict, lerp_state  # lerp_state: also imported from here by service/regions.py
 
 DEFAULT_POINTS = InterpolationOptions.points
@@ -67,18 +68,21 @@ def barrier(alpha: list[float], values: list[float]) -> float:
 
 def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, data: Dataset,
                 options: InterpolationOptions = InterpolationOptions(),
-                on_point: Callable[[int, int], None] | None = None) -> Curve:
+                on_point: Callable[[int, int], None] | None = None, should_stop: StopCheck | None = None) -> Curve:
     """Evaluate the network at every alpha on the grid, on the train and test splits.
 
-    `data` and both states must be on the same device.
+    `data` and both states must be on the same device. `should_stop` is asked before
+    every alpha evaluated on its own (`Cancelled`); the batched path is one step.
     """
     device = data.x_train.device
     alphas = alpha_grid(options.points)
     if batching_pays(config, device) and not options.repair and not (options.reset_bn and config.norm == "batch"):
+        check_stop(should_stop)
         return _interpolate_batched(config, state_a, state_b, data, alphas, on_point)
     at = point_evaluator(config, state_a, state_b, data, options)
     rows = []
     for i, alpha in enumerate(alphas):
+        check_stop(should_stop)
         rows.append(at(alpha))
         if on_point is not None:
             on_point(i + 1, len(alphas))

@@ -18,7 +18,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from lmctui.core.permutation import PermutationSpec, Permutations, StateDict, identity_perms, permute_tensor
+from lmctui.core.permutation import Joined, PermutationSpec, Permutations, StateDict, identity_perms, permute_tensor
+from lmctui.core.stopping import StopCheck, check_stop
 
 IMPROVEMENT_TOLERANCE = 1e-12  # relative: an LAP that gains less than this changes nothing
 
@@ -50,7 +51,8 @@ def _weights64(spec: PermutationSpec, state: StateDict, device=None) -> StateDic
 
 
 def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int = 0,
-                    max_iter: int = 100, init: Permutations | None = None, restarts: int = 1) -> MatchResult:
+                    max_iter: int = 100, init: Permutations | None = None, restarts: int = 1,
+                    should_stop: StopCheck | None = None) -> MatchResult:
     """Coordinate descent over the spec's permutations, maximizing <A, P(B)>.
 
     Each round visits the permutations in a random order (from `seed`) and solves one
@@ -59,6 +61,7 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
     visiting order decides, so `restarts` runs it with the seeds seed, seed + 1, ...
     (all from `init`) and keeps the best; every restart's final objective is kept in
     `restart_objectives` so the spread shows. Ties go to the earliest restart.
+    `should_stop` is asked before every round (`Cancelled` when it says stop).
     """
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")
@@ -67,7 +70,7 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
     device = next(iter(a.values())).device
     a64, b64 = _weights64(spec, a, device), _weights64(spec, b, device)
     first = {p: v.to(device) for p, v in (init or identity_perms(spec, a)).items()}
-    runs = [_descend(spec, a64, b64, dict(first), seed + r, max_iter) for r in range(restarts)]
+    runs = [_descend(spec, a64, b64, dict(first), seed + r, max_iter, should_stop) for r in range(restarts)]
     finals = [run.objective[-1] for run in runs]
     best = max(range(restarts), key=lambda r: (finals[r], -r))
     result = runs[best]
@@ -79,7 +82,7 @@ def weight_matching(spec: PermutationSpec, a: StateDict, b: StateDict, seed: int
 
 
 def _descend(spec: PermutationSpec, a64: StateDict, b64: StateDict, perms: Permutations, seed: int,
-             max_iter: int) -> MatchResult:
+             max_iter: int, should_stop: StopCheck | None = None) -> MatchResult:
     """One coordinate descent from `perms` (changed in place), visiting in the order `seed` draws.
 
     Work that cannot change the answer is not redone: a permutation whose neighbours
@@ -98,6 +101,7 @@ def _descend(spec: PermutationSpec, a64: StateDict, b64: StateDict, perms: Permu
     objective = _objective(spec, perms, a64, b64)
     with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
         for _ in range(max_iter):
+            check_stop(should_stop)
             improved = False
             order = [names[i] for i in rng.permutation(len(names))]
             for group in independent_runs(order, neighbours):
@@ -155,7 +159,7 @@ class CostTerms:
         self.cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def cost(self, p: str, perms: Permutations) -> torch.Tensor:
-        shares = [self._term(key, axis, perms) for key, axis in self.perm_axes[p] if key in self.a64]
+        shares = [self._term(key, axis, perms, p) for key, axis in self.perm_axes[p] if key in self.a64]
         if len(shares) == 1:
             return shares[0]
         total = shares[0] + shares[1]  # one new tensor: the cached shares stay untouched
@@ -163,10 +167,11 @@ class CostTerms:
             total.add_(share)
         return total
 
-    def _term(self, key: str, axis: int, perms: Permutations) -> torch.Tensor:
-        others = [(i, q) for i, q in enumerate(self.spec.axes[key]) if q is not None and i != axis]
-        if len(others) > 1:  # no such weight in our specs: recompute rather than track
-            return self._full(key, axis, perms)
+    def _term(self, key: str, axis: int, perms: Permutations, p: str) -> torch.Tensor:
+        axes = self.spec.axes[key]
+        others = [(i, q) for i, q in enumerate(axes) if q is not None and i != axis]
+        if len(others) > 1 or any(isinstance(q, Joined) for q in axes):  # rare: recompute rather than track
+            return self._full(key, axis, perms, p)
         other_axis, q = others[0] if others else (None, None)
         cached = self.cache.get((key, axis))
         if cached is None:
@@ -183,10 +188,13 @@ class CostTerms:
         self.cache[(key, axis)] = (term, perms[q].clone() if q is not None else None)
         return term
 
-    def _full(self, key: str, axis: int, perms: Permutations) -> torch.Tensor:
+    def _full(self, key: str, axis: int, perms: Permutations, p: str | None = None) -> torch.Tensor:
+        entry = self.spec.axes[key][axis]
+        w_b = permute_tensor(self.b64[key], self.spec.axes[key], perms, skip_axis=axis)
+        if isinstance(entry, Joined):  # only the entries p's units own along this axis
+            return entry.rows(self.a64[key], axis, p) @ entry.rows(w_b, axis, p).T  # (n, n)
         n = self.a64[key].shape[axis]
         w_a = self.a64[key].movedim(axis, 0).reshape(n, -1)  # (n, rest)
-        w_b = permute_tensor(self.b64[key], self.spec.axes[key], perms, skip_axis=axis)
         return w_a @ w_b.movedim(axis, 0).reshape(n, -1).T  # (n, n)
 
     def _delta(self, key, axis, other_axis, moved, old_perm, new_perm) -> torch.Tensor:
@@ -214,7 +222,7 @@ def _objective(spec, perms, a64, b64) -> float:
 
 @torch.no_grad()
 def activation_matching(spec: PermutationSpec, model_a: nn.Module, model_b: nn.Module, x: torch.Tensor,
-                        batch_size: int = 1024) -> MatchResult:
+                        batch_size: int = 1024, should_stop: StopCheck | None = None) -> MatchResult:
     """Match each permutation's units by the correlation of their activations on `x`.
 
     One assignment per permutation, on the sum of correlation matrices over everything
@@ -227,6 +235,7 @@ def activation_matching(spec: PermutationSpec, model_a: nn.Module, model_b: nn.M
     moments: dict[tuple, CrossMoments] = {}
     with ActivationCapture(model_a, spec) as acts_a, ActivationCapture(model_b, spec) as acts_b:
         for i in range(0, len(x), batch_size):
+            check_stop(should_stop)
             acts_a.clear(), acts_b.clear()
             model_a(x[i:i + batch_size]), model_b(x[i:i + batch_size])
             for key in acts_a:

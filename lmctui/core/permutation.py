@@ -18,8 +18,50 @@ import torch
 from lmctui.core.models import RESNET_BLOCKS_PER_STAGE, RESNET_STAGE_CHANNELS, VGG_LAYOUT, ModelConfig
 from lmctui.core.weights import StateDict
 
-Axes = tuple[str | None, ...]
 Permutations = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """An axis carrying several permutations' units side by side, each unit a block of entries.
+
+    A convolution reading a channel concatenation has `parts` ((P_a, n_a, 1), (P_b, n_b, 1));
+    a Linear reading C flattened channels of H*W pixels has ((P_c, C, H*W),). A part whose
+    permutation is None stays in place (an unpermuted input concatenated in).
+    """
+
+    parts: tuple[tuple[str | None, int, int], ...]  # (permutation, units, entries per unit)
+
+    @property
+    def names(self) -> list[str]:
+        return [p for p, _, _ in self.parts if p is not None]
+
+    def index(self, perms: Permutations) -> torch.Tensor:
+        """The gather index of the whole axis (see the module docstring's convention)."""
+        pieces, offset = [], 0
+        for perm, units, repeat in self.parts:
+            order = perms[perm].cpu() if perm is not None else torch.arange(units)
+            pieces.append(offset + (order[:, None] * repeat + torch.arange(repeat)).flatten())
+            offset += units * repeat
+        return torch.cat(pieces)
+
+    def rows(self, value: torch.Tensor, axis: int, perm: str) -> torch.Tensor:
+        """(units of `perm`, everything else): the entries of `value` that `perm`'s units own."""
+        offset = 0
+        for p, units, repeat in self.parts:
+            if p == perm:
+                part = value.narrow(axis, offset, units * repeat).movedim(axis, 0)
+                return part.reshape(units, -1)
+            offset += units * repeat
+        raise KeyError(perm)
+
+
+Axes = tuple[str | Joined | None, ...]
+
+
+def entry_names(entry: str | Joined | None) -> list[str]:
+    """The permutations one axis entry acts on."""
+    return entry.names if isinstance(entry, Joined) else [] if entry is None else [entry]
 
 
 @dataclass(frozen=True)
@@ -68,19 +110,24 @@ class PermutationSpec:
         """perm name -> every (weight key, axis) it acts on."""
         out: dict[str, list[tuple[str, int]]] = {}
         for key, axes in self.axes.items():
-            for axis, perm in enumerate(axes):
-                if perm is not None:
+            for axis, entry in enumerate(axes):
+                for perm in entry_names(entry):
                     out.setdefault(perm, []).append((key, axis))
         return out
 
     def perm_sizes(self, state: StateDict) -> dict[str, int]:
-        return {p: state[key].shape[axis] for p, ((key, axis), *_) in self.perm_axes.items()}
+        sizes = {}
+        for key, axes in self.axes.items():
+            for axis, entry in enumerate(axes):
+                parts = entry.parts if isinstance(entry, Joined) else [(entry, state[key].shape[axis], 1)]
+                sizes |= {p: units for p, units, _ in parts if p is not None and p not in sizes}
+        return sizes
 
     def neighbours(self) -> dict[str, set[str]]:
         """perm -> the other perms sharing a weight with it: those its cost matrix depends on."""
         out = {p: set() for p in self.perm_axes}
         for axes in self.axes.values():
-            named = {a for a in axes if a is not None}
+            named = {p for a in axes for p in entry_names(a)}
             for p in named:
                 out[p] |= named - {p}
         return out
@@ -105,7 +152,8 @@ def apply_permutation(spec: PermutationSpec, perms: Permutations, state: StateDi
 def permute_tensor(value: torch.Tensor, axes: Axes, perms: Permutations, skip_axis: int | None = None) -> torch.Tensor:
     for axis, perm in enumerate(axes):
         if perm is not None and axis != skip_axis:
-            value = value.index_select(axis, perms[perm].to(value.device))
+            index = perm.index(perms) if isinstance(perm, Joined) else perms[perm]
+            value = value.index_select(axis, index.to(value.device))
     return value
 
 
@@ -157,8 +205,8 @@ def compose(outer: Permutations, inner: Permutations) -> Permutations:
 # -- builders ------------------------------------------------------------------------------
 
 def spec_for(config: ModelConfig) -> PermutationSpec:
-    builders = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec}
-    return builders[config.arch](config)
+    """The hand-written spec of a built-in architecture (specs.spec_for serves any model)."""
+    return HAND_WRITTEN[config.arch](config)
 
 
 def _dense(name: str, out: str | None, inp: str | None) -> dict[str, Axes]:
@@ -233,3 +281,6 @@ def resnet20_spec(config: ModelConfig) -> PermutationSpec:
         stream_in = stream
     axes |= _dense("head", None, stream_in)
     return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()}, _buffers(axes))
+
+
+HAND_WRITTEN = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec}  # arch -> spec builder

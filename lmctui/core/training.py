@@ -25,6 +25,7 @@ from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.optim import Optimizer, lr_factor  # noqa: F401  (lr_factor: re-exported for callers)
+from lmctui.core.stopping import Cancelled, check_stop
 from lmctui.core.weights import cpu_state
 from lmctui.configs import TrainConfig
 
@@ -55,10 +56,13 @@ class EpochEnd:
 
 @dataclass
 class TrainState:
-    """Everything that continues a training where it stood after `epoch` epochs (CPU copies).
+    """Everything that continues a training where it stood after `epoch` epochs and `step`
+    batches of the next one (CPU copies).
 
     Resuming from it gives the very weights an uninterrupted training gives: the optimizer's
     moments and step, the schedule's position and the data-order generator all come back.
+    A state taken mid-epoch (when training was told to stop) also keeps that epoch's
+    running sums, so its EpochEnd is the same too.
     """
 
     epoch: int  # epochs done
@@ -68,6 +72,8 @@ class TrainState:
     scheduler: dict  # the schedule's position, as LambdaLR's state_dict names it ("last_epoch": steps taken)
     data_order: torch.Tensor  # the data-order generator's state, before the next epoch's shuffle
     history: list["EpochEnd"]
+    step: int = 0  # batches of epoch `epoch + 1` done (data_order is then the state before its shuffle)
+    running: tuple[float, float] = (0.0, 0.0)  # that epoch's loss sum and correct count over those batches
 
     @property
     def finite(self) -> bool:
@@ -122,25 +128,6 @@ class Throttle:
         return True
 
 
-class Cancelled(Exception):
-    """Raised inside `train` when `should_stop()` turns true.
-
-    `should_stop` may return the status to record ("cancelled", "interrupted").
-    """
-
-    def __init__(self, status: str = "cancelled"):
-        super().__init__(status)
-        self.status = status
-
-
-def check_stop(should_stop: Callable[[], object] | None) -> None:
-    """Raise Cancelled between batches if the caller asked to stop."""
-    if should_stop is not None:
-        stop = should_stop()
-        if stop:
-            raise Cancelled(stop if isinstance(stop, str) else "cancelled")
-
-
 def init_model(model_config: ModelConfig, init_seed: int) -> nn.Module:
     """The model's initial weights depend only on (config, init_seed), on any device."""
     return build_model(model_config, torch.Generator().manual_seed(init_seed))
@@ -173,9 +160,10 @@ def train(
     first = len(history) + 1
     offer = on_checkpoint or (lambda epoch, capture: None)
 
-    def capture() -> list[TrainState]:
+    def capture(step: int = 0, before_shuffle: torch.Tensor | None = None, running=(0.0, 0.0)) -> list[TrainState]:
         return [TrainState(len(history), cpu_state(model), optimizer_state(optimizer, names), optimizer.groups(),
-                           optimizer.schedule(), order.get_state(), list(history))]
+                           optimizer.schedule(), order.get_state() if before_shuffle is None else before_shuffle,
+                           list(history), step, running)]
 
     checkpoints = {0: cpu_state(model)} if 0 in config.save_epochs and resume is None else {}
     if resume is None:
@@ -184,11 +172,13 @@ def train(
     progress = Throttle(PROGRESS_SECONDS)
     for epoch in range(first, config.epochs + 1):
         model.train()
+        before_shuffle = order.get_state()
         perm = torch.randperm(len(data.x_train), generator=order).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        for step in range(steps):
-            check_stop(should_stop)
+        begin, running = (resume.step, resume.running) if resume is not None and epoch == first else (0, (0.0, 0.0))
+        loss_sum = torch.full((), running[0], device=device)
+        correct = torch.full((), running[1], device=device)
+        for step in range(begin, steps):
+            stop_point(should_stop, lambda: capture(step, before_shuffle, (loss_sum.item(), correct.item())))
             idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
             x, y = data.x_train[idx], data.y_train[idx]
             logits = model(x)  # (B, classes)
@@ -212,6 +202,16 @@ def train(
             checkpoints[epoch] = cpu_state(model)
         offer(epoch, capture)
     return TrainResult(cpu_state(model), history, checkpoints)
+
+
+def stop_point(should_stop: Callable[[], object] | None, capture: Callable[[], list[TrainState]]) -> None:
+    """Between two batches: if told to stop, raise Cancelled carrying `capture`, which copies out
+    the state of every network as it stands (the caller may write it, to resume from it)."""
+    try:
+        check_stop(should_stop)
+    except Cancelled as stop:
+        stop.capture = capture
+        raise
 
 
 def _copy(tensor: torch.Tensor) -> torch.Tensor:

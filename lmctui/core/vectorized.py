@@ -28,7 +28,7 @@ from lmctui.core.models import ModelConfig
 from lmctui.core.stacked import StackedModel, evaluate_stack
 from lmctui.core.optim import Optimizer
 from lmctui.core.training import (PROGRESS_SECONDS, Checkpointer, EpochEnd, StepProgress, Throttle, TrainConfig,
-                                  TrainResult, TrainState, check_stop, init_model, optimizer_state, restore)
+                                  TrainResult, TrainState, init_model, optimizer_state, restore, stop_point)
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
@@ -69,8 +69,8 @@ def train_many(
     `on_checkpoint` (one state per seed) as in `train`."""
     if not same_but_seeds(configs):
         raise ValueError("vectorized runs must differ only in their seeds")
-    if resume is not None and (len(resume) != len(configs) or len({r.epoch for r in resume}) != 1):
-        raise ValueError("resume needs one state per seed, all after the same epoch")
+    if resume is not None and (len(resume) != len(configs) or len({(r.epoch, r.step) for r in resume}) != 1):
+        raise ValueError("resume needs one state per seed, all after the same epoch and step")
     config = configs[0].validate()
     emit = on_event or (lambda index, event: None)
     stack = seed_stack(model_config, configs, device, initial_state, [r.model for r in resume] if resume else None)
@@ -82,10 +82,11 @@ def train_many(
     histories = restore(resume, optimizer, names, orders, stacked=True)
     offer = on_checkpoint or (lambda epoch, capture: None)
 
-    def capture() -> list[TrainState]:
+    def capture(step: int = 0, before_shuffle: list[torch.Tensor] | None = None, running=None) -> list[TrainState]:
         groups, schedule = optimizer.groups(), optimizer.schedule()
         return [TrainState(len(histories[i]), stack.state(i), optimizer_state(optimizer, names, _seed(i)), groups,
-                           schedule, orders[i].get_state(), list(histories[i])) for i in range(S)]
+                           schedule, orders[i].get_state() if before_shuffle is None else before_shuffle[i],
+                           list(histories[i]), step, running[i] if running else (0.0, 0.0)) for i in range(S)]
 
     checkpoints = [{0: stack.state(i)} if 0 in config.save_epochs and not resume else {} for i in range(S)]
     if not resume:
@@ -97,12 +98,16 @@ def train_many(
         x_train, loss_and_grads = data.x_train, functools.partial(_autograd_loss_and_grads, stack)
     start = time.perf_counter() - (histories[0][-1].seconds if histories[0] else 0.0)
     progress = Throttle(PROGRESS_SECONDS)
-    for epoch in range(len(histories[0]) + 1, config.epochs + 1):
+    first = len(histories[0]) + 1
+    for epoch in range(first, config.epochs + 1):
+        before_shuffle = [g.get_state() for g in orders]
         perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (S, N)
-        loss_sum = torch.zeros(S, device=device)
-        correct = torch.zeros(S, device=device)
-        for step in range(steps):
-            check_stop(should_stop)
+        mid = resume is not None and epoch == first and resume[0].step > 0
+        begin = resume[0].step if mid else 0
+        loss_sum = torch.tensor([r.running[0] for r in resume] if mid else [0.0] * S, device=device)
+        correct = torch.tensor([r.running[1] for r in resume] if mid else [0.0] * S, device=device)
+        for step in range(begin, steps):
+            stop_point(should_stop, lambda: capture(step, before_shuffle, list(zip(loss_sum.tolist(), correct.tolist()))))
             idx = perms[:, step * config.batch_size:(step + 1) * config.batch_size]  # (S, B)
             x = x_train.index_select(0, idx.flatten()).view(*idx.shape, *x_train.shape[1:])  # (S, B, ...)
             losses, hits, grads = loss_and_grads(x, data.y_train[idx])

@@ -112,18 +112,21 @@ class Worker:
                     told_to_stop.set()
             return stop_status() if told_to_stop.is_set() else None
 
+        reached = ["before its first step"]
+
         def on_progress(fraction: float, message: str) -> None:
+            reached[0] = f"at {message}" if message else reached[0]
             self.queue.progress(job["id"], fraction, message, started)
             self.on_change()
 
         try:
             result = self.execute(job, should_stop, on_progress)
         except KeyboardInterrupt:
-            self.queue.finish(job["id"], "interrupted", error="interrupted")
+            self.queue.finish(job["id"], "interrupted", error=f"interrupted {reached[0]}")
             raise
         except Exception as err:  # a failing job is recorded, never fatal to the worker
             if told_to_stop.is_set():
-                self.queue.finish(job["id"], stop_status())
+                self.queue.finish(job["id"], stop_status(), error=f"{stop_status()} {reached[0]}")
             else:
                 self.queue.finish(job["id"], "failed", error=f"{type(err).__name__}: {err}")
             return self.queue.registry.get("jobs", job["id"])

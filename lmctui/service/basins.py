@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from lmctui.choices import LINKAGES
-from lmctui.errors import FieldError, UserError
+from lmctui.errors import FieldError, RegistryError, UserError
 from lmctui.records import write_csv
 from lmctui.service.catalog import distinct
 from lmctui.service.methods import align_methods, curve_methods
@@ -53,7 +53,11 @@ def barrier_matrix(registry: Registry, ids: list[str], method: str = "aligned",
     newest: dict[tuple[frozenset, str], float | None] = {}
     for doc in sorted(registry.all("curves"), key=lambda d: d.get("created") or ""):
         if doc.get("method") in wanted and not doc.get("repair"):
-            newest[(frozenset((doc.get("run_a"), doc.get("run_b"))), doc["method"])] = doc.get(metric)
+            value = doc.get(metric)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise RegistryError(f"curve {doc.get('id')} in {registry.home} has {metric} {str(value)[:40]!r}, "
+                                    "not a number: the registry was changed by hand; nothing was computed")
+            newest[(frozenset((doc.get("run_a"), doc.get("run_b"))), doc["method"])] = value
     matrix: list[list[float | None]] = [[0.0] * len(ids) for _ in ids]
     for i, j in ((i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))):
         found = [v for m in wanted if (v := newest.get((frozenset((ids[i], ids[j])), m))) is not None

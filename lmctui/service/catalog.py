@@ -171,7 +171,11 @@ def _file_state(path: Path, expected: str | None) -> str:
         return "missing"
     if expected is None:
         return "no checksum kept"
-    return "ok" if file_sha256(path) == expected else "damaged: sha256 differs from the registry's"
+    try:
+        found = file_sha256(path)
+    except (UserError, OSError) as err:  # a 10 GB file, unreadable: said, never read
+        return f"damaged: {err}"
+    return "ok" if found == expected else "damaged: sha256 differs from the registry's"
 
 
 def remove_run(registry: Registry, prefix: str) -> dict:

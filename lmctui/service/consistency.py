@@ -54,7 +54,8 @@ def consistency(registry: Registry, runs: list[str], seed: int = 0, matching: Ma
     from lmctui.core.consistency import (best_responses, composed_map, cycle_consistency, frame_map, frame_objective,
                                          pair_map, pairwise_weight_matching, universe_alignment)
     from lmctui.core.interpolation import interpolate
-    from lmctui.core.permutation import apply_permutation, identity_perms, spec_for
+    from lmctui.core.permutation import apply_permutation, identity_perms
+    from lmctui.core.specs import spec_for
     from lmctui.service.loaded import LoadedRuns
 
     report = on_progress or (lambda fraction, text: None)

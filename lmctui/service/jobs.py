@@ -13,6 +13,7 @@ thread calls while workers run.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Callable
 
 from lmctui.errors import UserError
@@ -105,11 +106,18 @@ class Jobs:
         path = job.get("slurm_stderr")
         if not path:
             return ""
+        from lmctui.bounded_files import METRICS_BYTES, read_regular
+        from lmctui.service.slurm.submit import FOLDER
+
+        folder = (self.registry.home / FOLDER).resolve()
+        if not isinstance(path, str) or not Path(path).resolve().is_relative_to(folder):
+            raise UserError(f"job {job['id']} names log {str(path)[:80]!r}, outside {folder}: the registry was "
+                            "changed by hand; nothing was read")
         try:
-            with open(path, encoding="utf-8", errors="replace") as log:
-                return "".join(log.readlines()[-lines:])
-        except OSError:
+            raw = read_regular(path, "log", METRICS_BYTES)
+        except (OSError, UserError):
             return ""
+        return "".join(raw.decode("utf-8", errors="replace").splitlines(keepends=True)[-lines:])
 
     def resolve(self, prefix: str) -> dict:
         return self.registry.resolve("jobs", prefix, "job")

@@ -16,6 +16,8 @@ import contextlib
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from lmctui.service.stopping import current, raising
+
 NAIVE = "naive"  # no alignment: the straight line between the weights as trained
 # Ways to average that are not an alignment of one run to another: MergeMany's iterations, one shared frame.
 AVERAGE_ONLY = {"mergemany": (), "universe": ("restarts",)}  # name -> the matching options it reads
@@ -79,7 +81,8 @@ def methods_using(option: str) -> tuple[str, ...]:
 def _weight(loaded, run_a, run_b, spec, how: dict, on_step) -> dict:
     from lmctui.core.matching import weight_matching
 
-    result = weight_matching(spec, run_a.state, run_b.state, seed=how["seed"], restarts=how["restarts"])
+    result = weight_matching(spec, run_a.state, run_b.state, seed=how["seed"], restarts=how["restarts"],
+                             should_stop=current())
     return {"perms": result.perms, "iterations": result.iterations, "solves": result.solves,
             "objective": result.objective[-1] if result.objective else None,
             "objective_per_round": result.objective, "restart_objectives": result.restart_objectives,
@@ -93,7 +96,7 @@ def _activation(loaded, run_a, run_b, spec, how: dict, on_step) -> dict:
 
     result = activation_matching(spec, load(run_a.model, run_a.state, loaded.device),
                                  load(run_b.model, run_b.state, loaded.device),
-                                 loaded.data.x_train[:CALIBRATION_SAMPLES])
+                                 loaded.data.x_train[:CALIBRATION_SAMPLES], should_stop=current())
     return {"perms": result.perms, "iterations": result.iterations, "solves": result.solves}
 
 
@@ -103,7 +106,7 @@ def _ste(loaded, run_a, run_b, spec, how: dict, on_step) -> dict:
 
     data = loaded.data
     result = ste_matching(run_a.model, spec, run_a.state, run_b.state, data.x_train, data.y_train,
-                          STEOptions(**how["ste"]), on_step=on_step)
+                          STEOptions(**how["ste"]), on_step=on_step, should_stop=raising())
     return {"perms": result.perms, "midpoint_loss": result.midpoint_loss, "identity_loss": result.identity_loss,
             "first_loss": result.first_loss, "best_step": result.best_step, "candidates": result.candidates,
             "step_losses": list(result.step_losses)}

@@ -10,6 +10,7 @@ placement is one class plus one entry here (a test adds its own with `monkeypatc
 
 from __future__ import annotations
 
+from lmctui.configs import check_device_here
 from lmctui.errors import FieldError, UserError
 from lmctui.jobs.queue import JobQueue
 from lmctui.service.checks import check_submittable
@@ -31,6 +32,7 @@ class Foreground:
         return cls()
 
     def submit(self, registry: Registry, request, progress: dict, watch=None) -> dict:
+        check_device_here(request_device(request))  # cuda on a machine without it: refused before torch
         return run_here(registry, request, progress)
 
 

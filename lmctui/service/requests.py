@@ -14,7 +14,7 @@ from typing import ClassVar
 from lmctui.choices import OPTIMIZERS
 from lmctui.configs import (DEFAULT_SWEEP_WIDTHS, MAX_RESTARTS, MAX_SEED, DataConfig, InterpolationOptions, ModelConfig, STEOptions,
                             TrainConfig, check, check_choice, check_device, check_int, default_restarts)
-from lmctui.errors import FieldError
+from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_run_at_epoch
 from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
                                     curve_methods, methods_using)
@@ -382,8 +382,14 @@ REQUESTS = {r.KIND: r for r in (TrainRequest, AlignRequest, InterpRequest, Avera
 
 
 def request_from_job(job: dict):
-    """The typed request a queued job stores."""
+    """The typed request a job stores, checked as the command line checks it: a job document is
+    data that anyone who can write the home may have edited (a worker taking it up, a re-queue)."""
     kind = job.get("kind")
     if kind not in REQUESTS:
         raise FieldError("kind", f"must be one of {', '.join(REQUESTS)}, got {kind!r}")
-    return REQUESTS[kind].from_params(job["params"])
+    try:
+        request = REQUESTS[kind].from_params(job["params"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UserError(f"job {job.get('id')}: its stored request is malformed ({type(err).__name__}: {err}); "
+                        "the registry was changed by hand") from None
+    return request.validate()

@@ -16,7 +16,6 @@ data-order generator's state, and the rest (schedule, param groups, history) as 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 from lmctui.core.training import EpochEnd, TrainState
 from lmctui.errors import UserError
 from lmctui.store import Registry
+from lmctui.store.atomic_files import write_atomic
 from lmctui.store.registry import now
 from lmctui.store.runfiles import METRICS, load_weights, read_metrics
 
@@ -35,11 +35,14 @@ RESUME_FORMAT = "lmctui-resume-1"
 class Resumed:
     """An event: a run that an earlier attempt of its job made trains again."""
 
-    epoch: int  # the epoch it continues after; 0: from scratch
+    epoch: int  # the epoch it continues after; 0 and no step: from scratch
     why: str = ""  # why from scratch
+    step: int = 0  # batches of the next epoch already done (a state written when training was stopped)
 
     def text(self) -> str:
-        return f"resumed from epoch {self.epoch}" if self.epoch else f"from scratch ({self.why})"
+        if not (self.epoch or self.step):
+            return f"from scratch ({self.why})"
+        return f"resumed from epoch {self.epoch}" + (f", batch {self.step}" if self.step else "")
 
 
 def resume_note(events: dict[str, Resumed]) -> str:
@@ -59,7 +62,8 @@ def resume_path(run_dir: Path, epoch: int) -> Path:
 def resume_tensors(state: TrainState) -> dict[str, torch.Tensor]:
     """`state` as the flat tensors of one safetensors file."""
     meta = {"format": RESUME_FORMAT, "epoch": state.epoch, "optimizer_groups": state.optimizer_groups,
-            "scheduler": state.scheduler, "history": [e.to_dict() for e in state.history]}
+            "scheduler": state.scheduler, "history": [e.to_dict() for e in state.history],
+            "step": state.step, "running": list(state.running)}
     tensors = {f"model/{k}": v for k, v in state.model.items()}
     tensors |= {f"optimizer/{name}/{key}": v for name, per_param in state.optimizer.items()
                 for key, v in per_param.items()}
@@ -82,7 +86,8 @@ def load_state(path: Path, sha256: str) -> TrainState:
             optimizer.setdefault(name, {})[part] = value
     model = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     return TrainState(meta["epoch"], model, optimizer, meta["optimizer_groups"], meta["scheduler"],
-                      tensors["data_order"], [EpochEnd(**e) for e in meta["history"]])
+                      tensors["data_order"], [EpochEnd(**e) for e in meta["history"]], int(meta.get("step", 0)),
+                      tuple(meta.get("running", (0.0, 0.0))))
 
 
 def earlier_runs(registry: Registry, job: str | None, seeds) -> dict[int, dict]:
@@ -106,7 +111,7 @@ def newest_states(registry: Registry, docs: list[dict]) -> list[TrainState] | No
                       for doc, s in zip(docs, sums)]
         except (UserError, OSError):  # missing, damaged or not a resume state: the one before may do
             continue
-        if all(state.epoch == epoch for state in states):
+        if all((state.epoch, state.step) == (epoch, states[0].step) for state in states):
             return states
     return None
 
@@ -134,17 +139,17 @@ def take_up(registry: Registry, earlier: dict[int, dict], job: str | None, confi
                if _canonical(registry.run_config(doc["id"])) != _canonical(configs[s])]
     states = newest_states(registry, [earlier[s] for s in configs]) \
         if not changed and len(earlier) == len(configs) else None
-    epoch = states[0].epoch if states else 0
+    epoch, step = (states[0].epoch, states[0].step) if states else (0, 0)
     why = "" if states else "its config or path changed" if changed else "no valid checkpoint"
-    registry.update_many("runs", {doc["id"]: _again(doc, configs[seed], epoch, why, job, where)
+    registry.update_many("runs", {doc["id"]: _again(doc, configs[seed], epoch, why, job, where, bool(states))
                                   for seed, doc in earlier.items()})
     for doc in earlier.values():
-        _forget_after(registry.run_dir(doc["id"]), doc, epoch)
+        _forget_after(registry.run_dir(doc["id"]), doc, epoch, bool(states))
     return ({seed: registry.get("runs", doc["id"]) for seed, doc in earlier.items()}, states,
-            {doc["id"]: Resumed(epoch, why) for doc in earlier.values()})
+            {doc["id"]: Resumed(epoch, why, step) for doc in earlier.values()})
 
 
-def _again(doc: dict, config: dict, epoch: int, why: str, job: str, where: dict) -> dict:
+def _again(doc: dict, config: dict, epoch: int, why: str, job: str, where: dict, resumed: bool) -> dict:
     """The fields of a run taken up after `epoch` epochs: running, its checkpoints after that forgotten."""
     def upto(sums):
         return {e: s for e, s in (sums or {}).items() if int(e) <= epoch}
@@ -153,19 +158,18 @@ def _again(doc: dict, config: dict, epoch: int, why: str, job: str, where: dict)
     resumed = {"epoch": epoch, "job": job, "at": now(), **({"why": why} if why else {})}
     return {**where, "status": "running", "error": None, "finished": None, "config": config, "epochs_done": epoch,
             "checkpoints": sorted(int(e) for e in kept), "checkpoint_sha256": kept,
-            "resume_sha256": upto(doc.get("resume_sha256")) if epoch else {}, "resumed_from_epoch": epoch,
+            "resume_sha256": upto(doc.get("resume_sha256")) if resumed else {}, "resumed_from_epoch": epoch,
             "resumes": [*(doc.get("resumes") or []), resumed]}
 
 
-def _forget_after(run_dir: Path, doc: dict, epoch: int) -> None:
+def _forget_after(run_dir: Path, doc: dict, epoch: int, resumed: bool) -> None:
     """Drop the metrics rows and resume files of the epochs after `epoch`: training writes them again."""
     for e in (doc.get("resume_sha256") or {}):
-        if int(e) > epoch or not epoch:
+        if int(e) > epoch or not resumed:
             resume_path(run_dir, int(e)).unlink(missing_ok=True)
     rows = [row for row in read_metrics(run_dir / METRICS) if row["epoch"] <= epoch]
-    tmp = run_dir / (METRICS + ".tmp")
-    tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
-    os.replace(tmp, run_dir / METRICS)
+    write_atomic(run_dir / METRICS, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode(),
+                 durable=False)
 
 
 def _canonical(config) -> str:

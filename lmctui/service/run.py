@@ -120,21 +120,27 @@ def _train_progress(request: TrainRequest, on_progress: Progress) -> dict:
 
 def _align(registry: Registry, request: AlignRequest, should_stop=None, job=None, on_step=None) -> dict:
     from lmctui.service import science
+    from lmctui.service.stopping import stopping
 
-    return {"alignment": science.align(registry, request, on_step)}
+    with stopping(should_stop):
+        return {"alignment": science.align(registry, request, on_step)}
 
 
 def _interp(registry: Registry, request: InterpRequest, should_stop=None, job=None, on_progress=None,
             on_step=None) -> dict:
     from lmctui.service import science
+    from lmctui.service.stopping import stopping
 
-    return {"curves": science.interp(registry, request, on_progress, on_step)}
+    with stopping(should_stop):
+        return {"curves": science.interp(registry, request, on_progress, on_step)}
 
 
 def _average(registry: Registry, request: AverageRequest, should_stop=None, job=None, on_step=None) -> dict:
     from lmctui.service import science
+    from lmctui.service.stopping import stopping
 
-    return {"average": science.average(registry, request, on_step=on_step)}
+    with stopping(should_stop):
+        return {"average": science.average(registry, request, on_step=on_step)}
 
 
 def _ste_progress(request, on_progress: Progress) -> dict:

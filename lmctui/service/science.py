@@ -19,11 +19,13 @@ from lmctui.core.consistency import universe_alignment
 from lmctui.core.evaluation import evaluate
 from lmctui.core.interpolation import CALIBRATION_SAMPLES, interpolate
 from lmctui.core.refinement import refine_curve
-from lmctui.core.permutation import apply_permutation, spec_for
+from lmctui.core.permutation import apply_permutation
+from lmctui.core.specs import spec_for
 from lmctui.records import ALIGNMENT_FIELDS, AVERAGE_FIELDS, CURVE_FIELDS, CURVE_SERIES, RunRecord, view
 from lmctui.service.loaded import LoadedRun, LoadedRuns
 from lmctui.service.methods import METHODS, methods_using
 from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest, Matching
+from lmctui.service.stopping import current
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 from lmctui.store.runfiles import CONFIG, WEIGHTS, save_weights, write_json
@@ -146,7 +148,8 @@ def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: Interpol
                                 else None)
             alignment, partner = align_loaded(loaded, a, b, method, seed, matching, steps)
         report = (lambda done, total, m=method: on_progress(m, done, total)) if on_progress else None
-        curve = interpolate(run_a.model, run_a.state, partner, loaded.data, options, on_point=report)
+        curve = interpolate(run_a.model, run_a.state, partner, loaded.data, options, on_point=report,
+                            should_stop=current())
         refined = _refined(loaded, run_a, partner, curve, options) if options.refine else {}
         doc = loaded.registry.insert("curves", {
             **_pair_context(run_a.doc, run_b.doc), "method": method, "alignment": alignment and alignment["id"],
@@ -212,10 +215,11 @@ def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: in
                   for i, s in enumerate(states)]
     elif method == "universe":
         spec = spec_for(loaded.model)
-        states = universe_alignment(spec, states, seed=seed, restarts=restarts).aligned(spec, states)
+        states = universe_alignment(spec, states, seed=seed, restarts=restarts,
+                                    should_stop=current()).aligned(spec, states)
     core_method = "naive" if aligned_here or method == "universe" else method
     result = average_states(loaded.model, states, core_method, data, reference=reference, seed=seed,
-                            restarts=restarts)
+                            restarts=restarts, should_stop=current())
     ens_loss, ens_acc = ensemble(loaded.model, [r.state for r in runs], data.x_test, data.y_test)
     averaged_run = None
     if register:

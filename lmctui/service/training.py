@@ -23,6 +23,7 @@ from lmctui.core.devices import resolve_device
 from lmctui.core.training import Cancelled, EpochEnd, TrainResult, TrainState, train
 from lmctui.core.vectorized import train_many
 from lmctui.configs import ModelConfig, TrainConfig
+from lmctui.errors import UserError, WorkFailed
 from lmctui.records import RunRecord, finite, run_view
 from lmctui.service.checks import spawn_source
 from lmctui.service.requests import TrainRequest
@@ -123,7 +124,13 @@ class _RunFiles:
                                     started=now()).to_doc(), "job": job, "resume_sha256": {}}
                for seed, config in configs if seed not in earlier]
         made = iter(registry.insert_many("runs", new) if new else [])
-        runs = [cls(registry, earlier.get(seed) or next(made), on_event) for seed, _ in configs]
+        docs = [earlier.get(seed) or next(made) for seed, _ in configs]
+        try:
+            runs = [cls(registry, doc, on_event) for doc in docs]
+        except OSError as err:  # a full disk, a read-only home: the runs say so, never stay running
+            why = f"cannot write the run's folder {registry.run_dir(docs[0]['id'])}: {err.strerror}"
+            registry.update_many("runs", {d["id"]: {"status": "failed", "finished": now(), "error": why} for d in docs})
+            raise WorkFailed(why) from None
         for run in runs:
             if run.id in events:
                 run.sink(events[run.id])
@@ -196,6 +203,13 @@ class _Checkpoints:
         if resume:
             self.last = time.monotonic()
 
+    def at_stop(self, capture: Callable[[], list[TrainState]]) -> None:
+        """Training was told to stop between two batches: keep a resume state of that very batch,
+        so that the job run again loses nothing."""
+        for run, state in zip(self.runs, capture()):
+            run.checkpoint(state, weights=False, resume=True)
+        self.registry.update_many("runs", {run.id: run.checkpoint_fields() for run in self.runs})
+
 
 def _train_together(registry: Registry, prepared: PreparedTraining, configs: list[TrainConfig], on_event,
                     should_stop, job: str | None = None) -> list[dict]:
@@ -215,6 +229,11 @@ def _train_together(registry: Registry, prepared: PreparedTraining, configs: lis
                                  lambda index, event: runs[index].sink(event), should_stop, resume, keep)
     except (KeyboardInterrupt, Cancelled) as stop:
         status = stop.status if isinstance(stop, Cancelled) else "interrupted"
+        if getattr(stop, "capture", None) is not None:
+            try:
+                keep.at_stop(stop.capture)
+            except (OSError, UserError):  # recording the stop matters more than the state to resume from
+                pass
         _record(registry, runs, [run.stopped(status) for run in runs])
         raise
     except Exception as err:  # a failed run must never take its siblings down

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 from lmctui import jsonio
+from lmctui.bounded_files import JSON_BYTES, read_regular
 from lmctui.errors import RegistryError
 from lmctui.store.atomic_files import fsync_dir, write_atomic
 from lmctui.store.ids import is_id
@@ -49,7 +50,7 @@ def read_manifest(home: Path, schema: int) -> dict | None:
     """The parsed `registry.json` (None when there is none yet); refuses what it cannot trust."""
     path = home / MANIFEST
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, "registry", JSON_BYTES, RegistryError)
     except FileNotFoundError:
         return None
     except OSError as err:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from lmctui.bounded_files import JSON_BYTES, read_regular
 from lmctui.store.atomic_files import write_atomic
 from lmctui.store.ids import is_id
 from lmctui.store.table_file import stat_token
@@ -53,8 +54,8 @@ class ProgressFiles:
         for job_id in job_ids:
             path = self.path(job_id)
             try:
-                data = json.loads(path.read_bytes()) if path is not None else None
-            except (OSError, ValueError):
+                data = json.loads(read_regular(path, "progress file", JSON_BYTES)) if path is not None else None
+            except (OSError, ValueError):  # a UserError (a FIFO, a device) is a ValueError too
                 continue
             if isinstance(data, dict):
                 found[job_id] = {k: data[k] for k in PROGRESS_FIELDS if k in data}

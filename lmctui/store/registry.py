@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import stat
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -37,6 +38,8 @@ HOST = socket.gethostname()
 
 def resolve_home(home: str | os.PathLike | None) -> Path:
     """--home, else $LMCTUI_HOME, else ./lmc-runs (like MLflow's ./mlruns)."""
+    if home is not None and not str(home).strip():
+        raise UserError("--home must name a folder, got an empty string")
     chosen = home or os.environ.get("LMCTUI_HOME") or DEFAULT_HOME
     return Path(chosen).expanduser()
 
@@ -258,10 +261,7 @@ class Registry:
                 self.home.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise RegistryError(f"cannot create home {self.home}: {err.strerror}") from None
-            try:
-                lock_file = open(self.home / ".lock", "a")
-            except OSError as err:
-                raise RegistryError(f"cannot lock the registry: {self.home / '.lock'}: {err.strerror}") from None
+            lock_file = _open_lock(self.home / ".lock")
             with lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 self._lock_depth = 1
@@ -272,6 +272,19 @@ class Registry:
                 finally:
                     self._lock_depth = 0
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _open_lock(path: Path):
+    """The lock file, opened without blocking: a FIFO planted there would otherwise wait for a
+    reader forever. Anything but a regular file is refused."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise RegistryError(f"cannot lock the registry: {path}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RegistryError(f"cannot lock the registry: {path} is not a regular file")
+    return os.fdopen(fd, "a")
 
 
 def _owner_is_dead(doc: dict) -> bool:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
+from lmctui.bounded_files import METRICS_BYTES, TENSOR_BYTES, read_regular
 from lmctui.errors import UserError
+from lmctui.store.atomic_files import write_atomic
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
@@ -22,42 +25,45 @@ def checkpoint_path(run_dir: Path, epoch: int) -> Path:
 
 
 def save_weights(path: Path, state_dict: dict) -> str:
-    """Write `state_dict` atomically as safetensors; return the file's sha256."""
-    from safetensors.torch import save_file
+    """Write `state_dict` atomically as safetensors (through a fresh temporary file, so a link
+    planted at a fixed temporary name is never written through); return the file's sha256."""
+    from safetensors.torch import save
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp))
-    os.replace(tmp, path)
-    return file_sha256(path)
+    data = save({k: v.contiguous() for k, v in state_dict.items()})
+    write_atomic(path, data, durable=False)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_weights(path: Path, expected_sha256: str | None = None) -> dict:
-    """Read weights, refusing a file whose sha256 differs from the registry's."""
-    from safetensors.torch import load_file
+    """Read weights, refusing a file whose sha256 differs from the registry's, one that is not a
+    regular file of a sane size, and one that is not safetensors. The bytes checked are the
+    bytes loaded."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
 
-    if not path.exists():
-        raise UserError(f"weights file {path} is missing")
-    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
+    try:
+        data = read_regular(path, "weights file", TENSOR_BYTES)
+    except FileNotFoundError:
+        raise UserError(f"weights file {path} is missing") from None
+    except OSError as err:
+        raise UserError(f"weights file {path} cannot be read ({err.strerror})") from None
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise UserError(f"weights file {path} does not match the sha256 in the registry; "
                         "it was changed after training")
-    return load_file(str(path))
+    try:
+        return load(data)
+    except SafetensorError as err:
+        raise UserError(f"weights file {path} is not a safetensors file ({err})") from None
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 of a regular file of a sane size (UserError otherwise, OSError if unreadable)."""
+    return hashlib.sha256(read_regular(path, "weights file", TENSOR_BYTES)).hexdigest()
 
 
 def write_json(path: Path, data: dict) -> None:
     """Write `data` as JSON atomically: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), durable=False)
 
 
 def read_json(path: Path):
@@ -69,11 +75,16 @@ def read_json(path: Path):
 
 
 def append_metrics(path: Path, row: dict) -> None:
-    """One JSON line per epoch, flushed at once so a killed run keeps its history."""
+    """One JSON line per epoch, written at once so a killed run keeps its history. Only to a
+    regular file: a link planted in the run's folder is not followed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UserError(f"metrics file {path} is not a regular file; the epoch was not recorded")
+        os.write(fd, (json.dumps(row, sort_keys=True) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -84,9 +95,11 @@ def read_metrics(path: Path) -> list[dict]:
 def read_metrics_counted(path: Path) -> tuple[list[dict], int]:
     """(the readable epoch rows, how many lines were not): damaged bytes never raise."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, "metrics file", METRICS_BYTES)
     except OSError:
         return [], 0
+    except UserError:  # a FIFO, a device, a huge file: unreadable, not fatal
+        return [], 1
     rows, skipped = [], 0
     for line in raw.decode("utf-8", errors="replace").splitlines():
         try:

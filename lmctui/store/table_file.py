@@ -26,7 +26,8 @@ import json
 import os
 from pathlib import Path
 
-from lmctui import jsonio
+from lmctui import __version__, jsonio
+from lmctui.bounded_files import TABLE_BYTES, read_regular_stat
 from lmctui.errors import RegistryError
 from lmctui.store.atomic_files import append_durably, write_atomic
 
@@ -128,9 +129,7 @@ class TableFile:
 
     def _read_snapshot(self) -> tuple[tuple | None, int, dict, int]:
         try:
-            with open(self.snapshot_path, "rb") as f:
-                st = os.fstat(f.fileno())
-                raw = f.read()
+            raw, st = read_regular_stat(self.snapshot_path, "registry table", TABLE_BYTES, error=RegistryError)
         except FileNotFoundError:
             return None, 0, {}, 0
         except OSError as err:
@@ -155,9 +154,7 @@ class TableFile:
     def _replay(self, docs: dict, generation: int, offset: int) -> int:
         """Apply the journal's complete lines from byte `offset`; return the new offset."""
         try:
-            with open(self.journal_path, "rb") as f:
-                f.seek(offset)
-                raw = f.read()
+            raw = read_regular_stat(self.journal_path, "registry journal", TABLE_BYTES, offset, RegistryError)[0]
         except FileNotFoundError:
             return offset
         except OSError as err:
@@ -171,7 +168,7 @@ class TableFile:
                 raise _Moved()
             if entry["g"] == generation:  # older ones are in the snapshot already
                 for op in entry["ops"]:
-                    check_op(op, self.journal_path)
+                    check_op(op, self.journal_path, self.schema)
                     apply_op(docs, op)
             offset += len(line) + 1
         return offset
@@ -190,14 +187,29 @@ def apply_op(docs: dict[str, dict], op: dict) -> None:
         docs.pop(doc_id, None)
 
 
-def check_op(op, path: Path) -> None:
-    """An operation this module writes, or a refusal: a hand-made journal is never half-applied."""
+def check_op(op, path: Path, schema: int) -> None:
+    """An operation this module writes, or a refusal: a hand-made journal is never half-applied,
+    and a document stamped by a newer lmctui is never read as if this one understood it."""
+    found = _stamped_schema(op)
+    if found is not None and found > schema:
+        raise RegistryError(f"registry file {path} holds a write from a newer lmctui (schema {found}; lmctui "
+                            f"{__version__} reads schema {schema} and older): use that newer lmctui "
+                            "(pip install -U lmctui) for this home")
     ok = isinstance(op, dict) and isinstance(op.get("id"), str) and (
         (op.get("op") == "set" and isinstance(op.get("doc"), dict) and op["doc"].get("id") == op["id"])
         or (op.get("op") == "update" and isinstance(op.get("fields"), dict) and op["fields"].get("id", op["id"]) == op["id"])
         or op.get("op") == "remove")
     if not ok:
         raise _corrupt(path, "an operation it cannot read")
+
+
+def _stamped_schema(op) -> int | None:
+    """The schema stamped on an operation's document (or on the operation), if any."""
+    if not isinstance(op, dict):
+        return None
+    doc = op.get("doc") if isinstance(op.get("doc"), dict) else op.get("fields")
+    found = doc.get("schema") if isinstance(doc, dict) and "schema" in doc else op.get("schema")
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
 def render_snapshot(name: str, schema: int, generation: int, docs: dict[str, dict]) -> bytes:

@@ -335,7 +335,6 @@ def main(argv: list[str] | None = None) -> None:
     from lmctui.tui import launch
 
     args = launch.parse(sys.argv[1:] if argv is None else argv)
-    launch.check_cpu_jobs(args)
     if args.command == "serve":
         launch.serve(args)
         return

@@ -15,14 +15,27 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 say = partial(print, file=sys.stderr, flush=True)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that refuses bad input as every lmctui command does: one line, exit 2."""
+
+    def error(self, message: str):
+        say(f"{self.prog}: error: {message} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     if argv[:1] == ["serve"]:
-        return _serve_parser().parse_args(argv[1:], argparse.Namespace(command="serve"))
-    parser = argparse.ArgumentParser(prog="lmctui", description="Terminal workbench for linear mode connectivity. "
-                                     "`lmctui serve --help`: the same app in a browser.")
-    _common(parser)
-    parser.add_argument("--demo", action="store_true", help="train a few toy networks first if the registry is empty")
-    return parser.parse_args(argv, argparse.Namespace(command="app"))
+        parser = _serve_parser()
+        args = parser.parse_args(argv[1:], argparse.Namespace(command="serve"))
+    else:
+        parser = OneLineParser(prog="lmctui", description="Terminal workbench for linear mode connectivity. "
+                               "`lmctui serve --help`: the same app in a browser.")
+        _common(parser)
+        parser.add_argument("--demo", action="store_true",
+                            help="train a few toy networks first if the registry is empty")
+        args = parser.parse_args(argv, argparse.Namespace(command="app"))
+    check(parser, args)
+    return args
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -31,41 +44,104 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lmctui serve", description=(
-        "Serve the app to a browser (textual-serve). Bound to this machine only; from elsewhere use "
-        "`ssh -L 8000:localhost:8000 HOST` and open http://localhost:8000."))
+    parser = OneLineParser(prog="lmctui serve", description=(
+        "Serve the app to a browser (textual-serve). Bound to this machine only, and only to whoever has "
+        "the token in the printed URL; from elsewhere use `ssh -L 8000:localhost:8000 HOST` and open the "
+        "printed URL."))
     _common(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--public-url", help="the address the browser uses, when it differs (ssh -L 9000:localhost:"
+                        "8000 HOST: --public-url http://localhost:9000)")
     parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a --host other than this machine: anyone who reaches it controls the app")
+                        help="allow a --host other than this machine: anyone who reaches it and has the token "
+                             "controls the app")
     return parser
 
 
-def check_cpu_jobs(args: argparse.Namespace) -> None:
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before anything starts, what the arguments alone can tell is wrong."""
     if not 1 <= args.cpu_jobs <= 64:
-        raise SystemExit("lmctui: error: --cpu-jobs must be from 1 to 64")
+        parser.error("--cpu-jobs must be from 1 to 64")
+    try:
+        _check_home(args.home)
+        if args.command == "serve":
+            _check_serve(args)
+    except UserError as err:
+        parser.error(str(err))
+
+
+def _check_home(home: str | None) -> None:
+    from lmctui.service.catalog import open_registry, resolve_home
+
+    path = resolve_home(home)  # refuses an empty --home
+    if path.exists() or path.is_symlink():
+        open_registry(home)  # a file, a corrupt or newer registry: refused now, not in the app
+
+
+def _check_serve(args: argparse.Namespace) -> None:
+    import ipaddress
+
+    if args.host != "localhost":
+        try:
+            ipaddress.ip_address(args.host)
+        except ValueError:
+            raise UserError(f"--host must be an IP address (such as 127.0.0.1) or localhost, got {args.host!r}") from None
+    if args.host not in LOCAL_HOSTS and not args.allow_remote:
+        raise UserError(f"--host {args.host} is reachable from other machines; add --allow-remote to mean it, "
+                        "or keep the default and use ssh -L")
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"--port must be from 1 to 65535, got {args.port}")
+    args.public_url = _public_url(args.public_url, args.host, args.port)
+    _check_bindable(args.host, args.port)
+
+
+def _public_url(given: str | None, host: str, port: int) -> str:
+    from urllib.parse import urlsplit
+
+    if given is None:
+        return f"http://{_url_host(host)}:{port}"
+    try:
+        parts = urlsplit(given)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.path.strip("/") or any(c.isspace() or ord(c) < 32 for c in given):
+        raise UserError(f"--public-url must look like http://localhost:9000 (no path), got {given!r}")
+    return given.rstrip("/")
+
+
+def _check_bindable(host: str, port: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise UserError(f"cannot serve on {host} port {port}: {err.strerror}") from None
 
 
 # -- serve ------------------------------------------------------------------------------
 def serve(args: argparse.Namespace) -> None:
     """Run the web server until Ctrl-C; each browser tab gets its own `lmctui` process."""
-    if args.host not in LOCAL_HOSTS and not args.allow_remote:
-        raise SystemExit(f"lmctui: error: --host {args.host} is reachable from other machines; add --allow-remote "
-                         "to mean it, or keep the default and use ssh -L")
-    if not 1 <= args.port <= 65535:
-        raise SystemExit("lmctui: error: --port must be from 1 to 65535")
     try:
-        from textual_serve.server import Server
+        from lmctui.tui.web_server import TokenServer
     except ImportError:
-        raise SystemExit("lmctui: error: `lmctui serve` needs textual-serve: pip install 'lmctui[serve]'") from None
+        say("lmctui serve: error: `lmctui serve` needs textual-serve: pip install 'lmctui[serve]'")
+        raise SystemExit(2) from None
     if args.host not in LOCAL_HOSTS:
-        say(f"lmctui: warning: serving on {args.host}: anyone who can reach port {args.port} controls this app "
-            "and its registry. Prefer the default 127.0.0.1 with ssh -L.")
-    command = app_command(args.home, args.cpu_jobs)
-    say(f"lmctui: serving on http://{_url_host(args.host)}:{args.port} (Ctrl-C stops); from another machine: "
-        f"ssh -L {args.port}:localhost:{args.port} {_hostname()}")
-    Server(command, host=args.host, port=args.port, title="lmctui").serve()
+        say(f"lmctui: warning: serving on {args.host}: anyone who can reach port {args.port} and has the token "
+            "controls this app and its registry. Prefer the default 127.0.0.1 with ssh -L.")
+    server = TokenServer(app_command(args.home, args.cpu_jobs), args.host, args.port, args.public_url)
+    from urllib.parse import urlsplit
+
+    local_port = urlsplit(args.public_url).port or args.port
+    say(f"lmctui: serving on {server.url} (Ctrl-C stops; the token lets in only you); from another machine: "
+        f"ssh -L {local_port}:localhost:{args.port} {_hostname()}")
+    server.serve()
 
 
 def app_command(home: str | None, cpu_jobs: int) -> str:

@@ -18,8 +18,7 @@ MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of i
 def export_csv(app, name: str, rows: list[dict], fields) -> Path:
     """Write `rows` to HOME/exports/NAME-TIME.csv and say where (every screen's `e`)."""
     path = Path(app.home) / "exports" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(path, rows, fields)
+    write_csv(path, rows, fields, Path(app.home))  # exports/ made if missing; never through a link into the home
     app.notify(f"exported {len(rows)} rows to {path}", timeout=8)
     return path
 

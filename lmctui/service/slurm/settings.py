@@ -7,18 +7,42 @@ fields below); options on the command line or in a form override them one by one
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from lmctui.bounded_files import read_json_file
 from lmctui.errors import FieldError, UserError
 
 SETTINGS_FILE = "cluster.json"
 MAX_MINUTES = 366 * 24 * 60  # longer than any partition allows: a typo, not a request
 # Slurm options that lmctui sets itself: passing them through --slurm-option would break
 # the job array, the log paths or the dependency of a sweep's final job.
-RESERVED_OPTIONS = ("array", "output", "error", "dependency", "job-name", "open-mode", "signal", "wrap")
+RESERVED_OPTIONS = ("array", "output", "error", "dependency", "job-name", "open-mode", "signal", "wrap", "requeue",
+                    "no-requeue")
+# sbatch options a --slurm-option may set: resources and scheduling. Left out on purpose: what
+# lmctui sets itself (RESERVED_OPTIONS), and whatever would run code or read files that the
+# command line did not name: export, export-file, get-user-env (the task's environment, so
+# LD_PRELOAD), chdir (python -m imports from the working folder), container, bbf, nodefile,
+# input, propagate, uid, gid, and the sbatch flags that change what sbatch itself does.
+SBATCH_OPTIONS = frozenset({
+    "acctg-freq", "begin", "clusters", "cluster-constraint", "comment", "constraint", "contiguous", "core-spec",
+    "cores-per-socket", "cpu-freq", "cpus-per-gpu", "deadline", "delay-boot", "distribution", "exclude",
+    "exclusive", "extra-node-info", "gpu-bind", "gpu-freq", "gpus", "gpus-per-node", "gpus-per-socket", "gres",
+    "gres-flags", "hint", "kill-on-invalid-dep", "licenses", "mail-type", "mail-user", "mcs-label", "mem-bind",
+    "mem-per-cpu", "mem-per-gpu", "mincpus", "network", "nice", "nodelist", "nodes", "ntasks", "ntasks-per-core",
+    "ntasks-per-gpu", "ntasks-per-node", "ntasks-per-socket", "overcommit", "oversubscribe", "prefer", "priority",
+    "profile", "reservation", "sockets-per-node", "spread-job", "switches", "thread-spec", "threads-per-core",
+    "time-min", "tmp", "tres-per-task", "use-min-nodes", "wckey"})
+# sbatch options that are settings of their own: given as --slurm-option they meet that setting's
+# check (time=abc as --time abc) and become it.
+OPTION_FIELDS = {"time": "time", "partition": "partition", "account": "account", "qos": "qos", "mem": "mem",
+                 "cpus-per-task": "cpus_per_task", "gpus-per-task": "gpus_per_task"}
+# One #SBATCH line's value: no space, quote, backslash, $, `, ; or # (sbatch splits the line on
+# spaces, so a space would add an option), and nothing non-printable (a newline would add a line).
+OPTION_VALUE = re.compile(r"[A-Za-z0-9_.,:=@+/%&|*!()\[\]{}^~-]{1,200}")
+MAX_AUTO_REQUEUES = 20
 
 
 @dataclass(frozen=True)
@@ -34,51 +58,87 @@ class ClusterSettings:
     qos: str | None = None
     array_parallelism: int = 64  # array tasks running at once, per submission
     slurm_options: tuple[tuple[str, str], ...] = ()  # --slurm-option KEY=VALUE, passed to sbatch as --KEY=VALUE
+    signal_delay: int | None = None  # seconds before the time limit that the task is warned; None: from `time`
+    auto_requeues: int = 3  # times a task warned of its time limit (or pre-empted) re-queues itself to go on
 
     def validate(self) -> "ClusterSettings":
         for name in ("partition", "account", "qos"):
             value = getattr(self, name)
-            if value is not None and not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", value):
+            if value is not None and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", value)):
                 raise FieldError(name, f"must be a Slurm name (letters, digits, _ . + -), got {value!r}")
         _check_int(self.time, "time", 1, MAX_MINUTES)
         _check_int(self.gpus_per_task, "gpus_per_task", 0, 64)
         _check_int(self.cpus_per_task, "cpus_per_task", 1, 1024)
         _check_int(self.array_parallelism, "array_parallelism", 1, 10000)
-        if self.mem is not None and not re.fullmatch(r"[1-9][0-9]{0,8}[KMGT]?", self.mem):
+        if self.mem is not None and not (isinstance(self.mem, str) and re.fullmatch(r"[1-9][0-9]{0,8}[KMGT]?", self.mem)):
             raise FieldError("mem", f"must be a size like 4G or 500M, got {self.mem!r}")
+        if not isinstance(self.slurm_options, tuple) or not all(
+                isinstance(kv, tuple) and len(kv) == 2 and all(isinstance(x, str) for x in kv)
+                for kv in self.slurm_options):
+            raise FieldError("slurm_options", f"must be [KEY, VALUE] pairs of strings, got {self.slurm_options!r}")
         for key, value in self.slurm_options:
             check_option(key, value)
+            if key in OPTION_FIELDS:
+                raise FieldError("slurm_option", f"{key} is a setting of its own: give it as --{key}")
+        if self.signal_delay is not None:
+            _check_int(self.signal_delay, "signal_delay", 5, max(5, self.time * 60 // 2))
+        _check_int(self.auto_requeues, "auto_requeues", 0, MAX_AUTO_REQUEUES)
         return self
 
     @property
     def signal_delay_s(self) -> int:
-        """Seconds before the time limit that submitit's warning signal comes. Its default (90 s)
-        is longer than a 1-minute limit, and a signal before the task starts kills it at once."""
-        return max(5, min(90, self.time * 60 // 6))
+        """Seconds before the time limit that the task's warning signal comes (`signal_delay`). By
+        default a sixth of the limit, from 5 s to 90 s: submitit's own 90 s is longer than a 1-minute
+        limit, and a signal before the task starts kills it at once."""
+        return self.signal_delay if self.signal_delay is not None else max(5, min(90, self.time * 60 // 6))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "slurm_options": [list(kv) for kv in self.slurm_options]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClusterSettings":
+    def from_dict(cls, d) -> "ClusterSettings":
+        """Settings stored by hand or in a job: refused (UserError naming the key) unless well-formed.
+        Call `validate()` before they are used."""
+        if not isinstance(d, dict):
+            raise UserError(f"cluster settings must be one JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise UserError(f"cluster settings name unknown fields: {', '.join(unknown)} "
                             f"(known: {', '.join(sorted(known))})")
-        options = tuple((str(k), str(v)) for k, v in d.get("slurm_options") or ())
+        raw = d.get("slurm_options") or ()
+        if not isinstance(raw, (list, tuple)) or not all(
+                isinstance(kv, (list, tuple)) and len(kv) == 2 and all(isinstance(x, str) for x in kv) for kv in raw):
+            raise FieldError("slurm_options", f"must be a list of [KEY, VALUE] pairs of strings, got {raw!r}")
         if isinstance(d.get("time"), str):
             d = {**d, "time": parse_time(d["time"])}
-        return cls(**{**d, "slurm_options": options})
+        return cls(**{**d, "slurm_options": ()}).merged(slurm_options=tuple(tuple(kv) for kv in raw))
 
     def merged(self, **overrides) -> "ClusterSettings":
-        """These settings with every override that is not None (slurm_options are added)."""
+        """These settings with every override that is not None (slurm_options are added; one that is
+        a setting of its own, like time=90, becomes that setting, with its check)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         if "slurm_options" in given:
             mine = dict(self.slurm_options)
-            mine.update(dict(given["slurm_options"]))
+            for key, value in given["slurm_options"]:
+                if key in OPTION_FIELDS:
+                    given.setdefault(OPTION_FIELDS[key], _option_field(key, value))
+                else:
+                    mine[key] = value
             given["slurm_options"] = tuple(mine.items())
         return replace(self, **given)
+
+
+def _option_field(key: str, value: str):
+    """The setting a field-like --slurm-option gives, checked as that setting is (time=abc as --time abc)."""
+    field = OPTION_FIELDS[key]
+    if field == "time":
+        return parse_time(value)
+    if field in ("cpus_per_task", "gpus_per_task"):
+        if not value.isdigit() or not value.isascii():
+            raise FieldError(field, f"must be a whole number, got {value!r}")
+        return int(value)
+    return value  # partition, account, qos, mem: checked by validate()
 
 
 def _check_int(value, name: str, low: int, high: int) -> None:
@@ -87,12 +147,15 @@ def _check_int(value, name: str, low: int, high: int) -> None:
 
 
 def check_option(key: str, value: str) -> None:
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", key or ""):
-        raise FieldError("slurm_option", f"takes KEY=VALUE with an sbatch option name as KEY, got {key!r}")
+    """An sbatch option lmctui passes through: a known one, with a value that stays one #SBATCH line."""
     if key in RESERVED_OPTIONS:
         raise FieldError("slurm_option", f"{key} is set by lmctui itself and cannot be given")
-    if not value.isprintable() or len(value) > 200 or not value.strip():
-        raise FieldError("slurm_option", f"{key}= needs a printable value of 1 to 200 characters")
+    if key not in SBATCH_OPTIONS and key not in OPTION_FIELDS:
+        raise FieldError("slurm_option", f"takes KEY=VALUE with KEY an sbatch resource or scheduling option "
+                                         f"(such as constraint, gres, nodelist), got {key!r}")
+    if not isinstance(value, str) or not OPTION_VALUE.fullmatch(value):
+        raise FieldError("slurm_option", f"{key}= needs a value of 1 to 200 letters, digits and _.,:=@+/%&|*!()[]{{}}^~- "
+                                         f"(no spaces, quotes or control characters), got {value!r}")
 
 
 def parse_option(text: str) -> tuple[str, str]:
@@ -102,6 +165,8 @@ def parse_option(text: str) -> tuple[str, str]:
     if not sep:
         raise FieldError("slurm_option", f"takes KEY=VALUE, got {text!r}")
     check_option(key, value.strip())
+    if key in OPTION_FIELDS:
+        _option_field(key, value.strip())
     return key, value.strip()
 
 
@@ -133,17 +198,14 @@ def settings_path(home: str | Path) -> Path:
 def load_settings(home: str | Path) -> ClusterSettings:
     """The home's default cluster settings (`HOME/cluster.json`), or the built-in ones."""
     path = settings_path(home)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return ClusterSettings()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise UserError(f"cluster settings {path}: cannot read it as JSON ({err})") from None
+    raw = read_json_file(path, "cluster settings")  # a FIFO, a link to /dev/zero, a 10 GB file: refused
     if not isinstance(raw, dict):
         raise UserError(f"cluster settings {path} must hold one JSON object")
     try:
         return ClusterSettings.from_dict(raw).validate()
-    except (UserError, TypeError) as err:
+    except (UserError, TypeError, ValueError) as err:
         raise UserError(f"cluster settings {path}: {err}") from None
 
 

@@ -8,6 +8,7 @@ runs the task was training (they carry the task's host and pid), with Slurm's re
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from typing import Callable
@@ -25,8 +26,17 @@ SACCT_TIMEOUT_S = 30
 ORPHAN_ERROR = "the process running it ended"  # what Registry.mark_orphans_interrupted writes
 
 
+# A Slurm job id as sbatch gives it (an array task: <array id>_<index>). A stored id goes on
+# sacct's and scancel's command lines: anything else (`--user=...`) was written by hand.
+SLURM_ID = re.compile(r"[0-9]{1,12}(_[0-9]{1,7})?")
+
+
+def valid_slurm_id(value) -> bool:
+    return isinstance(value, str) and SLURM_ID.fullmatch(value) is not None
+
+
 def unsettled(registry: Registry) -> list[dict]:
-    return [j for j in registry.all("jobs") if j.get("executor") == "slurm" and j.get("slurm_job_id")
+    return [j for j in registry.all("jobs") if j.get("executor") == "slurm" and valid_slurm_id(j.get("slurm_job_id"))
             and not j.get("slurm_settled")]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from lmctui.errors import WorkFailed
+from lmctui.errors import UserError, WorkFailed
 from lmctui.service.slurm.settings import ClusterSettings
 from lmctui.service.requests import SweepRequest, TrainRequest
 from lmctui.store import Registry
@@ -47,7 +47,7 @@ def job_document(request, settings: ClusterSettings, depends_on: list[str] = ())
         "executor": "slurm", "cluster": settings.to_dict(), "slurm_job_id": None, "slurm_array_job_id": None,
         "slurm_array_index": None, "slurm_state": None, "slurm_reason": None, "slurm_folder": None,
         "slurm_stdout": None, "slurm_stderr": None, "slurm_attempt": 0, "slurm_depends_on": list(depends_on),
-        "slurm_host": None, "slurm_pid": None, "slurm_settled": False,
+        "slurm_host": None, "slurm_pid": None, "slurm_settled": False, "slurm_requeues": 0,
     }
 
 
@@ -56,6 +56,8 @@ def submit(registry: Registry, request, settings: ClusterSettings, cluster: str 
 
     `cluster` is submitit's: "slurm", or "local" / "debug" where a cluster is not the point.
     """
+    if cluster == "slurm":
+        require_slurm()
     tasks, final = task_requests(request)
     docs = registry.insert_many("jobs", [job_document(r, settings) for r in tasks])
     ids = [d["id"] for d in docs]
@@ -68,16 +70,42 @@ def submit(registry: Registry, request, settings: ClusterSettings, cluster: str 
 
 
 def resubmit(registry: Registry, job: dict, cluster: str = "slurm") -> dict:
-    """Submit a failed, cancelled or interrupted Slurm job again, in a fresh folder."""
-    settings = ClusterSettings.from_dict(job.get("cluster") or {})
+    """Submit a failed, cancelled or interrupted Slurm job again, in a fresh folder. Its stored
+    settings and request meet the command line's checks again first: a job document is data."""
+    from lmctui.service.requests import request_from_job
+
+    settings = ClusterSettings.from_dict(job.get("cluster") or {}).validate()
+    request_from_job(job).validate()
+    if cluster == "slurm":
+        require_slurm()
     waiting = [registry.get("jobs", i) for i in job.get("slurm_depends_on") or []]
     live = [d["slurm_job_id"] for d in waiting if d and not d.get("slurm_settled") and d.get("slurm_job_id")]
     registry.update("jobs", job["id"], {
         "status": "pending", "progress": 0.0, "message": "submitting", "error": None, "result": None,
         "started": None, "finished": None, "cancel_requested": False, "eta_s": None, "slurm_state": None,
-        "slurm_reason": None, "slurm_settled": False, "slurm_host": None, "slurm_pid": None})
+        "slurm_reason": None, "slurm_settled": False, "slurm_host": None, "slurm_pid": None, "slurm_requeues": 0})
     sbatch(registry, [job["id"]], settings, cluster, dependency="afterany:" + ":".join(live) if live else None)
     return registry.get("jobs", job["id"])
+
+
+SLURM_ANSWER_S = 15  # how long sinfo may take to answer before Slurm counts as unreachable
+
+
+def require_slurm() -> None:
+    """Refuse, before any job is recorded, a submission this machine cannot make: no sbatch here,
+    or a controller that does not answer (a job left `pending / submitting` forever otherwise)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        raise UserError("--executor slurm: Slurm's commands (sbatch, sinfo) are not on this machine's PATH; "
+                        "submit from a login node of the cluster")
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=SLURM_ANSWER_S)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise UserError(f"--executor slurm: Slurm does not answer here ({err})") from None
+    if done.returncode != 0:
+        raise UserError(f"--executor slurm: Slurm does not answer here (sinfo: {' '.join(done.stderr.split())[:200]})")
 
 
 def sbatch(registry: Registry, job_ids: list[str], settings: ClusterSettings, cluster: str = "slurm",
@@ -87,16 +115,16 @@ def sbatch(registry: Registry, job_ids: list[str], settings: ClusterSettings, cl
 
     first = registry.get("jobs", job_ids[0])
     attempt = (first.get("slurm_attempt") or 0) + 1
-    folder = fresh_folder(registry.home.resolve() / FOLDER, f"{job_ids[0]}.{attempt}")
-    executor = make_executor(folder, settings, cluster, dependency)
     home = str(registry.home.resolve())
-    try:
+    try:  # any failure on the way (a folder that cannot be made, sbatch refusing) marks the jobs failed
+        folder = fresh_folder(registry.home.resolve() / FOLDER, f"{job_ids[0]}.{attempt}")
+        executor = make_executor(folder, settings, cluster, dependency)
         if len(job_ids) == 1:
             submitted = [executor.submit(run_task, home, job_ids[0])]
         else:
             submitted = executor.map_array(run_task, [home] * len(job_ids), job_ids)
     except Exception as err:  # sbatch refused (bad partition, account, limits): say why, keep the record
-        why = " ".join(str(err).split())[-400:]
+        why = " ".join(str(getattr(err, "strerror", None) or err).split())[-400:]
         registry.update_many("jobs", {i: {"status": "failed", "finished": now(), "slurm_settled": True,
                                           "message": "", "error": f"sbatch failed: {why}"} for i in job_ids})
         raise WorkFailed(f"sbatch failed: {why}") from None
@@ -123,11 +151,14 @@ def fresh_folder(parent: Path, name: str) -> Path:
 
 
 def make_executor(folder: Path, settings: ClusterSettings, cluster: str = "slurm", dependency: str | None = None):
-    """A submitit executor for one submission with these settings."""
+    """A submitit executor for one submission with these settings (checked again here: the last
+    gate before they become lines of a batch script)."""
     import submitit
 
+    settings.validate()
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-    extra = dict(settings.slurm_options)
+    # requeue: a task warned of its time limit re-queues itself (slurm_task), whatever the cluster's default
+    extra = {**dict(settings.slurm_options), "requeue": True}
     if dependency:
         extra["dependency"] = dependency
     params = {"name": "lmctui", "timeout_min": settings.time, "cpus_per_task": settings.cpus_per_task,
@@ -148,10 +179,13 @@ def cancel(registry: Registry, job: dict) -> dict:
     import subprocess
 
     if job.get("slurm_settled") or job["status"] in ("done", "failed", "cancelled", "interrupted"):
-        from lmctui.errors import UserError
-
         raise UserError(f"job {job['id']} is {job['status']}; nothing to cancel")
     if job.get("slurm_job_id"):
+        from lmctui.service.slurm.state import valid_slurm_id
+
+        if not valid_slurm_id(job["slurm_job_id"]):
+            raise UserError(f"job {job['id']} names Slurm job {str(job['slurm_job_id'])[:40]!r}, which is not a "
+                            "Slurm id; the registry was changed by hand: nothing was cancelled")
         done = subprocess.run(["scancel", job["slurm_job_id"]], capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
             raise WorkFailed(f"scancel {job['slurm_job_id']} failed: {' '.join(done.stderr.split())[:300]}")

@@ -10,25 +10,31 @@ machine is still alive.
 
 A task that runs a job again (`jobs --requeue`, or Slurm requeueing a preempted job, which
 starts the same pickled call) goes through the same `execute`: a training job takes up the
-runs it made before, from their newest valid resume state (service/resume.py). The task is
-not submitit-checkpointable, on purpose: see docs/cluster.md, "Resuming".
+runs it made before, from their newest valid resume state (service/resume.py).
+
+A task warned that its time limit is near (the warning signal comes `signal_delay` seconds
+before it) stops between two batches, where training writes a resume state of the batch it
+reached, and re-queues itself with `scontrol requeue` (up to `auto_requeues` times, counted
+in the job's `slurm_requeues`): Slurm starts the same call again, which takes the runs up
+from that state, so a job longer than its limit ends by itself with the weights of one that
+never stopped. This is submitit's checkpointing, done where the state is consistent: between
+batches, not inside the signal handler (see docs/cluster.md, "Resuming").
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 from lmctui.errors import WorkFailed
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 
-# submitit's warning before the time limit. Its own handler would end a task that is not
-# checkpointable at once, as FAILED; ignoring it lets Slurm end the task at its limit (SIGTERM:
-# training stops between batches), so the state says TIMEOUT, the job is settled as interrupted,
-# and a re-queue resumes from the last resume state.
+# submitit's warning before the time limit: it stops the work between batches, and the task re-queues itself.
 WARNING_SIGNAL = signal.SIGUSR2
+WARNED = "time limit near"
 
 
 def run_task(home: str, job_id: str) -> dict:
@@ -53,6 +59,8 @@ def run_task(home: str, job_id: str) -> dict:
         result = execute(registry, job, lambda: "interrupted" if stopped else None,
                          lambda fraction, text: queue.progress(job_id, fraction, text, started))
     except BaseException as err:
+        if WARNED in stopped and requeue_self(registry, job_id):
+            return {"job": job_id, "status": "requeued"}
         if stopped:  # Slurm ended the task: its state (CANCELLED, TIMEOUT) settles the job
             registry.update("jobs", job_id, {"message": f"stopped by Slurm ({stopped[0]})"})
         else:
@@ -62,6 +70,33 @@ def run_task(home: str, job_id: str) -> dict:
         _restore(previous)
     queue.finish(job_id, "done", result=result)
     return {"job": job_id, "status": "done"}
+
+
+def requeue_self(registry: Registry, job_id: str) -> bool:
+    """Put this task back in Slurm's queue (`scontrol requeue`), if its job may re-queue once more.
+    Returns whether it was; the job says why in either case."""
+    from lmctui.service.slurm.settings import ClusterSettings
+    from lmctui.service.slurm.state import valid_slurm_id
+
+    job = registry.get("jobs", job_id)
+    done, allowed = job.get("slurm_requeues") or 0, ClusterSettings.from_dict(job.get("cluster") or {}).auto_requeues
+    if done >= allowed or not valid_slurm_id(job.get("slurm_job_id")):
+        registry.update("jobs", job_id, {"message": f"time limit reached after {done} automatic re-queues; "
+                                                    "`jobs --requeue` goes on from the resume state"})
+        return False
+    registry.update("jobs", job_id, {"slurm_requeues": done + 1, "status": "pending", "message":
+                                     f"re-queued itself before its time limit ({done + 1} of {allowed}); it goes on "
+                                     "from the batch it reached"})
+    try:
+        requeued = subprocess.run(["scontrol", "requeue", job["slurm_job_id"]], capture_output=True, text=True,
+                                  timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        requeued = subprocess.CompletedProcess([], 1, "", str(err))
+    if requeued.returncode != 0:
+        registry.update("jobs", job_id, {"status": "running", "message": "scontrol requeue failed: "
+                                         + " ".join(requeued.stderr.split())[:300]})
+        return False
+    return True
 
 
 def _check_dependencies(registry: Registry, job: dict) -> None:
@@ -75,13 +110,13 @@ def _check_dependencies(registry: Registry, job: dict) -> None:
 
 
 def _on_signals(stopped: list) -> dict:
-    """SIGTERM (scancel, or the time limit reached) stops the work between batches; the warning
-    signal is noted only. Returns the handlers it replaced."""
+    """SIGTERM (scancel, or the time limit reached) and the warning before the time limit stop the
+    work between batches. Returns the handlers it replaced."""
     def stop(signum, frame):
         stopped.append(signal.Signals(signum).name)
 
     def note(signum, frame):
-        pass
+        stopped.append(WARNED)
 
     previous = {}
     for signum, handler in ((signal.SIGTERM, stop), (WARNING_SIGNAL, note)):
