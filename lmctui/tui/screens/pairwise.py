@@ -68,9 +68,10 @@ class PairwiseScreen(Screen):
         matrix = self.app.views.pairwise(self.run_ids)
         threshold, kind = self.threshold, self.kind
         refused = matrix.get("incompatible") or {}
-        missing = [pair for pair, c in matrix["cells"].items() if c[kind] is None and pair not in refused]
-        if refused:  # no curve can ever join these: interpolating more would not help
-            found = {"error": f"{len(refused)} pair(s) are not comparable (×): no basins for these runs"}
+        missing = [pair for pair, c in matrix["cells"].items() if c[kind] is None]
+        never = [pair for pair in missing if pair in refused]  # no curve can join these: interpolating won't help
+        if never:
+            found = {"error": f"{len(never)} pair(s) are not comparable (×): no basins for these runs"}
         elif missing:
             found = {"error": f"{len(missing)} pair(s) are not interpolated yet (c queues them): no basins"}
         else:
