@@ -444,6 +444,8 @@ def spec(
     width: Width = None,
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
+    heads: Heads = ModelConfig.heads,
+    patch: Patch = None,
     arch_arg: ArchArgs = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     image_size: ImageSize = None,
@@ -454,7 +456,8 @@ def spec(
     from lmctui.service.specs import SpecRequest, describe
 
     request = SpecRequest(arch, DataConfig(canonical_dataset(dataset), data_dir=data_dir, image_size=image_size),
-                          default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()))
+                          default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()),
+                          heads, patch)
     render.spec(describe(request), json)
 
 

@@ -18,6 +18,22 @@ def test_spec_json_lists_every_group_with_its_axes_and_verifies(cli):
     assert len(every_axis) == len(set(every_axis))  # no weight axis under two groups
 
 
+@pytest.mark.parametrize("arch,dataset", [("vit", "digits"), ("gpt", "modadd")])
+def test_spec_of_a_transformer_holds_one_group_per_block_of_heads(cli, arch, dataset):
+    result = cli("spec", arch, "--dataset", dataset, "--width", "1", "--depth", "3", "--heads", "4", "--json",
+                 use_home=False)
+    assert result.code == 0, result.stderr
+    doc = result.json
+    assert doc["verified"] is True
+    heads = {}
+    for group in doc["groups"]:
+        if group.get("block_group"):
+            heads.setdefault(group["block_group"], []).append(group)
+    assert len(heads) == 3  # one block group per block
+    for members in heads.values():  # queries/keys and values/output, each in 4 heads of 8 dimensions
+        assert len(members) == 2 and all(m["blocks"] == 4 and m["size"] == 32 for m in members)
+
+
 def test_spec_table_shows_groups_and_the_check(cli):
     result = cli("spec", "resnet20", "--dataset", "digits", "--width", "1", use_home=False)
     assert result.code == 0, result.stderr

@@ -25,6 +25,8 @@ class SpecRequest:
     depth: int = ModelConfig.depth
     norm: str = ModelConfig.norm
     arch_args: tuple[str, ...] = ()  # KEY=VALUE texts for a model of your own
+    heads: int = ModelConfig.heads  # transformers only
+    patch: int | None = ModelConfig.patch  # vit only
 
     def validate(self) -> "SpecRequest":
         """Refuse what the fields alone decide, before torch is imported."""
@@ -33,12 +35,12 @@ class SpecRequest:
         if self.arch_args and not is_user_arch(self.arch):
             raise FieldError("arch_args", f"apply to your own models only, not {self.arch}")
         self.data.validate()
-        self.model_config((1, 1, 1), 2).validate()
+        self.model_config(self.data.known_input_shape or (1, 1, 1), 2).validate()
         return self
 
     def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
         return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes,
-                           parse_arch_args(self.arch_args))
+                           parse_arch_args(self.arch_args), heads=self.heads, patch=self.patch)
 
 
 def describe(request: SpecRequest) -> dict:
