@@ -20,13 +20,13 @@ from typing import Annotated, Optional
 import typer
 
 from lmctui import cli_render as render
-from lmctui.choices import ARCHS
 from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
                                 CurveMethods, Dataset, Depth, Device, Epochs, Filters, Heads, Home, Json, LearningRate,
                                 MatchSeed, Modulus, Norm, Optimizer, Out, Patch, PlacementChoice, Restarts, RunsOfBasins,
                                 SteBatch, SteLr, SteSteps, Threshold, TrainFraction, Width, ImageSize, matching,
                                 placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
+from lmctui.cli_models import import_, spec
 from lmctui.cli_plot import plot_app
 from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
@@ -336,37 +336,6 @@ def export_curves(out: Out, filter: Filters = None, home: Home = None, json: Jso
                                            f"{result['path']}")
 
 
-@app.command("import")
-@command
-def import_(
-    files: Annotated[list[Path], typer.Argument(help=".safetensors, .pt or .pth state dicts: one run each")],
-    arch: Arch = "mlp",
-    dataset: Dataset = DataConfig.name,
-    width: Width = None,
-    arch_arg: ArchArgs = None,
-    depth: Depth = ModelConfig.depth,
-    norm: Norm = "none",
-    key_prefix: Annotated[Optional[str], typer.Option(help="Strip this from every weight's name, e.g. module.")] = None,
-    image_size: ImageSize = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
-    device: Device = "auto",
-    home: Home = None,
-    json: Json = False,
-):
-    """Register networks trained elsewhere: each file checked against the model, evaluated, stored as a run."""
-    from lmctui.service.importing import ImportRequest, import_runs
-
-    request = ImportRequest(tuple(map(str, files)), DataConfig(canonical_dataset(dataset), data_dir=data_dir,
-                                                               image_size=image_size),
-                            arch, default_width(arch) if width is None else width, depth, norm,
-                            parse_arch_args(arch_arg or ()), key_prefix, tuple(tag or ()), device)
-    registry = registry_at(home)
-    request.validate(registry.home)  # refused here, before torch
-    signals_interrupt()
-    render.runs({"runs": import_runs(registry, request)}, json)
-
-
 @app.command()
 @command
 def consistency(
@@ -434,31 +403,6 @@ def export_basins(
     result = export(registry_at(home), runs, out, threshold, method, metric, linkage)
     emit_json(result) if json else message(f"wrote {result['rows']} runs in {result['count']} basin(s) to "
                                            f"{result['path']}")
-
-
-@app.command()
-@command
-def spec(
-    arch: Annotated[str, typer.Argument(help=", ".join(ARCHS) + ", or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY")],
-    dataset: Dataset = DataConfig.name,
-    width: Width = None,
-    depth: Depth = ModelConfig.depth,
-    norm: Norm = "none",
-    heads: Heads = ModelConfig.heads,
-    patch: Patch = None,
-    arch_arg: ArchArgs = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
-    image_size: ImageSize = None,
-    json: Json = False,
-):
-    """The permutation spec of an architecture: its groups, the units it leaves unpermuted and why, and whether
-    a random permutation from it leaves the model's outputs unchanged."""
-    from lmctui.service.specs import SpecRequest, describe
-
-    request = SpecRequest(arch, DataConfig(canonical_dataset(dataset), data_dir=data_dir, image_size=image_size),
-                          default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()),
-                          heads, patch)
-    render.spec(describe(request), json)
 
 
 @app.command()
@@ -644,6 +588,10 @@ def cluster_check(
         message(f"ok: Slurm answers; partitions {', '.join(p['name'] for p in report['partitions'])}; home "
                 f"{report['home']} ({report['filesystem']}) writable with working flock"
                 + (f", also from node {report['probe']['node']}" if report.get("probe") else ""))
+
+
+app.command("import")(import_)  # your own networks: cli_models.py
+app.command()(spec)
 
 
 def main() -> None:

@@ -201,7 +201,7 @@ FLOORS = [("lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing"
           ("lmctui.jobs",),
           ("lmctui.service",),
           ("lmctui.plots", "lmctui.cli_output", "lmctui.cli_options", "lmctui.cli_render", "lmctui.cli_run",
-           "lmctui.cli_plot", "lmctui.tui"),
+           "lmctui.cli_plot", "lmctui.cli_models", "lmctui.tui"),
           ("lmctui.cli", "lmctui.bench")]
 
 
