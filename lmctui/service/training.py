@@ -123,7 +123,10 @@ class _RunFiles:
         new = [{**RunRecord.trained(config, seed, prepared.request.tags, prepared.parent, **where,
                                     started=now()).to_doc(), "job": job, "resume_sha256": {}}
                for seed, config in configs if seed not in earlier]
-        made = iter(registry.insert_many("runs", new) if new else [])
+        try:
+            made = iter(registry.insert_many("runs", new) if new else [])
+        except OSError as err:  # no run recorded: its folder (config first) could not be made
+            raise WorkFailed(f"cannot write a run's folder in {registry.home / 'runs'}: {err.strerror}") from None
         docs = [earlier.get(seed) or next(made) for seed, _ in configs]
         try:
             runs = [cls(registry, doc, on_event) for doc in docs]
@@ -238,7 +241,12 @@ def _train_together(registry: Registry, prepared: PreparedTraining, configs: lis
         raise
     except Exception as err:  # a failed run must never take its siblings down
         return _record(registry, runs, [run.stopped("failed", f"{type(err).__name__}: {err}") for run in runs])
-    records = _record(registry, runs, [run.finished(result) for run, result in zip(runs, results)])
+    try:
+        outcomes = [run.finished(result) for run, result in zip(runs, results)]
+    except OSError as err:  # a full disk, a read-only folder: the runs say so, never stay running
+        outcomes = [run.stopped("failed", f"cannot write the run's weights in {run.dir}: {err.strerror}")
+                    for run in runs]
+    records = _record(registry, runs, outcomes)
     for run, record in zip(runs, records):
         if record["status"] == "done":
             run.drop_resume_states()
