@@ -176,7 +176,7 @@ def _curves_rebuilt(registry: Registry, job: dict) -> dict:
 def _sweep(registry: Registry, request: SweepRequest, should_stop=None, job=None, on_progress=None) -> dict:
     from lmctui.service.sweeps import run_sweep
 
-    return run_sweep(registry, request, should_stop, on_progress)
+    return run_sweep(registry, request, should_stop, on_progress, job)
 
 
 BARRIER_KEYS = ("loss_barrier_test", "error_barrier_test", "loss_barrier_train", "error_barrier_train")

@@ -133,8 +133,10 @@ def interp(registry: Registry, request: InterpRequest, on_progress: PointProgres
 
 def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: InterpolationOptions,
                   seed: int = 0, on_progress: PointProgress | None = None,
-                  matching: Matching = Matching(), on_step: StepProgress | None = None) -> list[dict]:
-    """The curves from run a to run b, one per method, stored; returns their records.
+                  matching: Matching = Matching(), on_step: StepProgress | None = None,
+                  job: str | None = None) -> list[dict]:
+    """The curves from run a to run b, one per method, stored (with the `job` that made them, if one
+    did); returns their records.
 
     With `options.refine`, the test barriers are refined between grid points around the
     grid's maximum, and the alpha of the maximum is kept.
@@ -154,7 +156,7 @@ def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: Interpol
         doc = loaded.registry.insert("curves", {
             **_pair_context(run_a.doc, run_b.doc), "method": method, "alignment": alignment and alignment["id"],
             "points": options.points, "repair": options.repair, "reset_bn": options.reset_bn, **curve.to_dict(),
-            **refined})
+            **refined, **({"job": job} if job else {})})
         curves.append(curve_record(doc))
     return curves
 

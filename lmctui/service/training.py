@@ -84,7 +84,7 @@ def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTrain
 
 def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | None = None,
                should_stop: StopCheck | None = None, prepared: PreparedTraining | None = None,
-               job: str | None = None) -> list[dict]:
+               job: str | None = None, same_config: bool = False) -> list[dict]:
     """Train one run per seed into the registry; return their records.
 
     Several seeds train as one vectorized computation unless `request.vectorize` is
@@ -93,14 +93,15 @@ def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | 
 
     The runs record `job`; when that job runs again, the runs its earlier attempt made are
     taken up (same ids): a finished one is kept, the others continue from their newest valid
-    resume state, or from scratch without one (`on_event` hears a `Resumed` for each).
+    resume state, or from scratch without one (`on_event` hears a `Resumed` for each). With
+    `same_config`, only a run of this very config is taken up (a sweep's job: several values).
     """
     prepared = prepared or prepare_training(registry, request)
     configs = [request.seed_config(seed) for seed in request.seeds]
     if prepared.vectorized:
-        return _train_together(registry, prepared, configs, on_event, should_stop, job)
+        return _train_together(registry, prepared, configs, on_event, should_stop, job, same_config)
     return [_train_together(registry, replace(prepared, request=replace(request, seeds=(seed,))), [config],
-                            on_event, should_stop, job)[0]
+                            on_event, should_stop, job, same_config)[0]
             for config, seed in zip(configs, request.seeds)]
 
 
@@ -215,9 +216,10 @@ class _Checkpoints:
 
 
 def _train_together(registry: Registry, prepared: PreparedTraining, configs: list[TrainConfig], on_event,
-                    should_stop, job: str | None = None) -> list[dict]:
+                    should_stop, job: str | None = None, same_config: bool = False) -> list[dict]:
     """Train the prepared seeds (one, or several as one vectorized computation)."""
-    earlier = earlier_runs(registry, job, prepared.request.seeds)
+    seeds = prepared.request.seeds
+    earlier = earlier_runs(registry, job, seeds, {s: prepared.stored_config(s) for s in seeds} if same_config else None)
     done = finished_earlier(earlier, prepared.request.seeds)
     if done is not None:
         return [run_view(doc) for doc in done]
