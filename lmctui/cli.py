@@ -26,7 +26,7 @@ from lmctui.cli_options import (AlignMethod, Arch, AverageMethod, BasinLinkage, 
                                 MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
                                 SteLr, SteSteps, Threshold, matching, placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
-from lmctui.cli_run import command, registry_at, run_request, signals_interrupt
+from lmctui.cli_run import command, registry_at, run_request, signals_interrupt, stops_between_steps
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
                             InterpolationOptions, ModelConfig, TrainConfig)
 from lmctui.errors import FieldError, UserError
@@ -315,8 +315,9 @@ def consistency(
     signals_interrupt()
     from lmctui.service.consistency import consistency as measure
 
-    found = measure(registry, runs, seed, Matching(restarts), points, device,
-                    on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
+    with stops_between_steps():
+        found = measure(registry, runs, seed, Matching(restarts), points, device,
+                        on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
     emit_json({"consistency": found}) if json else render.consistency(found)
 
 
