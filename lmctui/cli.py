@@ -21,17 +21,19 @@ import typer
 
 from lmctui import cli_render as render
 from lmctui.choices import ARCHS
-from lmctui.cli_options import (AlignMethod, Arch, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
+from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
                                 CurveMethods, Dataset, Depth, Device, Epochs, Filters, Home, Json, LearningRate,
                                 MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
-                                SteLr, SteSteps, Threshold, matching, placement_options, read_json)
+                                SteLr, SteSteps, Threshold, Width, ImageSize, matching, placement_options,
+                                read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
 from lmctui.cli_run import command, registry_at, run_request, signals_interrupt, stops_between_steps
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
-                            InterpolationOptions, ModelConfig, TrainConfig)
+                            InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_width)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
 from lmctui.service.methods import DEFAULT_CURVE_METHODS, DEFAULT_METHOD, curve_methods
+from lmctui.usermodel import parse_arch_args
 
 app = typer.Typer(help="lmctui: train, align, interpolate and average networks from scripts.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -49,7 +51,8 @@ TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 def train(
     dataset: Dataset = DataConfig.name,
     arch: Arch = "mlp",
-    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = ModelConfig.width,
+    width: Width = None,
+    arch_arg: ArchArgs = None,
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-7: one run each")] = "0",
@@ -69,6 +72,7 @@ def train(
     noise: Annotated[Optional[float], typer.Option(help="Toy data: input noise")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
+    image_size: ImageSize = None,
     device: Device = "auto",
     vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
     tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
@@ -89,9 +93,10 @@ def train(
             epochs=epochs, warmup_epochs=warmup, schedule=schedule,
             save_epochs=tuple(parse_int_list(save_epochs, "save_epochs")) if save_epochs is not None else ())
         request = TrainRequest(
-            data=DataConfig(dataset, n_samples, noise, data_dir, download), arch=arch, width=width, depth=depth,
-            norm=norm, train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed,
-            data_seed=data_seed, init_from=init_from, device=device, tags=tuple(tag or ()), vectorize=vectorize)
+            data=DataConfig(canonical_dataset(dataset), n_samples, noise, data_dir, download, image_size), arch=arch,
+            width=default_width(arch) if width is None else width, depth=depth, norm=norm, train=train_config,
+            seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed, init_from=init_from,
+            device=device, tags=tuple(tag or ()), vectorize=vectorize, arch_args=parse_arch_args(arch_arg or ()))
     view = TrainProgress(enabled=True)
     run_request(request, placement, home, json, lambda made: render.runs(made, json), queue, view,
                 {"on_event": view})
@@ -289,6 +294,37 @@ def export_barriers(out: Out, home: Home = None, json: Json = False):
     emit_json(result) if json else message(f"wrote {result['rows']} curves to {result['path']}")
 
 
+@app.command("import")
+@command
+def import_(
+    files: Annotated[list[Path], typer.Argument(help=".safetensors, .pt or .pth state dicts: one run each")],
+    arch: Arch = "mlp",
+    dataset: Dataset = DataConfig.name,
+    width: Width = None,
+    arch_arg: ArchArgs = None,
+    depth: Depth = ModelConfig.depth,
+    norm: Norm = "none",
+    key_prefix: Annotated[Optional[str], typer.Option(help="Strip this from every weight's name, e.g. module.")] = None,
+    image_size: ImageSize = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="Tag the runs (repeatable)")] = None,
+    device: Device = "auto",
+    home: Home = None,
+    json: Json = False,
+):
+    """Register networks trained elsewhere: each file checked against the model, evaluated, stored as a run."""
+    from lmctui.service.importing import ImportRequest, import_runs
+
+    request = ImportRequest(tuple(map(str, files)), DataConfig(canonical_dataset(dataset), data_dir=data_dir,
+                                                               image_size=image_size),
+                            arch, default_width(arch) if width is None else width, depth, norm,
+                            parse_arch_args(arch_arg or ()), key_prefix, tuple(tag or ()), device)
+    registry = registry_at(home)
+    request.validate(registry.home)  # refused here, before torch
+    signals_interrupt()
+    render.runs({"runs": import_runs(registry, request)}, json)
+
+
 @app.command()
 @command
 def consistency(
@@ -362,20 +398,22 @@ def export_basins(
 @app.command()
 @command
 def spec(
-    arch: Annotated[str, typer.Argument(help=", ".join(ARCHS))],
+    arch: Annotated[str, typer.Argument(help=", ".join(ARCHS) + ", or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY")],
     dataset: Dataset = DataConfig.name,
-    width: Annotated[int, typer.Option(help="MLP hidden units, or CNN width multiplier")] = ModelConfig.width,
+    width: Width = None,
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
-    arch_arg: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for a model of your own (repeatable)")] = None,
+    arch_arg: ArchArgs = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
+    image_size: ImageSize = None,
     json: Json = False,
 ):
     """The permutation spec of an architecture: its groups, the units it leaves unpermuted and why, and whether
     a random permutation from it leaves the model's outputs unchanged."""
     from lmctui.service.specs import SpecRequest, describe
 
-    request = SpecRequest(arch, DataConfig(dataset, data_dir=data_dir), width, depth, norm, tuple(arch_arg or ()))
+    request = SpecRequest(arch, DataConfig(canonical_dataset(dataset), data_dir=data_dir, image_size=image_size),
+                          default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()))
     render.spec(describe(request), json)
 
 
@@ -410,7 +448,9 @@ def sweep(
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
     widths: Annotated[str, typer.Option(help="Widths to sweep, e.g. 8,32,128")] = ",".join(map(str, DEFAULT_SWEEP_WIDTHS)),
-    width: Annotated[int, typer.Option(help="The width when --sweep names another axis")] = ModelConfig.width,
+    width: Annotated[Optional[int], typer.Option(help="The width when --sweep names another axis")] = None,
+    arch_arg: ArchArgs = None,
+    image_size: ImageSize = None,
     sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1 or optimizer=sgd,adam ...")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per value (>= 2)")] = DEFAULT_SWEEP_SEEDS,
     epochs: Epochs = TrainConfig.epochs,
@@ -440,9 +480,10 @@ def sweep(
             raise FieldError("sweep", f"takes axis=v1,v2, got {sweep_axis!r}")
         axis = axis.strip()
         values = sweep_values(axis, [v.strip() for v in raw.split(",") if v.strip()])
-    base = TrainRequest(DataConfig(dataset), arch, width, depth, norm,
+    base = TrainRequest(DataConfig(canonical_dataset(dataset), image_size=image_size), arch,
+                        default_width(arch) if width is None else width, depth, norm,
                         TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
-                        seeds=sweep_seeds(seeds), device=device)
+                        seeds=sweep_seeds(seeds), device=device, arch_args=parse_arch_args(arch_arg or ()))
     request = SweepRequest(base, axis, values, parse_csv_words(methods, curve_methods(), "methods"), points,
                            matching(restarts, ste_steps, ste_batch, ste_lr))
     run_request(request, placement, home, json, lambda made: render.sweep(made, json, axis, plot), queue,

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
-from lmctui.configs import DEFAULT_RESTARTS, STEOptions
+from lmctui.configs import DEFAULT_RESTARTS, ModelConfig, STEOptions
 from lmctui.errors import FieldError
 from lmctui.service.methods import align_methods, average_methods, curve_methods
 
@@ -28,8 +28,13 @@ Device = Annotated[str, typer.Option(help="auto|cpu|cuda[:N]")]
 MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of weight matching's visiting order (restart i uses "
                                                        "seed + i) and of STE matching's batch order")]
 Out = Annotated[Path, typer.Option("--out", help="CSV file to write")]
-Dataset = Annotated[str, typer.Option(help=", ".join(DATASETS))]
-Arch = Annotated[str, typer.Option(help=", ".join(ARCHS))]
+Dataset = Annotated[str, typer.Option(help=", ".join(DATASETS) + ", or your own: npz:PATH, folder:PATH")]
+Arch = Annotated[str, typer.Option(help=", ".join(ARCHS) + ", or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY")]
+ArchArgs = Annotated[Optional[list[str]], typer.Option(
+    "--arch-arg", help="KEY=VALUE for your own model's factory (repeatable; VALUE as JSON where it parses)")]
+ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: resize every image to this square size")]
+Width = Annotated[Optional[int], typer.Option(
+    help=f"MLP hidden units, or CNN width multiplier [{ModelConfig.width}]; your own model: passed as width= if given")]
 Depth = Annotated[int, typer.Option(help="MLP hidden layers")]
 Norm = Annotated[str, typer.Option(help="CNN norm: " + ", ".join(NORMS))]
 Epochs = Annotated[int, typer.Option()]

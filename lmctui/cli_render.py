@@ -111,6 +111,11 @@ def run_shown(shown: dict) -> None:
     print_table(shown["metrics"], ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"], "metrics")
     if shown.get("job") is not None:
         print_table([{"field": k, "value": v} for k, v in shown["job"].items()], ["field", "value"], "Slurm job")
+    if shown.get("source"):
+        print_table([{"field": k, "value": shown[k]} for k in ("source", "source_file", "source_file_sha256")
+                     if k in shown], ["field", "value"], "weights from outside")
+    for note in shown.get("notes") or []:
+        message(note)
     damaged = [f for f, s in shown["files"].items() if s != "ok"]
     if damaged:
         message(f"warning: {', '.join(damaged)} of run {shown['run']['id']}: {shown['files'][damaged[0]]}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
 from lmctui.errors import FieldError
+from lmctui.usermodel import check_arch_args, check_source, is_user_arch
 
 # Upper bounds, checked before any work: far above any study this tool is for, low
 # enough that a typo cannot exhaust memory or run for days.
@@ -57,15 +58,56 @@ def check_choice(value, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+# Your own data: `npz:PATH` (arrays x_train, y_train, x_test, y_test) or `folder:PATH`
+# (ImageFolder layout with train/ and test/), used as given (no normalization: weights
+# trained elsewhere on the same arrays then see the same inputs here).
+USER_DATA_KINDS = ("npz", "folder")
+MAX_IMAGE_SIZE = 4096
+
+
+def user_data_kind(name) -> str | None:
+    """"npz" or "folder" when `name` is `npz:PATH` / `folder:PATH`, else None."""
+    kind = name.partition(":")[0] if isinstance(name, str) and ":" in name else None
+    return kind if kind in USER_DATA_KINDS else None
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files under `root`, in sorted order (what folder: data reads and its sha256 covers)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def canonical_dataset(name: str) -> str:
+    """`npz:PATH` / `folder:PATH` with the path made absolute (a run is read again from any folder)."""
+    kind = user_data_kind(name)
+    if kind is None:
+        return name
+    path = name.partition(":")[2]
+    check(bool(path), "dataset", f"{kind}: needs a path, as in {kind}:PATH")
+    return f"{kind}:{Path(path).expanduser().resolve()}"
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU
+    name: str = "moons"  # a 2-D toy problem: trains in seconds on any CPU; or npz:PATH / folder:PATH
     n_samples: int = 1000  # toy problems only: train + test examples
     noise: float | None = None  # toy problems only: None means the problem's default noise
     data_dir: str | None = None  # torchvision data sets only
     download: bool = False  # torchvision data sets only: fetch into data_dir when missing
+    image_size: int | None = None  # folder data only: resize every image to this square size
+    sha256: str | None = None  # npz / folder data only: of the content a run trained on
+
+    @property
+    def user_path(self) -> Path | None:
+        """The file or folder of npz / folder data (None for the data sets lmctui knows)."""
+        return Path(self.name.partition(":")[2]) if user_data_kind(self.name) else None
 
     def validate(self) -> "DataConfig":
+        if user_data_kind(self.name):
+            return self._validate_user()
+        check(self.image_size is None, "image_size", "applies to folder: data only")
         check_choice(self.name, "dataset", DATASETS)
         check(isinstance(self.download, bool), "download", f"must be true or false, got {self.download!r}")
         if self.name in OPTIONAL_PACKAGES:
@@ -90,12 +132,30 @@ class DataConfig:
               f"{root} does not exist; download fetches {self.name} there")
         check(not root.exists() or os.access(root, os.R_OK | os.X_OK), "data_dir", f"{root} is not readable")
 
+    def _validate_user(self) -> "DataConfig":
+        kind, path = user_data_kind(self.name), self.user_path
+        if kind == "npz":
+            check(path.is_file(), "dataset", f"{path} is not a file (npz: needs a .npz of x_train, y_train, "
+                                             "x_test, y_test)")
+            check(self.image_size is None, "image_size", "applies to folder: data only")
+        else:
+            check(path.is_dir(), "dataset", f"{path} is not a folder")
+            for split in ("train", "test"):
+                check((path / split).is_dir(), "dataset", f"{path} has no {split}/ folder (folder: needs "
+                                                          "train/CLASS/IMAGE and test/CLASS/IMAGE)")
+            if self.image_size is not None:
+                check_int(self.image_size, "image_size", 1, MAX_IMAGE_SIZE)
+        check(os.access(path, os.R_OK), "dataset", f"{path} is not readable")
+        return self
+
     @property
     def images(self) -> bool:
         return self.name not in TOY_DATASETS
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stored form; the npz / folder fields only where they apply (older records compare equal)."""
+        d = asdict(self)
+        return d if user_data_kind(self.name) else {k: v for k, v in d.items() if k not in ("image_size", "sha256")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataConfig":
@@ -117,20 +177,26 @@ def _check_installed(dataset: str) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "mlp"
-    width: int = 64  # MLP: hidden units per layer; CNNs: channel multiplier
+    arch: str = "mlp"  # a built-in (ARCHS), or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY (usermodel.py)
+    width: int | None = 64  # MLP: hidden units per layer; CNNs: channel multiplier; your own: `width=` if not None
     depth: int = 2  # MLP only: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical)
     norm: str = "none"  # CNNs only: none | batch | layer
     input_shape: tuple[int, ...] = (2,)
     num_classes: int = 2
+    arch_args: dict = field(default_factory=dict)  # your own models only: the factory's keyword arguments
+    source_sha256: str | None = None  # your own models only: the sha256 of the factory's source file
+
+    @property
+    def user(self) -> bool:
+        """Whether the architecture is the user's own (a factory), not a built-in."""
+        return is_user_arch(self.arch)
 
     def validate(self) -> "ModelConfig":
+        if self.user:
+            return self._validate_user()
         check_choice(self.arch, "arch", ARCHS)
-        check(isinstance(self.input_shape, tuple) and 1 <= len(self.input_shape) <= 3
-              and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SAMPLES
-                      for n in self.input_shape), "input_shape",
-              f"must be 1 to 3 positive whole numbers, got {self.input_shape!r}")
-        check_int(self.num_classes, "num_classes", 2, MAX_WIDTH)
+        check_arch_args(self.arch, self.arch_args)
+        self._check_data_shape()
         check_int(self.width, "width", 1, MAX_WIDTH)
         if self.arch == "mlp":
             check_int(self.depth, "depth", 1, MAX_DEPTH)
@@ -141,14 +207,34 @@ class ModelConfig:
               f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
         return self
 
+    def _check_data_shape(self) -> None:
+        check(isinstance(self.input_shape, tuple) and 1 <= len(self.input_shape) <= 3
+              and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SAMPLES
+                      for n in self.input_shape), "input_shape",
+              f"must be 1 to 3 positive whole numbers, got {self.input_shape!r}")
+        check_int(self.num_classes, "num_classes", 2, MAX_WIDTH)
+
+    def _validate_user(self) -> "ModelConfig":
+        check_source(self.arch)
+        self._check_data_shape()
+        check_arch_args(self.arch, self.arch_args)
+        if self.width is not None:
+            check_int(self.width, "width", 1, MAX_WIDTH)
+        check(self.norm == "none", "norm", f"applies to the built-in CNNs only; your own model chooses its "
+                                           f"normalization itself, got {self.norm!r}")
+        return self
+
     @property
     def vectorizable(self) -> bool:
-        """Whether seeds of this model can train as one vectorized computation: every model but a
-        BatchNorm CNN (its running statistics are buffers that torch.func cannot stack)."""
-        return self.norm != "batch" or self.arch == "mlp"
+        """Whether seeds of this model can train as one vectorized computation: every built-in model
+        but a BatchNorm CNN (its running statistics are buffers that torch.func cannot stack). Your
+        own model may: training tries it (core.vectorized.vectorize_refusal) and says why not."""
+        return self.user or self.norm != "batch" or self.arch == "mlp"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The stored form; a built-in architecture's has no user-model fields (older records compare equal)."""
+        d = asdict(self)
+        return d if self.user else {k: v for k, v in d.items() if k not in ("arch_args", "source_sha256")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -162,6 +248,11 @@ class ModelConfig:
 # the barrier's fall with width shows in one table that trains in a minute on a CPU.
 DEFAULT_SWEEP_WIDTHS = (8, 32, 128)
 DEFAULT_SWEEP_SEEDS = 2  # seeds per swept value: one pair, the fewest that has a barrier
+
+
+def default_width(arch: str) -> int | None:
+    """The width when none is given: ModelConfig's for a built-in; none for your own model (its factory's default)."""
+    return None if is_user_arch(arch) else ModelConfig.width
 
 
 @dataclass(frozen=True)

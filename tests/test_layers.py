@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lmctui"
 LEAVES = {"lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.jsonio", "lmctui.bounded_files",
-          "lmctui.export_files"}  # torch-free, import nothing above
+          "lmctui.export_files", "lmctui.usermodel"}  # torch-free, import nothing above
 
 
 def imports_of(path: Path) -> set[str]:
@@ -113,6 +113,15 @@ REFUSALS = [
     ["export", "basins", "a", "b", "--threshold", "-1", "--out", "basins.csv"],
     ["export", "alignments"],
     ["show", "a"],
+    # issue 18: your own models, data and weights
+    ["train", "--arch", "not a module:make"],
+    ["train", "--arch", "no_such_module_anywhere:make"],
+    ["train", "--arch", "/nonexistent/net.py:make"],
+    ["train", "--arch", "mlp", "--arch-arg", "width=3"],
+    ["train", "--arch-arg", "oops"],
+    ["train", "--dataset", "npz:/nonexistent/data.npz"],
+    ["train", "--dataset", "folder:/nonexistent"],
+    ["import", "/nonexistent/weights.pt"],
 ]
 
 
@@ -180,7 +189,7 @@ def test_no_import_cycle_anywhere():
 
 # Lower floors first: a module may import its own floor and the floors below, never one above.
 FLOORS = [("lmctui.choices", "lmctui.configs", "lmctui.errors", "lmctui.parsing", "lmctui.jsonio", "lmctui.bounded_files",
-           "lmctui.export_files"),
+           "lmctui.export_files", "lmctui.usermodel"),
           ("lmctui.core", "lmctui.formatting"),
           ("lmctui.store", "lmctui.records"),
           ("lmctui.jobs",),

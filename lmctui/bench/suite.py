@@ -147,8 +147,10 @@ def run(quick: bool = False, log=lambda text: None) -> dict:
     log(f"dense matmul (float32, 1024^3): {peak / 1e9:.1f} GFLOP/s")
     results = []
     from lmctui.bench.processes import bench_processes
+    from lmctui.bench.user_model import bench_user_model
 
     for step in (lambda: bench_processes(quick, peak, log), lambda: bench_training(quick, peak),
+                 lambda: bench_user_model(quick, median_seconds),
                  lambda: bench_interpolation(quick), lambda: bench_matching(quick), lambda: bench_first_frame(quick)):
         rows = step()
         for row in rows if isinstance(rows, list) else [rows]:

@@ -18,6 +18,7 @@ from lmctui.choices import TOY_DATASETS
 from lmctui.configs import DataConfig
 from lmctui.core.digits import load_digits_arrays
 from lmctui.errors import FieldError, UserError
+from lmctui.core.user_data import load_user_data
 
 
 # Default input noise per toy problem: enough overlap that the task is not trivial,
@@ -30,7 +31,7 @@ SPLIT_SEED = 0  # one fixed split per data set, so every run sees the same examp
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    x_train: torch.Tensor  # (N, *input_shape)
+    x_train: torch.Tensor  # (N, *input_shape); float32, or int64 token ids from an npz
     y_train: torch.Tensor  # (N,) int64
     x_test: torch.Tensor
     y_test: torch.Tensor
@@ -53,6 +54,8 @@ class Dataset:
 def load_dataset(config: DataConfig) -> Dataset:
     """Build or read the data set that `config` names, on the CPU."""
     config.validate()
+    if config.user_path is not None:
+        return Dataset(config.name, *load_user_data(config))
     if config.name in TOY_DATASETS:
         noise = DEFAULT_NOISE[config.name] if config.noise is None else config.noise
         x, y = make_toy(config.name, config.n_samples, noise, seed=SPLIT_SEED)

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lmctui.configs import ModelConfig
+from lmctui.usermodel import build_user_model
 
 
 # VGG: output channels per conv at width 1; "M" is a 2x2 max-pool. Three pools take
@@ -26,6 +27,8 @@ RESNET_BLOCKS_PER_STAGE = 3  # 3 stages x 3 blocks x 2 convs + stem + head = 20 
 def build_model(config: ModelConfig, generator: torch.Generator | None = None) -> nn.Module:
     """A fresh model for `config`, initialized from `generator` (thread-safe, no global RNG)."""
     config.validate()
+    if config.user:
+        return build_user(config, generator)
     if config.arch == "mlp":
         model = MLP(math.prod(config.input_shape), config.width, config.depth, config.num_classes)
     elif config.arch == "vgg":
@@ -35,6 +38,14 @@ def build_model(config: ModelConfig, generator: torch.Generator | None = None) -
     if generator is not None:
         reset_parameters(model, generator)
     return model
+
+
+def build_user(config: ModelConfig, generator: torch.Generator | None = None) -> nn.Module:
+    """The user's factory called for `config`; with `generator`, its init is drawn from a seed taken from it
+    (a user's layers may be of any kind, so they initialize themselves, from that seed)."""
+    seed = None if generator is None else int(torch.randint(2**62, (1,), generator=generator))
+    return build_user_model(config.arch, config.input_shape, config.num_classes, config.arch_args, config.width,
+                            seed, config.source_sha256)
 
 
 @torch.no_grad()

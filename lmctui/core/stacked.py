@@ -63,7 +63,7 @@ class StackedModel:
         """x: (S, B, ...) one batch per network -> (S, B, classes)."""
         if self.mlp_depth is not None:
             return self._mlp_forward(x)
-        return vmap(self._forward)(self.params, self.buffers, x)
+        return vmap(self._forward, randomness="different")(self.params, self.buffers, x)  # dropout: its own mask per seed
 
     @torch.no_grad()
     def logits_shared(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,28 @@ from lmctui.core.training import (PROGRESS_SECONDS, Checkpointer, EpochEnd, Step
 
 
 def can_vectorize(model_config: ModelConfig) -> bool:
-    return model_config.vectorizable
+    return vectorize_refusal(model_config) is None
+
+
+def vectorize_refusal(model_config: ModelConfig, input_dtype: torch.dtype = torch.float32) -> str | None:
+    """Why seeds of this model cannot train as one vectorized computation (None when they can)."""
+    if not model_config.user:
+        return None if model_config.vectorizable else "BatchNorm updates its running statistics in place"
+    model = init_model(model_config, 0)
+    if any(getattr(m, "track_running_stats", False) for m in model.modules()):
+        return "it has BatchNorm, which updates its running statistics in place"
+    return _vmap_refusal(model_config, model, input_dtype)
+
+
+def _vmap_refusal(model_config: ModelConfig, model: torch.nn.Module, dtype: torch.dtype) -> str | None:
+    """Run two stacked copies forward and backward on two examples; what vmap refuses, as one line."""
+    params, buffers = stack_module_state([model, model])
+    stack = StackedModel(model_config, {k: v.detach().requires_grad_() for k, v in params.items()}, buffers)
+    try:
+        stack.logits(torch.zeros(2, 2, *model_config.input_shape, dtype=dtype)).sum().backward()
+    except Exception as err:  # whatever the user's forward does that vmap cannot batch
+        return f"vmap cannot batch its forward ({type(err).__name__}: {' '.join(str(err).split())[:160]})"
+    return None
 
 
 def same_but_seeds(configs: list[TrainConfig]) -> bool:

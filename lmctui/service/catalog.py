@@ -9,6 +9,7 @@ from pathlib import Path
 from lmctui.errors import FieldError, UserError
 from lmctui.records import (ALIGNMENT_FIELDS, CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS,
                             SWEEP_SUMMARY_FIELDS, filter_docs, run_view, sweep_view, view, write_csv)
+from lmctui.service.user_inputs import provenance
 from lmctui.store import Registry, resolve_home
 from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256, read_metrics_counted
 
@@ -74,6 +75,12 @@ def incompatibility(a: dict, b: dict) -> str | None:
         if _as_list(model_a[key]) != _as_list(model_b[key]):
             return (f"runs {a['id']} and {b['id']} differ in {key.replace('_', ' ')}: "
                     f"{model_a[key]} vs {model_b[key]}")
+    # your own models and data: the same arguments, the same source, the same content
+    for what, part, key in (("arch args", "model", "arch_args"), ("model source (sha256)", "model", "source_sha256"),
+                            ("data content (sha256)", "data", "sha256")):
+        value_a, value_b = (a["config"].get(part) or {}).get(key), (b["config"].get(part) or {}).get(key)
+        if value_a != value_b:
+            return f"runs {a['id']} and {b['id']} differ in {what}: {value_a} vs {value_b}"
     return None
 
 
@@ -102,7 +109,7 @@ def show_run(registry: Registry, prefix: str) -> dict:
     run_dir = registry.run_dir(doc["id"])
     metrics, skipped = read_metrics_counted(run_dir / METRICS)
     return {"run": run_view(doc), "config": doc.get("config"), "metrics": metrics, "metrics_skipped": skipped,
-            "files": weight_files(doc, run_dir)}
+            "files": weight_files(doc, run_dir), **provenance(doc)}
 
 
 def show_entry(registry: Registry, prefix: str) -> tuple[str, dict]:

@@ -17,6 +17,7 @@ from lmctui.core.data import Dataset, load_dataset
 from lmctui.core.devices import resolve_device
 from lmctui.errors import UserError
 from lmctui.service.catalog import require_done, resolve_runs
+from lmctui.service.user_inputs import check_data_unchanged
 from lmctui.store import Registry
 from lmctui.store.runfiles import WEIGHTS, load_weights
 
@@ -51,6 +52,8 @@ class LoadedRuns:
     def load(cls, registry: Registry, prefixes: list[str], device: str | torch.device = "auto") -> "LoadedRuns":
         """Resolve, check and load the runs; refuses duplicates, unfinished and incompatible runs."""
         docs = resolve_runs(registry, prefixes)
+        for doc in docs:
+            check_data_unchanged(doc)
         dev = device if isinstance(device, torch.device) else resolve_device(device)
         return cls(registry, dev, [LoadedRun.load(registry, d, dev) for d in docs])
 

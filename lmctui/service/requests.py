@@ -16,6 +16,7 @@ from lmctui.configs import (DEFAULT_SWEEP_WIDTHS, MAX_RESTARTS, MAX_SEED, DataCo
                             TrainConfig, check, check_choice, check_device, check_int, default_restarts)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_run_at_epoch
+from lmctui.usermodel import short_arch
 from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
                                     curve_methods, methods_using)
 
@@ -30,8 +31,8 @@ class TrainRequest:
 
     KIND: ClassVar[str] = "train"
     data: DataConfig = field(default_factory=DataConfig)
-    arch: str = "mlp"
-    width: int = ModelConfig.width
+    arch: str = "mlp"  # a built-in, or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY
+    width: int | None = ModelConfig.width  # None: your own factory's default (default_width)
     depth: int = ModelConfig.depth
     norm: str = "none"
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -42,6 +43,7 @@ class TrainRequest:
     device: str = "auto"
     tags: tuple[str, ...] = ()
     vectorize: bool = True  # train the seeds together (torch.func) when the model allows
+    arch_args: dict = field(default_factory=dict)  # your own model's keyword arguments (--arch-arg KEY=VALUE)
 
     def validate(self) -> "TrainRequest":
         self.data.validate()
@@ -69,12 +71,13 @@ class TrainRequest:
             return cls(DataConfig.from_dict(config["data"]), model["arch"], model["width"], model["depth"],
                        model["norm"], train, seeds=(train.init_seed,), init_seed=train.init_seed,
                        data_seed=train.data_seed, init_from=config.get("init_from"), device=device, tags=tags,
-                       vectorize=False)
+                       vectorize=False, arch_args=dict(model.get("arch_args") or {}))
         except (KeyError, TypeError, AttributeError) as err:
             raise FieldError("config", f"is not a run's config.json (missing or malformed {err})") from None
 
     def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
-        return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes)
+        return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes,
+                           dict(self.arch_args))
 
     @property
     def trains_together(self) -> bool:
@@ -93,7 +96,8 @@ class TrainRequest:
         return ()  # init_from is checked on its own rules (checks.spawn_source)
 
     def title(self) -> str:
-        return f"train {self.data.name} {self.arch} w{self.width} seeds {_seeds_text(self.seeds)}"
+        width = "" if self.width is None else f" w{self.width}"
+        return f"train {self.data.name} {short_arch(self.arch)}{width} seeds {_seeds_text(self.seeds)}"
 
     def to_params(self) -> dict:
         return {**asdict(self), "data": self.data.to_dict(), "train": _train_params(self.train),

@@ -20,13 +20,16 @@ import torch
 
 from lmctui.core.data import Dataset, load_dataset
 from lmctui.core.devices import resolve_device
+from lmctui.core.models import build_model
 from lmctui.core.training import Cancelled, EpochEnd, TrainResult, TrainState, train
-from lmctui.core.vectorized import train_many
+from lmctui.core.vectorized import train_many, vectorize_refusal
 from lmctui.configs import ModelConfig, TrainConfig
 from lmctui.errors import UserError, WorkFailed
 from lmctui.records import RunRecord, finite, run_view
 from lmctui.service.checks import spawn_source
 from lmctui.service.requests import TrainRequest
+from lmctui.service.user_inputs import identified_data, identified_model, verified_spec
+from lmctui.usermodel import say_once
 from lmctui.service.resume import earlier_runs, finished_earlier, resume_path, resume_tensors, take_up
 from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
@@ -50,11 +53,12 @@ class PreparedTraining:
     device: torch.device
     initial_state: dict | None
     parent: str | None
+    one_at_a_time: str | None = None  # why seeds the request would train together cannot (a user model vmap refuses)
 
     @property
     def vectorized(self) -> bool:
         """Whether the seeds train as one vectorized computation."""
-        return self.request.trains_together
+        return self.request.trains_together and self.one_at_a_time is None
 
     def stored_config(self, seed: int) -> dict:
         """What a run's record and config.json keep: enough to rebuild the run, and the path it took.
@@ -75,11 +79,18 @@ def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTrain
     request.validate()
     device = resolve_device(request.device)
     data = load_dataset(request.data)
-    model = request.model_config(data.input_shape, data.num_classes).validate()
+    model = identified_model(request.model_config(data.input_shape, data.num_classes).validate(), registry.home)
+    request = replace(request, data=identified_data(request.data), arch=model.arch)  # as the runs record them
+    if model.user:
+        build_model(model)  # a factory that raises or returns no module is refused before any run is made
+        verified_spec(model)
     initial_state, parent = None, None
     if request.init_from:
         parent, initial_state = _spawn_source(registry, request)
-    return PreparedTraining(request, data.to(device), model, device, initial_state, parent)
+    why = vectorize_refusal(model, data.x_train.dtype) if request.trains_together and model.user else None
+    if why is not None:
+        say_once(f"the seeds of {request.arch} train one at a time: {why}")
+    return PreparedTraining(request, data.to(device), model, device, initial_state, parent, why)
 
 
 def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | None = None,
@@ -97,6 +108,7 @@ def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | 
     `same_config`, only a run of this very config is taken up (a sweep's job: several values).
     """
     prepared = prepared or prepare_training(registry, request)
+    request = prepared.request  # the arch and data as the runs record them
     configs = [request.seed_config(seed) for seed in request.seeds]
     if prepared.vectorized:
         return _train_together(registry, prepared, configs, on_event, should_stop, job, same_config)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lmctui.configs import user_data_kind
 from lmctui.records import write_csv
+from lmctui.usermodel import is_user_arch, short_arch
 
 DETAIL_REFRESH_SECONDS = 1.0  # run and job screens re-ask their (cached) views this often
 MESSAGE_CELL = 60  # a job's message in the table; the job screen shows all of it
@@ -51,3 +53,14 @@ def where(job: dict) -> str | None:
 def duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def run_row(run: dict) -> dict:
+    """A run as the Runs pane shows it: your own model's import path and data's path shortened to
+    their file names (the run screen shows them whole); every other run as it is, not copied."""
+    arch, dataset = run.get("arch"), run.get("dataset")
+    if not is_user_arch(arch) and not user_data_kind(dataset):
+        return run
+    kind = user_data_kind(dataset)
+    short_data = f"{kind}:{Path(dataset.partition(':')[2]).name}" if kind else dataset
+    return {**run, "arch": short_arch(arch) if is_user_arch(arch) else arch, "dataset": short_data}

@@ -16,9 +16,10 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
 from lmctui.configs import (DEFAULT_RESTARTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
-                            InterpolationOptions, ModelConfig, STEOptions, TrainConfig)
+                            InterpolationOptions, ModelConfig, STEOptions, TrainConfig, canonical_dataset)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_int_list
+from lmctui.usermodel import is_user_arch, parse_arch_args
 from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
                                     curve_methods)
 from lmctui.service.placements import executors
@@ -181,7 +182,7 @@ def select(field_id: str, options: tuple[str, ...], value: str) -> Select:
 class TrainForm(Form):
     TITLE_TEXT = "Train: one job per width, each training every seed"
     LABELS = {"lr": "learning rate", "dataset": "data set", "arch": "architecture", "data_dir": "data dir",
-              "width": "widths"}
+              "width": "widths", "arch_arg": "arch args", "arch_args": "arch args"}
 
     def fields(self) -> ComposeResult:
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
@@ -195,13 +196,21 @@ class TrainForm(Form):
         yield from labelled("learning rate", Input("", id="lr", placeholder=f"blank: {defaults}"))
         yield from labelled("epochs", Input(str(TrainConfig.epochs), id="epochs"))
         yield from labelled("data dir (MNIST, CIFAR-10)", Input("", id="data_dir"))
+        yield from labelled("your own model", Input("", id="user_arch", placeholder="MODULE:FACTORY or FILE.py:FACTORY"))
+        yield from labelled("arch args", Input("", id="arch_args", placeholder="KEY=VALUE ..., e.g. groups=4"))
+        yield from labelled("your own data", Input("", id="user_data", placeholder="npz:PATH or folder:PATH"))
 
     def build(self) -> list[TrainRequest]:
         train = TrainConfig(optimizer=self.value("optimizer"), lr=self.optional_number("lr"),
                             epochs=self.number("epochs"))
-        base = TrainRequest(DataConfig(self.value("dataset"), data_dir=self.text("data_dir") or None),
-                            self.value("arch"), depth=self.number("depth"), norm=self.value("norm"), train=train,
-                            seeds=tuple(parse_int_list(self.text("seeds"), "seeds")))
+        arch = self.text("user_arch") or self.value("arch")
+        dataset = canonical_dataset(self.text("user_data")) if self.text("user_data") else self.value("dataset")
+        base = TrainRequest(DataConfig(dataset, data_dir=self.text("data_dir") or None), arch,
+                            depth=self.number("depth"), norm=self.value("norm"), train=train,
+                            seeds=tuple(parse_int_list(self.text("seeds"), "seeds")),
+                            arch_args=parse_arch_args(self.text("arch_args").split()))
+        if is_user_arch(arch) and not self.text("widths"):
+            return [replace(base, width=None)]  # the factory's own width
         return [replace(base, width=w) for w in parse_int_list(self.text("widths"), "widths")]
 
 

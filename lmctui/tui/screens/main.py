@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPan
 
 from lmctui.records import CURVE_FIELDS, RUN_FIELDS
 from lmctui.service.views import Snapshot
-from lmctui.tui.rows import export_csv, job_row
+from lmctui.tui.rows import export_csv, job_row, run_row
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 
@@ -100,7 +100,7 @@ class MainScreen(Screen):
             return
         last, self.shown = self.shown, snapshot
         if snapshot.runs is not last.runs:
-            self.query_one("#runs-table", RecordTable).set_records(snapshot.runs)
+            self.query_one("#runs-table", RecordTable).set_records([run_row(r) for r in snapshot.runs])
         if snapshot.jobs is not last.jobs:
             self.query_one("#jobs-table", RecordTable).set_records([job_row(j) for j in snapshot.jobs])
         if snapshot.curves is not last.curves:
