@@ -8,9 +8,10 @@ DEMO_HOME ?= lmc-demo
 .PHONY: run test clean
 
 $(STAMP): pyproject.toml
+	@echo "Installing lmctui into $(VENV) (once; a minute or two, pip's progress follows)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)

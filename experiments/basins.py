@@ -11,6 +11,8 @@ import itertools
 
 from common import figure, parse_args, pyplot, registry, write_rows
 
+from lmctui.figures import plot_basins
+
 from lmctui.configs import DataConfig, InterpolationOptions, TrainConfig
 from lmctui.service.basins import basins
 from lmctui.service.requests import InterpRequest, TrainRequest
@@ -30,7 +32,8 @@ def main() -> None:
     reg = registry(args.home)
     count = 4 if args.quick else 8
     plt = pyplot()
-    fig, axes = plt.subplots(2, len(SETTINGS), figsize=(5 * len(SETTINGS), 9))
+    fig, axes = plt.subplots(4, len(SETTINGS), figsize=(5 * len(SETTINGS), 12), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 2.5, 1, 2.5]})  # per kind: dendrogram, matrix
     rows = []
     for column, (dataset, (width, depth, epochs)) in enumerate(SETTINGS.items()):
         request = TrainRequest(DataConfig(dataset), "mlp", width, depth, seeds=tuple(range(count)),
@@ -46,14 +49,11 @@ def main() -> None:
                          "mean_barrier": sum(found["matrix"][i][j] for i, j in itertools.combinations(range(count), 2))
                          / (count * (count - 1) / 2)})
             print(rows[-1])
-            ax = axes[row][column]
-            image = ax.imshow(found["matrix"], cmap="magma", vmin=0)
-            fig.colorbar(image, ax=ax, fraction=0.046)
-            ax.set_title(f"{dataset} MLP w{width}: {kind}\n{found['count']} basin(s) at barrier <= {THRESHOLD}",
-                         fontsize=9)
-            ax.set_xticks(range(count), found["labels"])
-            ax.set_yticks(range(count), found["labels"])
-            ax.set_xlabel("basin label of each network")
+            tree_ax, heat_ax = axes[2 * row][column], axes[2 * row + 1][column]
+            plot_basins(tree_ax, heat_ax, found["matrix"], [f"{i} ({label})" for i, label in
+                                                            zip(ids, found["labels"])], THRESHOLD)
+            tree_ax.set_title(f"{dataset} MLP w{width}: {kind}\n{found['count']} basin(s) at barrier <= {THRESHOLD}",
+                              fontsize=9)
     write_rows("study6_basins", rows)
     figure("study6_basins", fig)
 

@@ -23,6 +23,8 @@ import time
 
 from common import figure, measure_on_subset, pyplot, read_rows, registry, write_rows
 
+from lmctui.figures import plot_sweep
+
 from lmctui.configs import DataConfig, InterpolationOptions, STEOptions, TrainConfig
 from lmctui.service.loaded import LoadedRuns
 from lmctui.service.requests import Matching, TrainRequest
@@ -109,22 +111,11 @@ def plot(rows: list[dict]) -> None:
     plt = pyplot()
     models = list(dict.fromkeys((r["arch"], r["norm"]) for r in rows))
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 4), squeeze=False)
-    colors = {"naive": "tab:red", "weight": "tab:blue", "activation": "tab:green", "ste": "tab:purple",
-              "naive +REPAIR": "salmon", "weight +REPAIR": "lightblue"}
     for ax, (arch, norm) in zip(axes[0], models):
-        mine = [r for r in rows if (r["arch"], r["norm"]) == (arch, norm)]
-        for method in dict.fromkeys(r["method"] for r in mine):
-            widths = sorted({r["width"] for r in mine})
-            means = [statistics.fmean(r["loss_barrier_test"] for r in mine
-                                      if r["width"] == w and r["method"] == method) for w in widths]
-            line, = ax.plot(widths, means, marker="o", label=method, color=colors.get(method))
-            pairs = [(r["width"], r["loss_barrier_test"]) for r in mine if r["method"] == method]
-            ax.scatter(*zip(*pairs), s=12, alpha=0.4, color=line.get_color())  # each pair: the spread behind the mean
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("width multiplier")
+        mine = sorted((r for r in rows if (r["arch"], r["norm"]) == (arch, norm)), key=lambda r: r["width"])
+        plot_sweep(ax, mine, x="width", log_x=True, x_label="width multiplier")
         ax.set_title(f"{arch}, norm {norm}")
-        ax.set_ylabel("test loss barrier (line: mean; dots: pairs)")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("test loss barrier (line: mean; band: pairs)")
     figure(NAME, fig)
 
 

@@ -1,4 +1,4 @@
-"""Shared plumbing for the study scripts: a registry, the sweep runner, CSV and plots."""
+"""Shared plumbing for the study scripts: a registry, the sweep runner, CSV; figures come from lmctui.figures."""
 
 from __future__ import annotations
 
@@ -66,39 +66,19 @@ def _number(text: str):
 
 
 def figure(name: str, fig) -> Path:
+    from lmctui.figures import save_figure
+
     ASSETS.mkdir(exist_ok=True)
-    path = ASSETS / f"{name}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    path = save_figure(fig, ASSETS / f"{name}.png")
     print(f"wrote {path}")
     return path
 
 
 def pyplot():
-    import matplotlib
+    from lmctui.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_barrier_vs(ax, summary: list[dict], key: str = "loss_barrier_test", log_x: bool = True, label: str = ""):
-    """Mean barrier with a +-1 std band per method, against the swept value."""
-    methods = list(dict.fromkeys(r["method"] for r in summary))
-    colors = {"naive": "tab:red", "weight": "tab:blue", "activation": "tab:green"}
-    for method in methods:
-        rows = [r for r in summary if r["method"] == method]
-        xs = [r["value"] for r in rows]
-        mean = [r[f"{key}_mean"] for r in rows]
-        std = [r[f"{key}_std"] for r in rows]
-        ax.plot(xs, mean, marker="o", color=colors.get(method), label=f"{label}{method}")
-        ax.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color=colors.get(method), alpha=0.15)
-    if log_x:
-        ax.set_xscale("log", base=2)
-    ax.set_ylabel(key.replace("_", " "))
-    ax.legend()
+    return pyplot()
 
 
 def sweep_request(dataset: str, depth: int, axis: str, values: list, seeds: int, methods: list[str], train: dict,

@@ -6,7 +6,9 @@ For K = 2, 4 and 8 networks: the naive average, the weight-matched average (alig
 the first), MergeMany, and the output ensemble, against the mean endpoint.
 """
 
-from common import figure, parse_args, plot_barrier_vs, pyplot, registry, sweep_request, write_rows
+from common import figure, parse_args, pyplot, registry, sweep_request, write_rows
+
+from lmctui.figures import plot_sweep
 
 from lmctui.service.science import average
 from lmctui.service.requests import AverageRequest
@@ -27,7 +29,7 @@ def main() -> None:
                                 {"epochs": 10 if args.quick else 30}, args.device)
         result = run_sweep(reg, request, on_progress=lambda f, m: print(f"  [{f:4.0%}] depth {depth} {m}"))
         barrier_rows += [{"depth": depth, **r} for r in result["summary"]]
-        plot_barrier_vs(axes[0], result["summary"], label=f"depth {depth} ")
+        plot_sweep(axes[0], result["summary"], log_x=True, label=f"depth {depth} ")
         for width in widths:
             runs = list(dict.fromkeys(x for r in result["rows"] if r["value"] == width for x in (r["run_a"], r["run_b"])))
             for k in ks:

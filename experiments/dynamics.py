@@ -4,7 +4,9 @@ batch size and training length, on moons and digits.
     .venv/bin/python experiments/dynamics.py [--quick]
 """
 
-from common import figure, parse_args, plot_barrier_vs, pyplot, registry, sweep_request, write_rows
+from common import figure, parse_args, pyplot, registry, sweep_request, write_rows
+
+from lmctui.figures import plot_sweep
 
 from lmctui.service.sweeps import run_sweep
 
@@ -30,13 +32,7 @@ def main() -> None:
             result = run_sweep(reg, request,
                                on_progress=lambda f, m: print(f"  [{f:4.0%}] {dataset} {m}"))
             rows += [{"dataset": dataset, "axis": axis, **r} for r in result["summary"]]
-            summary = result["summary"]
-            if axis == "optimizer":
-                summary = [{**r, "value": values.index(r["value"])} for r in summary]
-            plot_barrier_vs(ax, summary, log_x=axis in ("lr", "batch_size", "epochs"))
-            if axis == "optimizer":
-                ax.set_xticks(range(len(values)), values)
-            ax.set_xlabel(axis)
+            plot_sweep(ax, result["summary"], log_x=axis in ("lr", "batch_size", "epochs"), x_label=axis)
             ax.set_title(f"{dataset}: {axis}")
     write_rows("study3_dynamics", rows)
     figure("study3_dynamics", fig)

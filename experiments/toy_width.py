@@ -6,7 +6,9 @@ Naive vs weight- vs activation-matched barriers against width on moons and spira
 and decision regions of two endpoints and of their naive and aligned midpoints.
 """
 
-from common import figure, parse_args, plot_barrier_vs, pyplot, registry, sweep_request, write_rows
+from common import figure, parse_args, pyplot, registry, sweep_request, write_rows
+
+from lmctui.figures import plot_sweep
 
 from lmctui.service.regions import decision_grid
 from lmctui.service.sweeps import run_sweep
@@ -26,8 +28,7 @@ def main() -> None:
         result = run_sweep(reg, request, on_progress=lambda f, m: print(f"  [{f:4.0%}] {dataset} {m}"))
         summaries[dataset] = result
         rows += [{"dataset": dataset, **r} for r in result["summary"]]
-        plot_barrier_vs(ax, result["summary"])
-        ax.set_xlabel("hidden units (one layer)")
+        plot_sweep(ax, result["summary"], log_x=True, x_label="hidden units (one layer)")
         ax.set_title(dataset)
     write_rows("study1_toy_width", rows)
     figure("study1_toy_width", fig)

@@ -3,8 +3,10 @@
 TOY_DATASETS = ("moons", "circles", "spirals", "blobs", "xor")
 IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")  # torchvision files under a data folder
 BUNDLED_DATASETS = ("digits", "mnist-5k")  # real images shipped inside a Python package: no download
-DATASETS = TOY_DATASETS + BUNDLED_DATASETS + IMAGE_DATASETS
-ARCHS = ("mlp", "vgg", "resnet20")
+SEQUENCE_DATASETS = ("modadd",)  # token sequences generated in code (a b = -> (a + b) mod p)
+DATASETS = TOY_DATASETS + BUNDLED_DATASETS + IMAGE_DATASETS + SEQUENCE_DATASETS
+ARCHS = ("mlp", "vgg", "resnet20", "vit", "gpt")
+TRANSFORMER_ARCHS = ("vit", "gpt")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")

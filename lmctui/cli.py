@@ -22,12 +22,13 @@ import typer
 from lmctui import cli_render as render
 from lmctui.choices import ARCHS
 from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
-                                CurveMethods, Dataset, Depth, Device, Epochs, Filters, Home, Json, LearningRate,
-                                MatchSeed, Norm, Optimizer, Out, PlacementChoice, Restarts, RunsOfBasins, SteBatch,
-                                SteLr, SteSteps, Threshold, Width, ImageSize, matching, placement_options,
-                                read_json)
+                                CurveMethods, Dataset, Depth, Device, Epochs, Filters, Heads, Home, Json, LearningRate,
+                                MatchSeed, Modulus, Norm, Optimizer, Out, Patch, PlacementChoice, Restarts, RunsOfBasins,
+                                SteBatch, SteLr, SteSteps, Threshold, TrainFraction, Width, ImageSize, matching,
+                                placement_options, read_json)
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
-from lmctui.cli_run import command, registry_at, run_request, signals_interrupt, stops_between_steps
+from lmctui.cli_plot import plot_app
+from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt, stops_between_steps
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
                             InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_width)
 from lmctui.errors import FieldError, UserError
@@ -42,6 +43,7 @@ export_app = typer.Typer(help="Write a table as CSV.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 cluster_app = typer.Typer(help="The Slurm cluster: is it usable from here?", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(plot_app, name="plot")
 TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
 
 
@@ -55,6 +57,8 @@ def train(
     arch_arg: ArchArgs = None,
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
+    heads: Heads = ModelConfig.heads,
+    patch: Patch = ModelConfig.patch,
     seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2 or 0-7: one run each")] = "0",
     init_seed: Annotated[Optional[int], typer.Option(help="Same init seed for every run")] = None,
     data_seed: Annotated[Optional[int], typer.Option(help="Same data-order seed for every run")] = None,
@@ -72,6 +76,8 @@ def train(
     noise: Annotated[Optional[float], typer.Option(help="Toy data: input noise")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of MNIST/Fashion-MNIST/CIFAR-10 files")] = None,
     download: Annotated[bool, typer.Option(help="Download the image data set into --data-dir")] = False,
+    train_fraction: TrainFraction = DataConfig.train_fraction,
+    modulus: Modulus = DataConfig.modulus,
     image_size: ImageSize = None,
     device: Device = "auto",
     vectorize: Annotated[bool, typer.Option("--vectorize/--no-vectorize", help="Train the seeds together in one vectorized computation")] = True,
@@ -93,10 +99,12 @@ def train(
             epochs=epochs, warmup_epochs=warmup, schedule=schedule,
             save_epochs=tuple(parse_int_list(save_epochs, "save_epochs")) if save_epochs is not None else ())
         request = TrainRequest(
-            data=DataConfig(canonical_dataset(dataset), n_samples, noise, data_dir, download, image_size), arch=arch,
-            width=default_width(arch) if width is None else width, depth=depth, norm=norm, train=train_config,
-            seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed, init_from=init_from,
-            device=device, tags=tuple(tag or ()), vectorize=vectorize, arch_args=parse_arch_args(arch_arg or ()))
+            data=DataConfig(canonical_dataset(dataset), n_samples, noise, data_dir, download, image_size,
+                            train_fraction=train_fraction, modulus=modulus), arch=arch,
+            width=default_width(arch) if width is None else width, depth=depth, norm=norm, heads=heads, patch=patch,
+            train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed,
+            init_from=init_from, device=device, tags=tuple(tag or ()), vectorize=vectorize,
+            arch_args=parse_arch_args(arch_arg or ()))
     view = TrainProgress(enabled=True)
     run_request(request, placement, home, json, lambda made: render.runs(made, json), queue, view,
                 {"on_event": view})
@@ -121,8 +129,15 @@ def list_(
         raise FieldError("limit", f"must be from 0 to 1000000000, got {limit}")
     listing = LISTINGS.get(what)
     shown = parse_csv_words(columns, listing.fields, "columns") if columns and listing else None
-    rows = list_table(registry_at(home), what, [parse_filter(f) for f in filter or []], tag or [])
+    registry = registry_at(home)
+    rows = list_table(registry, what, [parse_filter(f) for f in filter or []], tag or [])
     total = len(rows)
+    if what == "curves":
+        from lmctui.service.curves import distinct_curves
+
+        repeats = distinct_curves(registry)[1]
+        if repeats:
+            message(f"({repeats} older repeat(s) of a curve left out: each curve is shown once, its newest)")
     if limit is None and not json:
         limit = TABLE_PAGE
     rows = rows[-limit:] if limit else rows
@@ -139,16 +154,18 @@ def list_(
 
 @app.command()
 @command
-def show(run: Annotated[str, typer.Argument(help="Run or alignment id, or a unique prefix (runs are looked up first)")],
+def show(run: Annotated[str, typer.Argument(help="Run, alignment or curve id, or a unique prefix (runs are looked "
+                                              "up first)")],
          home: Home = None, json: Json = False):
-    """Show one run (its record, config and per-epoch metrics) or one alignment (every restart's objective)."""
+    """Show one run (its record, config and per-epoch metrics), one alignment (every restart's objective)
+    or one curve (every alpha)."""
     from lmctui.service.catalog import show_entry
 
     what, shown = show_entry(registry_at(home), run)
     if json:
         emit_json(shown)
     else:
-        render.alignment_shown(shown) if what == "alignment" else render.run_shown(shown)
+        {"alignment": render.alignment_shown, "curve": render.curve_shown}.get(what, render.run_shown)(shown)
 
 
 @app.command()
@@ -226,8 +243,8 @@ def align(
 @command
 @placement_options
 def interp(
-    run_a: Annotated[str, typer.Argument(help="Run A (alpha = 0)")],
-    run_b: Annotated[str, typer.Argument(help="Run B (alpha = 1)")],
+    runs: Annotated[list[str], typer.Argument(help="Run A (alpha = 0) and run B (alpha = 1); with --all-pairs, "
+                                                   "two or more runs")],
     methods: CurveMethods = ",".join(DEFAULT_CURVE_METHODS),
     points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = InterpolationOptions.points,
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
@@ -241,19 +258,31 @@ def interp(
     ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of interpolating now")] = False,
+    all_pairs: Annotated[bool, typer.Option(
+        "--all-pairs", help="Every pair of the runs that lacks these curves (pairs that cannot be compared are "
+                            "named and left)")] = False,
+    recompute: Annotated[bool, typer.Option("--recompute", help="Measure again a curve already stored with the "
+                                                                "same settings; the new one replaces it")] = False,
     home: Home = None,
     json: Json = False,
     placement: PlacementChoice = PlacementChoice(),
 ):
-    """Loss and accuracy along the line from A to B, naive and after alignment."""
+    """Loss and accuracy along the line from A to B, naive and after alignment (a curve already stored
+    with the same settings is shown, not measured again)."""
     from lmctui.service.requests import InterpRequest
 
     chosen = parse_csv_words(methods, curve_methods(), "methods")
-    request = InterpRequest(run_a, run_b, chosen, InterpolationOptions(points, reset_bn, repair, refine), seed, device,
-                            matching(restarts, ste_steps, ste_batch, ste_lr))
+    if len(runs) != 2 and not all_pairs:
+        raise FieldError("runs", f"takes two runs, A and B (--all-pairs takes two or more), got {len(runs)}")
+    request = InterpRequest(*runs[:2], chosen, InterpolationOptions(points, reset_bn, repair, refine), seed, device,
+                            matching(restarts, ste_steps, ste_batch, ste_lr), recompute)
     view = StepProgress()
+    progress = {"on_progress": view.points(), "on_step": view.steps("STE matching")}
+    if all_pairs:
+        run_pairs(request, runs, placement, home, json, queue, view, progress)
+        return
     run_request(request, placement, home, json, lambda made: render.curves(made, json, refine, plot), queue, view,
-                {"on_progress": view.points(), "on_step": view.steps("STE matching")})
+                progress)
 
 
 @app.command()
@@ -270,6 +299,8 @@ def average(
     ste_lr: SteLr = None,
     device: Device = "auto",
     queue: Annotated[bool, typer.Option("--queue", help="Queue a job instead of averaging now")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="REPAIR: set each unit's statistics to the mean of the "
+                                                          "aligned runs' (not for a naive average)")] = False,
     home: Home = None,
     json: Json = False,
     placement: PlacementChoice = PlacementChoice(),
@@ -278,7 +309,7 @@ def average(
     from lmctui.service.requests import AverageRequest
 
     request = AverageRequest(tuple(runs), method, reference, seed, device, matching(restarts, ste_steps, ste_batch,
-                                                                                     ste_lr))
+                                                                                     ste_lr), repair)
     view = StepProgress()
     run_request(request, placement, home, json, lambda made: render.average(made, json), queue, view,
                 {"on_step": view.steps("STE matching")})
@@ -287,11 +318,22 @@ def average(
 @export_app.command("barriers")
 @command
 def export_barriers(out: Out, home: Home = None, json: Json = False):
-    """Write every stored interpolation curve's barriers as CSV."""
+    """Write every measured curve's barriers as CSV (a curve stored twice: its newest)."""
     from lmctui.service.catalog import export_barriers as export
 
     result = export(registry_at(home), out)
     emit_json(result) if json else message(f"wrote {result['rows']} curves to {result['path']}")
+
+
+@export_app.command("curves")
+@command
+def export_curves(out: Out, filter: Filters = None, home: Home = None, json: Json = False):
+    """Write the curves in long format: one row per (curve, alpha) with the pair, method, settings and metrics."""
+    from lmctui.service.curves import export_curves as export
+
+    result = export(registry_at(home), out, [parse_filter(f) for f in filter or []])
+    emit_json(result) if json else message(f"wrote {result['rows']} rows ({result['curves']} curves) to "
+                                           f"{result['path']}")
 
 
 @app.command("import")
@@ -451,7 +493,9 @@ def sweep(
     width: Annotated[Optional[int], typer.Option(help="The width when --sweep names another axis")] = None,
     arch_arg: ArchArgs = None,
     image_size: ImageSize = None,
-    sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1 or optimizer=sgd,adam ...")] = None,
+    heads: Heads = ModelConfig.heads,
+    train_fraction: TrainFraction = DataConfig.train_fraction,
+    sweep_axis: Annotated[Optional[str], typer.Option("--sweep", help="Another axis: lr=0.01,0.1, depth=1,2, heads=1,2,4 or optimizer=sgd,adam ...")] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per value (>= 2)")] = DEFAULT_SWEEP_SEEDS,
     epochs: Epochs = TrainConfig.epochs,
     methods: CurveMethods = ",".join(DEFAULT_CURVE_METHODS),
@@ -480,10 +524,10 @@ def sweep(
             raise FieldError("sweep", f"takes axis=v1,v2, got {sweep_axis!r}")
         axis = axis.strip()
         values = sweep_values(axis, [v.strip() for v in raw.split(",") if v.strip()])
-    base = TrainRequest(DataConfig(canonical_dataset(dataset), image_size=image_size), arch,
-                        default_width(arch) if width is None else width, depth, norm,
+    base = TrainRequest(DataConfig(canonical_dataset(dataset), image_size=image_size, train_fraction=train_fraction),
+                        arch, default_width(arch) if width is None else width, depth, norm,
                         TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
-                        seeds=sweep_seeds(seeds), device=device, arch_args=parse_arch_args(arch_arg or ()))
+                        seeds=sweep_seeds(seeds), heads=heads, device=device, arch_args=parse_arch_args(arch_arg or ()))
     request = SweepRequest(base, axis, values, parse_csv_words(methods, curve_methods(), "methods"), points,
                            matching(restarts, ste_steps, ste_batch, ste_lr))
     run_request(request, placement, home, json, lambda made: render.sweep(made, json, axis, plot), queue,

@@ -35,7 +35,11 @@ ArchArgs = Annotated[Optional[list[str]], typer.Option(
 ImageSize = Annotated[Optional[int], typer.Option(help="folder: data: resize every image to this square size")]
 Width = Annotated[Optional[int], typer.Option(
     help=f"MLP hidden units, or CNN width multiplier [{ModelConfig.width}]; your own model: passed as width= if given")]
-Depth = Annotated[int, typer.Option(help="MLP hidden layers")]
+Depth = Annotated[int, typer.Option(help="MLP hidden layers, or transformer blocks")]
+Heads = Annotated[int, typer.Option(help="Transformers: attention heads (must divide 32 x width)")]
+Patch = Annotated[Optional[int], typer.Option(help="ViT: patch side in pixels (default: the image side / 4)")]
+TrainFraction = Annotated[float, typer.Option(help="modadd: share of the pairs trained on (0.3-0.9)")]
+Modulus = Annotated[int, typer.Option(help="modadd: p, the labels are (a + b) mod p")]
 Norm = Annotated[str, typer.Option(help="CNN norm: " + ", ".join(NORMS))]
 Epochs = Annotated[int, typer.Option()]
 Optimizer = Annotated[str, typer.Option(help=", ".join(OPTIMIZERS))]

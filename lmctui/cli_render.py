@@ -55,6 +55,10 @@ INTERP_REFINED = ("loss_barrier_test_refined", "loss_barrier_test_alpha", "error
 
 def curves(found: dict, as_json: bool, refine: bool, plot: bool) -> None:
     curves = found["curves"]
+    stored = [c["method"] for c in curves if c.get("reused")]
+    if stored:
+        message(f"{', '.join(stored)}: stored with the same settings, shown as measured then "
+                "(--recompute measures again)")
     if as_json:
         emit_json(found)
     else:
@@ -176,6 +180,33 @@ def jobs(listed: list[dict]) -> None:
     slurm = ["slurm_job_id", "slurm_state"] if any("slurm_job_id" in j for j in listed) else []
     print_table(listed, ["id", "kind", "title", "status", *slurm, "progress", "device_used", "message", "error"],
                 drop=("device_used", "kind", "progress"), wrap=("title", "message", "error"))
+
+
+def pair_curves(made: dict, as_json: bool) -> None:
+    """What `interp --all-pairs` did: the curves made (or the jobs queued), the pairs already stored."""
+    if as_json:
+        emit_json(made)
+        return
+    if made["curves"]:
+        print_table([{"pair": f"{c['run_a']}-{c['run_b']}", "method": c["method"], "loss": c["loss_barrier_test"],
+                      "error": c["error_barrier_test"], "stored": "yes" if c.get("reused") else ""}
+                     for c in made["curves"]], ["pair", "method", "loss", "error", "stored"],
+                    f"{len(made['curves'])} curve(s): test barriers on the grid")
+    for job in made["jobs"]:
+        message(f"queued job {job['id']}: {job.get('title')}")
+    if made["already_stored"]:
+        message(f"{made['already_stored']} pair(s) already had every curve (--recompute measures them again)")
+
+
+def curve_shown(shown: dict) -> None:
+    """A curve's barriers and settings, then every alpha with train/test loss and accuracy."""
+    record = shown["curve"]
+    fields = [{"field": k, "value": v} for k, v in {**record, **shown["settings"]}.items()
+              if v is not None and not isinstance(v, (list, dict))]
+    print_table(fields, ["field", "value"], f"curve {record['id']}: {record['method']}, {record['run_a']} -> "
+                                            f"{record['run_b']}")
+    print_table(shown["points"], ["alpha", "train_loss", "test_loss", "train_acc", "test_acc"],
+                f"{len(shown['points'])} alphas")
 
 
 def spec(report: dict, as_json: bool) -> None:

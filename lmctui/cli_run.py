@@ -160,3 +160,33 @@ def stops_between_steps():
         raise
     finally:
         _between_steps.pop()
+
+
+def run_pairs(template, run_ids: list[str], choice: PlacementChoice, home, as_json: bool, queue: bool, view,
+              progress: dict) -> None:
+    """`interp RUNS... --all-pairs`: one request per pair that lacks a curve, where the user said.
+    Pairs that cannot be compared are named in one line and left; the rest are done."""
+    from lmctui.cli_render import pair_curves
+    from lmctui.service.pairs import pending_pairs
+    from lmctui.service.run import run
+
+    template.validate()
+    if len(run_ids) < 2:
+        raise FieldError("runs", f"--all-pairs needs two or more runs, got {len(run_ids)}")
+    template.check_used()
+    registry = registry_at(home)
+    requests, refused, done = pending_pairs(registry, run_ids, template)
+    placement = choice.placement(registry.home, queue)
+    if refused:
+        message(f"not comparable, left out: {len(refused)} pair(s): {', '.join(refused[:6])}"
+                + (" ..." if len(refused) > 6 else ""))
+    signals_interrupt()
+    here = getattr(placement, "runs_here", False)
+    made: dict = {"curves": [], "jobs": []}
+    with view.running() if here else contextlib.nullcontext(), \
+            stops_between_steps() if here else contextlib.nullcontext():
+        for request in requests:
+            result = run(request, placement, registry, progress if here else None, ClusterWatch())
+            made["curves"] += result.get("curves", [])
+            made["jobs"] += [result["job"]] if "job" in result else result.get("jobs", [])
+    pair_curves({**made, "refused": refused, "already_stored": done}, as_json)

@@ -14,7 +14,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS, SCHEDULES, TOY_DATASETS
+from lmctui.choices import (ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS,
+                            SCHEDULES, SEQUENCE_DATASETS, TOY_DATASETS, TRANSFORMER_ARCHS)
 from lmctui.errors import FieldError
 from lmctui.usermodel import check_arch_args, check_source, is_user_arch
 
@@ -29,6 +30,10 @@ MAX_POINTS = 1001
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes int64
 MAX_LR = 1e6  # far above anything that trains; a diverging run is still recorded as diverged
 MIN_SAMPLES = 10
+MIN_TRAIN_FRACTION, MAX_TRAIN_FRACTION = 0.3, 0.9  # modadd: below 0.3 nothing generalizes in a study's time
+MAX_MODULUS = 1000  # modadd: p^2 pairs, a million at most
+EMBED_WIDTH = 32  # transformers: the residual stream's width at width multiplier 1
+PATCHES_PER_SIDE = 4  # vit: the default patch is the image side / 4 (8x8 digits: 2, 28x28 MNIST: 7)
 
 
 def check(ok: bool, field: str, problem: str) -> None:
@@ -57,6 +62,10 @@ def check_choice(value, field: str, allowed: tuple[str, ...]) -> str:
     check(value in allowed, field, f"must be one of {', '.join(allowed)}, got {value!r}")
     return value
 
+
+# The shape of one example of the data sets that have one (read by checks, never by loaders).
+KNOWN_INPUT_SHAPES = {"digits": (1, 8, 8), "mnist-5k": (1, 28, 28), "mnist": (1, 28, 28),
+                      "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32), "modadd": (3,)}
 
 # Your own data: `npz:PATH` (arrays x_train, y_train, x_test, y_test) or `folder:PATH`
 # (ImageFolder layout with train/ and test/), used as given (no normalization: weights
@@ -98,6 +107,10 @@ class DataConfig:
     download: bool = False  # torchvision data sets only: fetch into data_dir when missing
     image_size: int | None = None  # folder data only: resize every image to this square size
     sha256: str | None = None  # npz / folder data only: of the content a run trained on
+    # modadd only: the share of all p^2 pairs (a, b) trained on; the rest is the test set.
+    # 0.5 generalizes within a few hundred epochs on a small transformer (the grokking setting).
+    train_fraction: float = 0.5
+    modulus: int = 97  # modadd only: p, a prime as in Power et al. (2022)
 
     @property
     def user_path(self) -> Path | None:
@@ -118,6 +131,9 @@ class DataConfig:
                 check_number(self.noise, "noise", 0.0, 100.0)
         if self.name in FILE_DATASETS:
             self._check_data_dir()
+        if self.name in SEQUENCE_DATASETS:
+            check_number(self.train_fraction, "train_fraction", MIN_TRAIN_FRACTION, MAX_TRAIN_FRACTION)
+            check_int(self.modulus, "modulus", 2, MAX_MODULUS)
         return self
 
     def _check_data_dir(self) -> None:
@@ -150,7 +166,18 @@ class DataConfig:
 
     @property
     def images(self) -> bool:
-        return self.name not in TOY_DATASETS
+        return self.name not in TOY_DATASETS + SEQUENCE_DATASETS
+
+    @property
+    def sequences(self) -> bool:
+        return self.name in SEQUENCE_DATASETS
+
+    @property
+    def known_input_shape(self) -> tuple[int, ...] | None:
+        """One example's shape where the name alone says it (checks before any data is read)."""
+        if self.name in TOY_DATASETS:
+            return (2,)
+        return KNOWN_INPUT_SHAPES.get(self.name)
 
     def to_dict(self) -> dict:
         """The stored form; the npz / folder fields only where they apply (older records compare equal)."""
@@ -179,12 +206,22 @@ def _check_installed(dataset: str) -> None:
 class ModelConfig:
     arch: str = "mlp"  # a built-in (ARCHS), or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY (usermodel.py)
     width: int | None = 64  # MLP: hidden units per layer; CNNs: channel multiplier; your own: `width=` if not None
-    depth: int = 2  # MLP only: number of hidden layers (1 makes the cleanest toy studies, 2 is more typical)
+    depth: int = 2  # MLP: hidden layers (1 makes the cleanest toy studies, 2 is more typical); transformers: blocks
     norm: str = "none"  # CNNs only: none | batch | layer
     input_shape: tuple[int, ...] = (2,)
     num_classes: int = 2
     arch_args: dict = field(default_factory=dict)  # your own models only: the factory's keyword arguments
     source_sha256: str | None = None  # your own models only: the sha256 of the factory's source file
+    heads: int = 2  # transformers only: attention heads; must divide the embedding width
+    patch: int | None = None  # vit only: patch side in pixels; None: the image side / PATCHES_PER_SIDE
+
+    @property
+    def embed_width(self) -> int:
+        return EMBED_WIDTH * self.width
+
+    @property
+    def patch_size(self) -> int:
+        return self.patch if self.patch is not None else max(1, self.input_shape[-1] // PATCHES_PER_SIDE)
 
     @property
     def user(self) -> bool:
@@ -198,14 +235,34 @@ class ModelConfig:
         check_arch_args(self.arch, self.arch_args)
         self._check_data_shape()
         check_int(self.width, "width", 1, MAX_WIDTH)
-        if self.arch == "mlp":
+        if self.arch in ("mlp",) + TRANSFORMER_ARCHS:
             check_int(self.depth, "depth", 1, MAX_DEPTH)
         check_choice(self.norm, "norm", NORMS)
-        check(self.arch != "mlp" or self.norm == "none", "norm",
-              f"applies to CNNs only; an MLP has no normalization layers, got {self.norm!r}")
-        check(self.arch == "mlp" or len(self.input_shape) == 3, "arch",
-              f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
+        check(self.arch in ("vgg", "resnet20") or self.norm == "none", "norm",
+              f"applies to CNNs only; {self.arch} has no choice of normalization, got {self.norm!r}")
+        if self.arch in TRANSFORMER_ARCHS:
+            self._check_transformer()
+        else:
+            check(self.arch == "mlp" or len(self.input_shape) == 3, "arch",
+                  f"{self.arch} needs image data, not inputs of shape {tuple(self.input_shape)}")
         return self
+
+    def _check_transformer(self) -> None:
+        check_int(self.heads, "heads", 1, self.embed_width)
+        check(self.embed_width % self.heads == 0, "heads",
+              f"must divide the embedding width {self.embed_width} (width {self.width} x {EMBED_WIDTH}), "
+              f"got {self.heads}")
+        if self.arch == "gpt":
+            check(len(self.input_shape) == 1, "arch", "gpt needs token sequences (modadd), "
+                                                      f"not inputs of shape {tuple(self.input_shape)}")
+            return
+        check(len(self.input_shape) == 3, "arch", f"vit needs image data, not inputs of shape "
+                                                  f"{tuple(self.input_shape)}")
+        if self.patch is not None:
+            check_int(self.patch, "patch", 1, MAX_WIDTH)
+        side = self.patch_size
+        check(all(n % side == 0 for n in self.input_shape[1:]), "patch",
+              f"{side} does not tile {self.input_shape[1]}x{self.input_shape[2]} images")
 
     def _check_data_shape(self) -> None:
         check(isinstance(self.input_shape, tuple) and 1 <= len(self.input_shape) <= 3
@@ -322,7 +379,8 @@ MAX_RESTARTS = 256
 MAX_STE_STEPS = 100_000
 # Weight matching is coordinate descent to a local optimum; on small CNNs the visiting
 # order alone moves the barrier as much as the effects studied, so CNNs try several.
-DEFAULT_RESTARTS = {"mlp": 1, "vgg": 8, "resnet20": 8}
+# Transformers too: one residual-stream permutation couples every block's groups.
+DEFAULT_RESTARTS = {"mlp": 1, "vgg": 8, "resnet20": 8, "vit": 4, "gpt": 4}
 
 
 def default_restarts(arch: str) -> int:

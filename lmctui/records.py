@@ -106,8 +106,16 @@ CURVE_FIELDS = (
     "loss_barrier_train", "loss_barrier_test", "error_barrier_train", "error_barrier_test",
     "mid_loss_train", "mid_loss_test", "mid_acc_train", "mid_acc_test", "created",
     "loss_barrier_test_refined", "loss_barrier_test_alpha", "error_barrier_test_refined", "error_barrier_test_alpha",
+    "split",
 )
 CURVE_SERIES = ("alpha", "train_loss", "test_loss", "train_acc", "test_acc")
+# `export curves`: one row per (curve, alpha), long format. `seed`, `restarts`, `ste`: the matching's settings.
+CURVE_POINT_FIELDS = (
+    "curve", "run_a", "run_b", "method", "seed", "restarts", "ste", "points", "split", "repair", "reset_bn",
+    "dataset", "arch", "width", "depth", "norm", "optimizer", "lr", "batch_size", "epochs", "seed_a", "seed_b",
+    *CURVE_SERIES, "loss_barrier_train", "loss_barrier_test", "error_barrier_train", "error_barrier_test",
+    "loss_barrier_test_refined", "error_barrier_test_refined", "created",
+)
 SWEEP_ROW_FIELDS = ("value", "method", "run_a", "run_b", "loss_barrier_test", "error_barrier_test",
                     "loss_barrier_train", "error_barrier_train")
 SWEEP_SUMMARY_FIELDS = ("value", "method", "pairs", "loss_barrier_test_mean", "loss_barrier_test_std",
@@ -117,7 +125,7 @@ ALIGNMENT_FIELDS = ("id", "run_a", "run_b", "method", "seed", "aligned_run", "it
                     "solves", "seconds", "created", "restarts", "restart_objectives", "best_restart", "ste",
                     "midpoint_loss", "identity_loss", "first_loss", "best_step")
 AVERAGE_FIELDS = ("id", "method", "runs", "reference", "averaged_run", "rounds", "train_loss", "train_acc",
-                  "test_loss", "test_acc", "endpoints", "ensemble", "seconds", "created", "restarts")
+                  "test_loss", "test_acc", "endpoints", "ensemble", "seconds", "created", "restarts", "repair")
 
 
 SWEEP_FIELDS = ("id", "status", "axis", "values", "seeds", "methods", "rows", "created", "finished", "error")

@@ -88,3 +88,43 @@ def test_weight_alignment_with_restarts_matches_each_network_by_its_best_visitin
     for net, moved in zip(nets[1:], aligned[1:]):
         best = max(weight_matching(spec, nets[0], net, seed=2 + r).objective[-1] for r in range(3))
         assert weight_objective(spec, none, nets[0], moved) == pytest.approx(best, rel=1e-12)
+
+
+def test_repair_of_aligned_permuted_copies_changes_nothing(setup):
+    """Aligned copies average to the original, whose statistics are already the target."""
+    data, config, state, copies = setup
+    result = average(config, copies, "weight", data, repair=True)
+    loss, acc = evaluate_state(config, state, data)
+    assert result.test_acc == pytest.approx(acc)
+    assert result.test_loss == pytest.approx(loss, rel=1e-3)
+
+
+@pytest.mark.parametrize("arch, norm", [("mlp", "none"), ("vgg", "none"), ("vgg", "batch"), ("vgg", "layer"),
+                                        ("resnet20", "none"), ("resnet20", "batch")])
+def test_repair_gives_every_unit_the_mean_of_the_aligned_networks_statistics(arch, norm):
+    from lmctui.core.averaging import align_all
+    from lmctui.core.calibration import channel_stats, repair_modules
+    from lmctui.core.data import Dataset
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 1, 8, 8, generator=generator)
+    data = Dataset("noise", x[:64], torch.randint(0, 10, (64,), generator=generator), x[64:],
+                   torch.randint(0, 10, (32,), generator=generator), 10)
+    config = ModelConfig(arch, 2 if arch != "mlp" else 12, 2, norm, (1, 8, 8), 10)
+    states = [build_model(config, torch.Generator().manual_seed(s)).state_dict() for s in (1, 2, 3)]
+    result = average(config, states, "weight", data, repair=True)
+    names = repair_modules(config)
+    aligned, _ = align_all(config, states, "weight", data)
+    endpoint = [channel_stats(load_state(config, s), names, data.x_train) for s in aligned]
+    repaired = channel_stats(load_state(config, result.state), names, data.x_train)
+    for name in names:
+        target_mean = sum(e[name][0] for e in endpoint) / 3
+        target_std = sum(e[name][1] for e in endpoint) / 3
+        assert torch.allclose(repaired[name][0], target_mean, atol=1e-4), name
+        assert torch.allclose(repaired[name][1], target_std, rtol=1e-3, atol=1e-4), name
+
+
+def load_state(config, state):
+    model = build_model(config)
+    model.load_state_dict(state)
+    return model.eval()

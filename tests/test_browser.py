@@ -15,7 +15,7 @@ import browser  # noqa: E402  (scripts/browser.py: the server and the page)
 
 MISSING = [name for name in ("playwright", "textual_serve") if importlib.util.find_spec(name) is None]
 pytestmark = [
-    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (pip install -e '.[serve,test]')"),
+    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (pip install -e '.[browser-test]')"),
     pytest.mark.skipif(browser.chromium_path() is None, reason="no system chromium (apt-get install chromium)"),
 ]
 

@@ -261,7 +261,7 @@ def test_interp_and_average_take_the_matching_options_and_show_refined_barriers(
     assert alignments[curves["ste"]["alignment"]]["ste"]["steps"] == 10
     table = cli("interp", ids[1], ids[2], "--methods", "naive", "--points", "5")
     assert table.code == 0 and "loss refined" in table.stdout and "loss alpha" in table.stdout
-    plain = cli("interp", ids[1], ids[2], "--methods", "naive", "--points", "5", "--no-refine", "--json")
+    plain = cli("interp", ids[1], ids[2], "--methods", "naive", "--points", "5", "--no-refine", "--recompute", "--json")
     assert plain.json["curves"][0]["loss_barrier_test_refined"] is None
     for method, options in (("universe", ["--restarts", "2"]), ("ste", ["--ste-steps", "5", "--ste-batch", "32"])):
         averaged = cli("average", *ids, "--method", method, *options, "--json")
@@ -346,7 +346,7 @@ def test_basins_recover_two_groups_of_permuted_copies_and_export_one_row_per_net
         group.update({c: g for c in permuted_copies(home, parent, 2, seed=10 + g)})
     nets = sorted(group)
     before_curves = cli("basins", *nets, "--threshold", "0.001")
-    assert before_curves.code == 2 and "interpolate them first" in before_curves.stderr
+    assert before_curves.code == 2 and "--all-pairs" in before_curves.stderr
     for i, a in enumerate(nets):
         for b in nets[i + 1:]:
             assert cli("interp", a, b, "--methods", "naive,weight", "--points", "5", "--no-refine").code == 0
@@ -400,10 +400,10 @@ def test_refusals_of_the_new_options_exit_2_in_one_line_and_touch_nothing(toys, 
         (["basins", *ids, "--threshold", "0.1", "--method", "telepathy"], "--method"),
         (["basins", *ids, "--threshold", "0.1", "--linkage", "single"], "--linkage"),
         (["basins", *ids, "--threshold", "0.1", "--metric", "accuracy"], "--metric"),
-        (["basins", *ids, "--threshold", "0.1"], "interpolate them first"),
+        (["basins", *ids, "--threshold", "0.1"], "--all-pairs"),
         (["export", "basins", *ids, "--threshold", "nan", "--out", tmp_path / "b.csv"], "--threshold"),
         (["export", "alignments", "--out", home / "registry.json"], "--out"),
-        (["show", "qqqqqq"], "no run or alignment"),
+        (["show", "qqqqqq"], "no run, alignment or curve"),
     ]
     for args, needle in cases:
         result = cli(*args)

@@ -117,8 +117,8 @@ def invocations(ids: dict, rng: random.Random) -> list[list[str]]:
         elif kind == "unused ste":
             options = [pick(["--ste-steps", "--ste-batch", "--ste-lr"]), "1"]
         else:
-            unused = pick(["naive", "naive,activation", "ste"]) if many else \
-                pick(["activation", "ste"] + (["naive", "mergemany"] if command == "average" else []))
+            unused = pick(["naive", "naive,activation", "activation"]) if many else \
+                pick(["activation"] + (["naive", "mergemany"] if command == "average" else []))  # STE reads --restarts
             options = ["--methods" if many else "--method", unused, "--restarts", "2"]
         return [command, *runs, *options, *pick([[], ["--json"], ["--queue"]])]
 

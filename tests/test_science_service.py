@@ -52,8 +52,12 @@ def test_refined_barriers_are_never_below_the_grid_and_say_where(mlps):
             assert curve[f"{metric}_barrier_test_refined"] >= curve[f"{metric}_barrier_test"] - 1e-9
             assert 0.0 <= curve[f"{metric}_barrier_test_alpha"] <= 1.0
     plain = science.interp(registry, InterpRequest(a, b, ("naive",), InterpolationOptions(points=5, refine=False),
-                                                   device="cpu"))
-    assert plain[0]["loss_barrier_test_refined"] is None
+                                                   device="cpu", recompute=True))
+    assert plain[0]["loss_barrier_test_refined"] is None and not plain[0]["reused"]
+    again = science.interp(registry, InterpRequest(a, b, ("naive",), InterpolationOptions(points=5), device="cpu"))
+    assert again[0]["loss_barrier_test_refined"] is not None, "a stored curve without the refinement asked is redone"
+    assert [c["id"] for c in registry.all("curves") if c["method"] == "naive" and {c["run_a"], c["run_b"]} == {a, b}] \
+        == [again[0]["id"]]
 
 
 @pytest.mark.parametrize("method", ["ste", "universe"])

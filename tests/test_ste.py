@@ -99,3 +99,20 @@ def test_ste_runs_on_a_batchnorm_cnn():
     result = ste_matching(config, spec, a, b, x, y, STEOptions(steps=3, batch_size=16))
     assert result.midpoint_loss <= result.identity_loss and len(result.step_losses) == 3
     assert all(torch.equal(before[k], b[k]) for k in b), "the inputs are left untouched"
+
+
+def test_ste_starts_from_the_best_of_its_restarts(blobs):
+    """The first projection is weight matching with the seed and restart count asked for."""
+    config = ModelConfig("mlp", 12, 3, "none", blobs.input_shape, blobs.num_classes)
+    spec = spec_for(config)
+    a = build_model(config, torch.Generator().manual_seed(5)).state_dict()
+    b = build_model(config, torch.Generator().manual_seed(6)).state_dict()
+    options = STEOptions(steps=2, batch_size=64, seed=3, eval_samples=10_000)
+    result = ste_matching(config, spec, a, b, blobs.x_train, blobs.y_train, options, restarts=4)
+    singles = [weight_matching(spec, a, b, seed=3 + r).objective[-1] for r in range(4)]
+    assert len(set(singles)) > 1, "the visiting orders must reach different optima for this to test anything"
+    assert list(result.start_objectives) == pytest.approx(singles, rel=1e-12)
+    assert result.start_restart == max(range(4), key=lambda r: (singles[r], -r))
+    best = weight_matching(spec, a, b, seed=3, restarts=4).perms
+    assert all(torch.equal(result.start[p], best[p]) for p in best)
+    assert result.first_loss == pytest.approx(oracle_midpoint_loss(config, spec, a, b, best, blobs), rel=1e-5)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from lmctui.core.calibration import has_batchnorm, recalibrate
+from lmctui.core.calibration import channel_stats, fold_repair, has_batchnorm, mean_stats, recalibrate, repair_modules
 from lmctui.core.consistency import best_responses
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate, loss_and_accuracy, predict_logits
@@ -26,7 +26,7 @@ from lmctui.core.weights import StateDict, mean_state
 
 @dataclass
 class AverageResult:
-    state: StateDict  # the averaged network (BatchNorm statistics re-estimated)
+    state: StateDict  # the averaged network (BatchNorm statistics re-estimated; REPAIR written in)
     method: str
     rounds: int  # MergeMany rounds, or 1
     train_loss: float
@@ -80,13 +80,23 @@ def merge_many(config: ModelConfig, states: list[StateDict], seed: int = 0, max_
 
 
 def average(config: ModelConfig, states: list[StateDict], method: str, data: Dataset,
-            reference: int = 0, seed: int = 0, restarts: int = 1, should_stop: StopCheck | None = None
-            ) -> AverageResult:
-    """Align by `method`, average, re-estimate BatchNorm statistics, and evaluate."""
+            reference: int = 0, seed: int = 0, restarts: int = 1, should_stop: StopCheck | None = None,
+            repair: bool = False) -> AverageResult:
+    """Align by `method`, average, re-estimate BatchNorm statistics, and evaluate.
+
+    With `repair`, each unit's pre-activation mean and std are then set to the mean of the
+    aligned networks' (REPAIR, written into the weights). It assumes aligned units (`method`
+    naive on states aligned beforehand); the requests refuse it for a naive average.
+    """
     aligned, rounds = align_all(config, states, method, data, reference, seed, restarts, should_stop)
-    model = load(config, mean_state(aligned), data.x_train.device)
+    device, calibration = data.x_train.device, data.x_train[:CALIBRATION_SAMPLES]
+    model = load(config, mean_state(aligned), device)
     if has_batchnorm(model):
-        recalibrate(model, data.x_train[:CALIBRATION_SAMPLES])
+        recalibrate(model, calibration)
+    if repair:
+        names = repair_modules(config)
+        targets = mean_stats([channel_stats(load(config, s, device), names, calibration) for s in aligned])
+        fold_repair(model, names, targets, calibration)
     train_loss, train_acc = evaluate(model, data.x_train, data.y_train)
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

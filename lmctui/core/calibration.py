@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmctui.choices import TRANSFORMER_ARCHS
 from lmctui.core.models import ModelConfig
 
 CALIBRATION_BATCH = 1024
@@ -24,6 +25,8 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 def repair_modules(config: ModelConfig) -> list[str]:
     """Modules whose outputs are pre-activations with one channel per hidden unit."""
+    if config.arch in TRANSFORMER_ARCHS:
+        raise ValueError(f"REPAIR applies to MLPs and CNNs; {config.arch} normalizes with LayerNorm")
     from lmctui.core.permutation import HAND_WRITTEN
 
     if config.arch not in HAND_WRITTEN:  # any other model: where its traced spec observes units
@@ -141,3 +144,51 @@ def recalibrate(model: nn.Module, x: torch.Tensor, reset_bn: bool = True,
     for hook in hooks.values():
         hook.finish()
     return handles
+
+
+Stats = dict[str, tuple[torch.Tensor, torch.Tensor]]  # module name -> per-channel (mean, std)
+
+
+def mean_stats(stats: list[Stats]) -> Stats:
+    """Per module, the mean over networks of each channel's (mean, std): REPAIR's target
+    for the average of K aligned networks (the alpha-mix at alpha = 1/K each)."""
+    return {name: (torch.stack([s[name][0] for s in stats]).mean(0), torch.stack([s[name][1] for s in stats]).mean(0))
+            for name in stats[0]}
+
+
+@torch.no_grad()
+def fold_repair(model: nn.Module, modules: list[str], targets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                x: torch.Tensor) -> None:
+    """REPAIR written into `model`'s weights, so the repaired network is a plain state dict.
+
+    Module by module, in forward order, each output channel's mean and std over `x` (eval
+    mode) are measured and the affine map taking them to the target is folded into the
+    module (Linear, BatchNorm and GroupNorm affine) or, for an identity norm, into the
+    convolution before it. Later modules are measured after earlier ones are repaired, so
+    every module ends with exactly its target statistics on `x`.
+    """
+    lookup = dict(model.named_modules())
+    for name in modules:
+        mean, std = channel_stats(model, [name], x)[name]
+        target_mean, target_std = (t.to(mean) for t in targets[name])
+        scale = target_std / (std + 1e-5)
+        shift = target_mean - scale * mean  # y' = scale * y + shift
+        _fold_affine(_foldable(lookup, name), scale, shift)
+
+
+def _foldable(lookup: dict[str, nn.Module], name: str) -> nn.Module:
+    module = lookup[name]
+    if isinstance(module, nn.Identity):
+        # No norm layer: the convolution before it (norms.i -> convs.i, stem_norm -> stem_conv, ...) has a bias.
+        module = lookup.get(name.replace("norm", "conv"))
+    if not isinstance(module, (nn.Linear, nn.Conv2d, nn.modules.batchnorm._BatchNorm, nn.GroupNorm)) or \
+            getattr(module, "bias", None) is None or module.weight is None:
+        raise ValueError(f"REPAIR cannot be written into module {name!r} (no per-channel weight and bias)")
+    return module
+
+
+def _fold_affine(module: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+    """Make `module`'s output channels y become scale * y + shift."""
+    shape = (-1,) + (1,) * (module.weight.ndim - 1)
+    module.weight.mul_(scale.to(module.weight).view(shape))
+    module.bias.copy_(scale.to(module.bias) * module.bias + shift.to(module.bias))

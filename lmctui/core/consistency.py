@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
+from lmctui.core.assignment import assign_all
 from lmctui.core.matching import weight_matching
 from lmctui.core.permutation import Joined, PermutationSpec, Permutations, apply_permutation, compose, identity_perms, \
     invert, permute_tensor
@@ -131,8 +131,7 @@ def universe_alignment(spec: PermutationSpec, states: list[StateDict], seed: int
         for s in states[1:]]
     start_objective = _hard_objective(spec, weights, star)
     relaxed, fw_steps = _frank_wolfe(spec, weights, star, steps, should_stop)
-    projected = [{p: torch.as_tensor(linear_sum_assignment(m.numpy(), maximize=True)[1]) for p, m in mats.items()}
-                 for mats in relaxed]
+    projected = [assign_all(spec, {p: m.numpy() for p, m in mats.items()}) for mats in relaxed]
     perms = projected if _hard_objective(spec, weights, projected) > start_objective else star
     perms, rounds = best_responses(spec, states, perms, seed, max_rounds, should_stop)
     anchor = invert(perms[0])
@@ -193,10 +192,10 @@ def _frank_wolfe(spec, weights: list[StateDict], perms: list[Permutations], step
         check_stop(should_stop)
         leaves = {p: m.clone().requires_grad_() for p, m in mats.items()}
         grads = torch.autograd.grad(_stacked_pair_sum(_soft_moved(spec, stacked, leaves)), list(leaves.values()))
-        direction = {}
-        for (p, m), grad in zip(mats.items(), grads):
-            vertices = [eye[p][linear_sum_assignment(g.numpy(), maximize=True)[1]] for g in grad]
-            direction[p] = torch.stack(vertices) - m  # towards each network's best vertex
+        grads = dict(zip(mats, grads))
+        vertices = [assign_all(spec, {p: g[i].numpy() for p, g in grads.items()}) for i in range(len(weights))]
+        direction = {p: torch.stack([eye[p][v[p]] for v in vertices]) - m  # towards each network's best vertex
+                     for p, m in mats.items()}
         with torch.no_grad():
             tried = [float(_stacked_pair_sum(_soft_moved(spec, stacked, _step(mats, direction, g))))
                      for g in LINE_SEARCH]

@@ -1,4 +1,4 @@
-"""Data sets as tensors: 2-D toy problems, bundled digits, torchvision images.
+"""Data sets as tensors: 2-D toy problems, bundled digits, torchvision images, modular addition.
 
 Everything small enough lives on the training device as one tensor per split,
 normalized once with training-set statistics (airbench style: no DataLoader).
@@ -64,6 +64,8 @@ def load_dataset(config: DataConfig) -> Dataset:
         return _load_digits()
     if config.name == "mnist-5k":
         return _load_mnist_5k()
+    if config.name == "modadd":
+        return make_modadd(config.modulus, config.train_fraction)
     return _load_torchvision(config)
 
 
@@ -166,6 +168,22 @@ def _load_mnist_5k() -> Dataset:
     train = np.setdiff1d(np.arange(len(y)), test)
     x_train, x_test = _normalize(torch.from_numpy(x[train]), torch.from_numpy(x[test]), dims=None)
     return Dataset("mnist-5k", x_train, torch.from_numpy(y[train]), x_test, torch.from_numpy(y[test]), num_classes=10)
+
+
+def make_modadd(p: int, train_fraction: float) -> Dataset:
+    """Every pair (a, b) in [0, p)^2 as the tokens `a b =` (`=` is token p), labelled (a + b) mod p.
+
+    The grokking setting (Power et al. 2022): a fixed share of the pairs trains, the
+    held-out pairs are the test set. The split is drawn from SPLIT_SEED, so every run of
+    one (p, train_fraction) sees the same pairs and their networks compare on one test set.
+    """
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    x = torch.stack([a.flatten(), b.flatten(), torch.full((p * p,), p)], 1)  # (p^2, 3) int64
+    y = (x[:, 0] + x[:, 1]) % p
+    order = torch.from_numpy(np.random.default_rng(SPLIT_SEED).permutation(p * p))
+    n_train = min(p * p - 1, max(1, round(train_fraction * p * p)))
+    train, test = order[:n_train], order[n_train:]
+    return Dataset("modadd", x[train], y[train], x[test], y[test], num_classes=p)
 
 
 _TORCHVISION = {

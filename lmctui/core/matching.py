@@ -1,7 +1,9 @@
 """Find the hidden-unit permutation of network B that best matches network A.
 
 `weight_matching` is the coordinate descent of Ainsworth et al. (2022): each step
-solves one linear assignment problem for one permutation with the others fixed.
+solves one linear assignment problem for one permutation with the others fixed, or,
+for an attention layer's heads, one assignment of heads to heads over the best
+within-head assignments (assignment.py).
 `activation_matching` assigns units by the correlation of their activations over data.
 Both return permutations to apply to B (see permutation.py for the convention).
 """
@@ -15,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from lmctui.core.permutation import Joined, PermutationSpec, Permutations, StateDict, identity_perms, permute_tensor
+from lmctui.core.assignment import assign_all, coordinates, solve_group
+from lmctui.core.permutation import (ActivationPoint, Joined, PermutationSpec, Permutations, StateDict, identity_perms,
+                                     permute_tensor)
 from lmctui.core.stopping import StopCheck, check_stop
 
 IMPROVEMENT_TOLERANCE = 1e-12  # relative: an LAP that gains less than this changes nothing
@@ -85,44 +88,52 @@ def _descend(spec: PermutationSpec, a64: StateDict, b64: StateDict, perms: Permu
              max_iter: int, should_stop: StopCheck | None = None) -> MatchResult:
     """One coordinate descent from `perms` (changed in place), visiting in the order `seed` draws.
 
-    Work that cannot change the answer is not redone: a permutation whose neighbours
-    have not moved since its last solve has the same cost matrix and is skipped, and
-    each weight's share of a cost matrix is kept and updated in place for the few units
-    a neighbour moved (see `CostTerms`).
+    A coordinate is one free permutation, or one block group (an attention layer's heads)
+    solved whole by `assignment.block_assignment`. Work that cannot change the answer is
+    not redone: a coordinate whose neighbours have not moved since its last solve has the
+    same cost matrices and is skipped, and each weight's share of a cost matrix is kept
+    and updated in place for the few units a neighbour moved (see `CostTerms`).
     """
-    neighbours = spec.neighbours()
+    coords = coordinates(spec, sorted(perms))
+    neighbours = _coordinate_neighbours(spec, coords)
     device = next(iter(a64.values())).device
     terms = CostTerms(spec, a64, b64)
-    version = {p: 0 for p in perms}  # bumped whenever a permutation changes
-    seen: dict[str, tuple] = {}  # perm -> neighbours' versions at its last solve
+    version = {c: 0 for c in coords}  # bumped whenever a coordinate's permutations change
+    seen: dict[str, tuple] = {}  # coordinate -> neighbours' versions at its last solve
     rng = np.random.default_rng(seed)
-    names = sorted(perms)
+    names = sorted(coords)
     result = MatchResult(perms)
     objective = _objective(spec, perms, a64, b64)
+
+    def solve(c: str) -> tuple[dict[str, np.ndarray], float, float]:
+        members, group = coords[c]
+        costs = [terms.cost(p, perms).cpu().numpy() for p in members]  # (n, n) each
+        found = solve_group(members, group, costs)
+        rows = [np.arange(len(cost)) for cost in costs]
+        old = sum(cost[r, perms[p].cpu().numpy()].sum() for p, cost, r in zip(members, costs, rows))
+        new = sum(cost[r, found[p]].sum() for p, cost, r in zip(members, costs, rows))
+        return found, old, new
+
     with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
         for _ in range(max_iter):
             check_stop(should_stop)
             improved = False
             order = [names[i] for i in rng.permutation(len(names))]
-            for group in independent_runs(order, neighbours):
+            for run in independent_runs(order, neighbours):
                 stale = []
-                for p in group:
-                    stamp = tuple(version[q] for q in sorted(neighbours[p]))
-                    if seen.get(p) != stamp:
-                        seen[p] = stamp
-                        stale.append(p)
-                # Members of a group share no weight, so solving them at once (scipy
+                for c in run:
+                    stamp = tuple(version[q] for q in sorted(neighbours[c]))
+                    if seen.get(c) != stamp:
+                        seen[c] = stamp
+                        stale.append(c)
+                # Members of a run share no weight, so solving them at once (scipy
                 # releases the GIL) gives exactly what solving them in order would.
-                costs = [terms.cost(p, perms).cpu().numpy() for p in stale]  # (n, n) each
-                solved = pool.map(lambda cost: linear_sum_assignment(cost, maximize=True), costs)
-                for p, cost, (rows, cols) in zip(stale, costs, solved):
+                for c, (found, old, new) in zip(stale, pool.map(solve, stale)):
                     result.solves += 1
-                    old = cost[rows, perms[p].cpu().numpy()].sum()
-                    new = cost[rows, cols].sum()
                     if new > old + IMPROVEMENT_TOLERANCE * max(1.0, abs(old)):
-                        perms[p] = torch.as_tensor(cols, device=device)
-                        version[p] += 1
-                        objective += new - old  # the other perms' share of <A, P(B)> did not move
+                        perms.update({p: torch.as_tensor(v, device=device) for p, v in found.items()})
+                        version[c] += 1
+                        objective += new - old  # the other coordinates' share of <A, P(B)> did not move
                         improved = True
             result.iterations += 1
             result.objective.append(float(objective))
@@ -131,6 +142,13 @@ def _descend(spec: PermutationSpec, a64: StateDict, b64: StateDict, perms: Permu
     result.objective[-1] = _objective(spec, perms, a64, b64)  # exact, free of accumulated rounding
     result.perms = {p: v.cpu() for p, v in perms.items()}
     return result
+
+
+def _coordinate_neighbours(spec: PermutationSpec, coords: dict) -> dict[str, set[str]]:
+    """coordinate -> the other coordinates sharing a weight with one of its permutations."""
+    owner = {p: c for c, (members, _) in coords.items() for p in members}
+    perm_neighbours = spec.neighbours()
+    return {c: {owner[q] for p in members for q in perm_neighbours[p]} - {c} for c, (members, _) in coords.items()}
 
 
 def independent_runs(order: list[str], neighbours: dict[str, set[str]]) -> list[list[str]]:
@@ -229,7 +247,10 @@ def activation_matching(spec: PermutationSpec, model_a: nn.Module, model_b: nn.M
     observed of its units: the post-ReLU activations (as in Ainsworth et al.) and, where
     the ReLU is applied to a module output, the pre-activations too. The latter keep
     units that never fire on `x` identifiable instead of tying them at zero. Stream
-    permutations observed at several points (ResNet) add up every point.
+    permutations observed at several points (ResNet, a transformer's residual stream) add
+    up every point. Attention heads (a block group) are matched whole: queries and keys
+    on the query and key projections' outputs, values on the heads' outputs before the
+    output projection, the two summed per pair of heads to choose the head map.
     """
     start = time.perf_counter()
     moments: dict[tuple, CrossMoments] = {}
@@ -240,11 +261,8 @@ def activation_matching(spec: PermutationSpec, model_a: nn.Module, model_b: nn.M
             model_a(x[i:i + batch_size]), model_b(x[i:i + batch_size])
             for key in acts_a:
                 moments.setdefault(key, CrossMoments()).add(acts_a[key], acts_b[key])
-    perms = {}
-    for p in spec.activations:
-        score = sum(m.correlation() for key, m in moments.items() if key[0] == p)  # (n, n)
-        _, cols = linear_sum_assignment(score.cpu().numpy(), maximize=True)
-        perms[p] = torch.as_tensor(cols)
+    scores = {p: sum(m.correlation() for key, m in moments.items() if key[0] == p).cpu() for p in spec.activations}
+    perms = assign_all(spec, scores)  # (n, n) each; a block group's heads by their summed per-head blocks
     return MatchResult(perms, iterations=1, solves=len(perms), seconds=time.perf_counter() - start)
 
 
@@ -287,7 +305,7 @@ class ActivationCapture(dict):
         modules = dict(self.model.named_modules())
         for perm, points in self.spec.activations.items():
             for index, point in enumerate(points):
-                hook = self._hook((perm, index), point.relu)
+                hook = self._hook((perm, index), point)
                 self._handles.append(modules[point.module].register_forward_hook(hook))
         self._was_training = self.model.training
         self.model.eval()
@@ -298,10 +316,11 @@ class ActivationCapture(dict):
             handle.remove()
         self.model.train(self._was_training)
 
-    def _hook(self, key: tuple, relu: bool):
+    def _hook(self, key: tuple, point: ActivationPoint):
         def hook(module, inputs, output):
-            units = output.movedim(1, -1).reshape(-1, output.shape[1])  # (samples, units)
-            if relu:
+            n = output.shape[point.channel_axis]
+            units = output.movedim(point.channel_axis, -1).reshape(-1, n)  # (samples, units)
+            if point.relu:
                 self[key + ("pre",)] = units
                 self[key + ("post",)] = torch.relu(units)
             else:

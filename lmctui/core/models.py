@@ -2,7 +2,8 @@
 
 State-dict names are chosen so that permutation specs (permutation.py) can name every
 weight: `hidden.{i}` / `out` for the MLP, `convs.{i}` / `norms.{i}` / `head` for VGG,
-`stem_*`, `blocks.{i}.*` and `head` for ResNet-20.
+`stem_*`, `blocks.{i}.*` and `head` for ResNet-20; the transformers (ViT, GPT) live in
+transformers.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lmctui.configs import ModelConfig
+from lmctui.core.transformers import GPT, ViT, reset_embeddings
 from lmctui.usermodel import build_user_model
 
 
@@ -29,15 +31,19 @@ def build_model(config: ModelConfig, generator: torch.Generator | None = None) -
     config.validate()
     if config.user:
         return build_user(config, generator)
-    if config.arch == "mlp":
-        model = MLP(math.prod(config.input_shape), config.width, config.depth, config.num_classes)
-    elif config.arch == "vgg":
-        model = VGG(config.input_shape[0], config.width, config.norm, config.num_classes)
-    else:
-        model = ResNet20(config.input_shape[0], config.width, config.norm, config.num_classes)
+    model = ARCHITECTURES[config.arch](config)
     if generator is not None:
         reset_parameters(model, generator)
     return model
+
+
+ARCHITECTURES = {
+    "mlp": lambda c: MLP(math.prod(c.input_shape), c.width, c.depth, c.num_classes),
+    "vgg": lambda c: VGG(c.input_shape[0], c.width, c.norm, c.num_classes),
+    "resnet20": lambda c: ResNet20(c.input_shape[0], c.width, c.norm, c.num_classes),
+    "vit": ViT,
+    "gpt": GPT,
+}
 
 
 def build_user(config: ModelConfig, generator: torch.Generator | None = None) -> nn.Module:
@@ -50,8 +56,11 @@ def build_user(config: ModelConfig, generator: torch.Generator | None = None) ->
 
 @torch.no_grad()
 def reset_parameters(model: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default init for Linear and Conv (Kaiming-uniform), drawn from `generator`."""
+    """PyTorch's default init for Linear and Conv (Kaiming-uniform), drawn from `generator`;
+    transformers' embeddings and LayerNorms as `reset_embeddings` says."""
     for module in model.modules():
+        if reset_embeddings(module, generator):
+            continue
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
             if module.bias is not None:

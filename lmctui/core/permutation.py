@@ -66,10 +66,12 @@ def entry_names(entry: str | Joined | None) -> list[str]:
 
 @dataclass(frozen=True)
 class ActivationPoint:
-    """Where a permutation's units can be observed: a module's output, ReLU'd if `relu`."""
+    """Where a permutation's units can be observed: a module's output, ReLU'd if `relu`,
+    its units on `channel_axis` (1: (B, C, ...) as in CNNs and MLPs; -1: (B, T, C) tokens)."""
 
     module: str
     relu: bool
+    channel_axis: int = 1
 
 
 @dataclass(frozen=True)
@@ -283,4 +285,43 @@ def resnet20_spec(config: ModelConfig) -> PermutationSpec:
     return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()}, _buffers(axes))
 
 
-HAND_WRITTEN = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec}  # arch -> spec builder
+def transformer_spec(config: ModelConfig) -> PermutationSpec:
+    """ViT and GPT (transformers.py): the residual stream, each block's MLP units and heads.
+
+    Names, which a traced spec must reproduce:
+    - `P_res`: the residual stream. One permutation for the embedding's output features,
+      the position embedding's feature axis (never its position axis), every LayerNorm's
+      weight and bias, every block's attention and MLP inputs and outputs, and the head's
+      input: a residual sum only stays a sum if both terms move alike.
+    - `P_mlp{i}`: block i's MLP hidden units (fc1's outputs, fc2's inputs).
+    - `P_qk{i}`: block i's query and key features (one permutation for both: q . k per
+      head is unchanged when both move alike); `P_vo{i}`: its value features and the
+      output projection's inputs.
+    - block group `heads{i}` = BlockGroup((P_qk{i}, P_vo{i}), heads): both move whole
+      heads by one head map (a head's queries, keys and values stay one head) and permute
+      freely inside each head, each on its own.
+    The softmax's 1/sqrt(head dim) scaling and the causal mask act within a head and
+    across positions, so no permutation of features touches them.
+    """
+    res, tokens = "P_res", -1
+    embed = _dense("patch_embed", res, None) if config.arch == "vit" else {"token_embed.weight": (None, res)}
+    axes = embed | {"pos_embed.weight": (None, res)}
+    activations: dict[str, list[ActivationPoint]] = {res: [ActivationPoint("pos_embed", False, tokens)]}
+    blocks = {}
+    for i in range(config.depth):
+        name, qk, vo, mlp = f"blocks.{i}", f"P_qk{i}", f"P_vo{i}", f"P_mlp{i}"
+        axes |= _norm(f"{name}.norm1", res, "layer") | _norm(f"{name}.norm2", res, "layer")
+        axes |= _dense(f"{name}.attn.query", qk, res) | _dense(f"{name}.attn.key", qk, res)
+        axes |= _dense(f"{name}.attn.value", vo, res) | _dense(f"{name}.attn.out", res, vo)
+        axes |= _dense(f"{name}.mlp.fc1", mlp, res) | _dense(f"{name}.mlp.fc2", res, mlp)
+        blocks[f"heads{i}"] = BlockGroup((qk, vo), config.heads)
+        activations[qk] = [ActivationPoint(f"{name}.attn.{m}", False, tokens) for m in ("query", "key")]
+        activations[vo] = [ActivationPoint(f"{name}.attn.heads_out", False, tokens)]
+        activations[mlp] = [ActivationPoint(f"{name}.mlp.fc1", False, tokens)]  # GELU's input
+        activations[res].append(ActivationPoint(name, False, tokens))
+    axes |= _norm("norm", res, "layer") | _dense("head", None, res)
+    return PermutationSpec(axes, {p: tuple(points) for p, points in activations.items()}, blocks=blocks)
+
+
+HAND_WRITTEN = {"mlp": mlp_spec, "vgg": vgg_spec, "resnet20": resnet20_spec,  # arch -> spec builder
+                "vit": transformer_spec, "gpt": transformer_spec}

@@ -8,6 +8,11 @@ pass uses P(B), the backward pass updates W. The permutation kept is the one wit
 lowest midpoint loss among all those the projections visited, plus the identity (so the
 result is never worse than not aligning, on the samples it is measured on).
 
+The first projection is weight matching of A itself, with `restarts` visiting orders drawn
+from the options' seed (the best kept), so a seed and a restart count mean the same here
+as for weight matching: a poor local optimum there is a poor start here. Later
+projections start from the previous step's permutation, one visiting order each.
+
 Networks with BatchNorm are run in train mode (batch statistics) for both the steps and
 the candidates' losses: the midpoint's running statistics would be stale anyway.
 """
@@ -38,6 +43,9 @@ class STEResult:
     midpoint_loss: float  # of `perms`, on the evaluation samples
     identity_loss: float  # the naive midpoint's, on the same samples
     first_loss: float  # that of the first projection (weight matching of A itself)
+    start: Permutations  # that first projection: the best of the restarts
+    start_objectives: tuple[float, ...]  # each restart's final <A, P(B)>
+    start_restart: int  # the restart `start` came from
     step_losses: tuple[float, ...]  # the training loss at the straight-through midpoint, per step
     candidates: int  # distinct permutations measured
     best_step: int  # the step whose projection gave `perms` (0: before any step; -1: the identity)
@@ -47,12 +55,13 @@ class STEResult:
 def ste_matching(config: ModelConfig, spec: PermutationSpec, state_a: StateDict, state_b: StateDict,
                  x: torch.Tensor, y: torch.Tensor, options: STEOptions = STEOptions(),
                  on_step: Callable[[int, int, float], None] | None = None,
-                 should_stop: Callable[[], object] | None = None) -> STEResult:
+                 should_stop: Callable[[], object] | None = None, restarts: int = 1) -> STEResult:
     """Learn the permutation of B whose midpoint with A has the lowest loss on (x, y).
 
     `x`, `y` (training data) and both states on one device. `on_step(step, steps, loss)`
     after each step; `should_stop()` is checked between steps and ends the search early
-    with the best permutation so far.
+    with the best permutation so far. `restarts`: the visiting orders (from `options.seed`)
+    the first projection tries.
     """
     options.validate()
     start = time.perf_counter()
@@ -73,12 +82,15 @@ def ste_matching(config: ModelConfig, spec: PermutationSpec, state_a: StateDict,
     w = {k: state_a[k].detach().clone().requires_grad_() for k in names}
     optimizer = Optimizer(list(w.values()), TrainConfig(optimizer="adam", lr=options.lr), steps_per_epoch=1)
     order = torch.Generator().manual_seed(options.seed)
-    perms, batches, losses, first_loss = None, [], [], None
+    start_match = weight_matching(spec, state_a, state_b, seed=options.seed, restarts=restarts)
+    perms, batches, losses = start_match.perms, [], []
+    first_loss = midpoint_loss(perms)
     for step in range(options.steps + 1):
-        # Project the current W (A's buffers ride along; they are not matched) onto B's permutations.
-        perms = weight_matching(spec, {**state_a, **{k: v.detach() for k, v in w.items()}}, state_b, init=perms).perms
+        if step > 0:
+            # Project the current W (A's buffers ride along; they are not matched) onto B's permutations.
+            perms = weight_matching(spec, {**state_a, **{k: v.detach() for k, v in w.items()}}, state_b,
+                                    init=perms).perms
         loss_here = midpoint_loss(perms)
-        first_loss = loss_here if first_loss is None else first_loss
         if loss_here < best[0]:
             best = (loss_here, step, perms)
         if step == options.steps or (should_stop is not None and should_stop()):
@@ -93,8 +105,9 @@ def ste_matching(config: ModelConfig, spec: PermutationSpec, state_a: StateDict,
         losses.append(loss.item())
         if on_step is not None:
             on_step(step + 1, options.steps, losses[-1])
-    return STEResult(best[2], best[0], measured[_key(identity)], first_loss, tuple(losses), len(measured), best[1],
-                     time.perf_counter() - start)
+    return STEResult(best[2], best[0], measured[_key(identity)], first_loss, start_match.perms,
+                     tuple(start_match.restart_objectives), start_match.best_restart, tuple(losses), len(measured),
+                     best[1], time.perf_counter() - start)
 
 
 def _key(perms: Permutations) -> tuple:

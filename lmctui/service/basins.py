@@ -78,9 +78,10 @@ def basins(registry: Registry, run_ids: list[str], threshold: float, method: str
         which = f"aligned ({', '.join(align_methods()[:-1])} or {align_methods()[-1]})" if method == "aligned" \
             else method
         named = ", ".join("-".join(pair) for pair in missing[:4]) + (" ..." if len(missing) > 4 else "")
-        a, b = missing[0]
-        raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({named}): interpolate them first, e.g. "
-                        f"lmctui-cli interp {a} {b} --methods {'weight' if method == 'aligned' else method}")
+        runs = " ".join(ids) if len(ids) <= 8 else "RUNS..."
+        raise UserError(f"{len(missing)} pair(s) have no {which} curve yet ({named}): interpolate the missing pairs "
+                        f"with lmctui-cli interp {runs} --all-pairs --methods "
+                        f"{'weight' if method == 'aligned' else method}")
     from lmctui.core.basins import barrier_basins
 
     found = barrier_basins(matrix, threshold, linkage)

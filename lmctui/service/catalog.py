@@ -17,6 +17,7 @@ from lmctui.store.runfiles import METRICS, WEIGHTS, checkpoint_path, file_sha256
 ALIGNMENT_DETAIL = ("objective_per_round", "candidates", "step_losses")
 ALIGNMENT_EXPORT_FIELDS = ALIGNMENT_FIELDS + ("restart_spread",)
 PERMUTATION = "permutation.json"  # in the aligned run's folder: the permutation applied to B, per group
+START_PERMUTATION = "start_permutation.json"  # STE's: the weight matching it started from
 
 MUST_MATCH = ("dataset", "arch", "width", "depth", "norm")  # what runs must share to be aligned
 
@@ -71,10 +72,10 @@ def incompatibility(a: dict, b: dict) -> str | None:
         if a.get(key) != b.get(key):
             return f"runs {a['id']} and {b['id']} differ in {key}: {a.get(key)} vs {b.get(key)}"
     model_a, model_b = a["config"]["model"], b["config"]["model"]
-    for key in ("num_classes", "input_shape"):
-        if _as_list(model_a[key]) != _as_list(model_b[key]):
+    for key in ("num_classes", "input_shape", "heads", "patch"):  # the last two: transformers' (absent before them)
+        if _as_list(model_a.get(key)) != _as_list(model_b.get(key)):
             return (f"runs {a['id']} and {b['id']} differ in {key.replace('_', ' ')}: "
-                    f"{model_a[key]} vs {model_b[key]}")
+                    f"{model_a.get(key)} vs {model_b.get(key)}")
     # your own models and data: the same arguments, the same source, the same content
     for what, part, key in (("arch args", "model", "arch_args"), ("model source (sha256)", "model", "source_sha256"),
                             ("data content (sha256)", "data", "sha256")):
@@ -97,6 +98,10 @@ def list_table(registry: Registry, what: str, filters: list[tuple[str, str]] = (
     if what not in LISTINGS:
         raise FieldError("what", f"must be one of {', '.join(LISTINGS)}, got {what!r}")
     docs = sorted(registry.all(what, copy=False), key=lambda d: d.get("created") or "")  # rows are new dicts
+    if what == "curves":  # one per identity: repeats of a measurement would weigh twice in any mean
+        from lmctui.service.curves import distinct_curves
+
+        docs, _ = distinct_curves(registry, docs)
     if tags and what != "runs":
         raise FieldError("tag", "applies to runs only")
     shape = {"runs": run_view, "sweeps": sweep_view}.get(what) or (lambda d: view(d, LISTINGS[what].fields))
@@ -113,20 +118,24 @@ def show_run(registry: Registry, prefix: str) -> dict:
 
 
 def show_entry(registry: Registry, prefix: str) -> tuple[str, dict]:
-    """What `show ID` shows: ("run", show_run(...) and the Slurm job that trained it) or
-    ("alignment", show_alignment(...)).
+    """What `show ID` shows: ("run", show_run(...) and the Slurm job that trained it),
+    ("alignment", show_alignment(...)) or ("curve", curves.show_curve(...)).
 
     Runs are looked up first (any unique run prefix shows that run, as it always has);
-    an id that no run starts with is looked up among the alignments.
+    an id that no run starts with is looked up among the alignments, then the curves.
     """
     try:
         shown = show_run(registry, prefix)
     except UserError:
         if not prefix.strip() or _any_starts_with(registry, "runs", prefix):
             raise  # ambiguous among the runs, or that run's own problem
-        if not _any_starts_with(registry, "alignments", prefix):
-            raise UserError(f"no run or alignment with id {prefix.strip().lower()!r}")
-        return "alignment", show_alignment(registry, prefix)
+        if _any_starts_with(registry, "alignments", prefix):
+            return "alignment", show_alignment(registry, prefix)
+        if _any_starts_with(registry, "curves", prefix):
+            from lmctui.service.curves import show_curve
+
+            return "curve", show_curve(registry, prefix)
+        raise UserError(f"no run, alignment or curve with id {prefix.strip().lower()!r}")
     from lmctui.service.slurm.results import job_of_run
 
     job = job_of_run(registry, registry.get("runs", shown["run"]["id"]))
@@ -143,7 +152,10 @@ def show_alignment(registry: Registry, prefix: str) -> dict:
     it applied (from the aligned run's folder; None when that run or file is gone)."""
     doc = registry.resolve("alignments", prefix)
     record = {**alignment_row(doc), **view(doc, ALIGNMENT_DETAIL)}
-    return {"alignment": record, "permutation": _permutation(registry, doc.get("aligned_run"))}
+    shown = {"alignment": record, "permutation": _permutation(registry, doc.get("aligned_run"))}
+    if doc.get("method") == "ste":  # the weight matching it started from: the best of its restarts
+        shown["start_permutation"] = _permutation(registry, doc.get("aligned_run"), START_PERMUTATION)
+    return shown
 
 
 def alignment_row(doc: dict) -> dict:
@@ -152,11 +164,11 @@ def alignment_row(doc: dict) -> dict:
     return {**view(doc, ALIGNMENT_FIELDS), "restart_spread": max(objectives) - min(objectives) if objectives else None}
 
 
-def _permutation(registry: Registry, run_id) -> dict | None:
+def _permutation(registry: Registry, run_id, name: str = PERMUTATION) -> dict | None:
     import json
 
     try:
-        path = registry.run_dir(run_id) / PERMUTATION
+        path = registry.run_dir(run_id) / name
         return json.loads(path.read_text(encoding="utf-8"))
     except (UserError, TypeError, OSError, ValueError):
         return None
@@ -218,8 +230,11 @@ def export_alignments(registry: Registry, out: str | Path, filters=()) -> dict:
 
 
 def export_barriers(registry: Registry, out: str | Path) -> dict:
-    """One row per stored curve: the pair, their configs, the method and every barrier."""
-    docs = sorted(registry.all("curves"), key=lambda d: d.get("created") or "")
+    """One row per measured curve (the newest of each identity): the pair, their configs, the
+    method and every barrier."""
+    from lmctui.service.curves import distinct_curves
+
+    docs, _ = distinct_curves(registry)
     configs = {run_id: registry.run_config(run_id) for d in docs for run_id in (d.get("run_a"), d.get("run_b"))}
     rows = [{**view(d, CURVE_FIELDS), "config_a": configs.get(d["run_a"]), "config_b": configs.get(d["run_b"])}
             for d in docs]

@@ -8,6 +8,7 @@ names are resolved and checked by `catalog.resolve_runs`, the one place that rul
 
 from __future__ import annotations
 
+from lmctui.choices import TRANSFORMER_ARCHS
 from lmctui.errors import FieldError
 from lmctui.parsing import parse_run_at_epoch
 from lmctui.service.catalog import require_done, resolve_runs
@@ -21,7 +22,11 @@ def check_submittable(registry: Registry, request) -> None:
     if isinstance(request, TrainRequest) and request.init_from:
         spawn_source(registry, request)
     if request.named_runs():
-        resolve_runs(registry, request.named_runs())
+        runs = resolve_runs(registry, request.named_runs())
+        options = getattr(request, "options", None)
+        if options is not None and options.repair and runs[0].get("arch") in TRANSFORMER_ARCHS:
+            raise FieldError("repair", f"applies to MLPs and CNNs; {runs[0]['arch']} normalizes with LayerNorm, "
+                                       "whose scale REPAIR cannot reach")
 
 
 def spawn_source(registry: Registry, request: TrainRequest) -> tuple[dict, int | None]:
@@ -30,10 +35,12 @@ def spawn_source(registry: Registry, request: TrainRequest) -> tuple[dict, int |
     prefix, epoch = parse_run_at_epoch(request.init_from)
     parent = require_done(registry.resolve("runs", prefix))
     model = parent["config"]["model"]
+    counts_depth = request.arch in ("mlp",) + TRANSFORMER_ARCHS
     ours = {"dataset": request.data.name, "arch": request.arch, "width": request.width, "norm": request.norm,
-            "depth": request.depth if request.arch == "mlp" else model.get("depth")}
+            "depth": request.depth if counts_depth else model.get("depth"),
+            "heads": request.heads if request.arch in TRANSFORMER_ARCHS else model.get("heads")}
     theirs = {"dataset": parent["config"]["data"]["name"], **{k: model.get(k) for k in ("arch", "width", "norm",
-                                                                                            "depth")}}
+                                                                                            "depth", "heads")}}
     if ours != theirs:
         raise FieldError("init_from", f"{request.init_from}: run {parent['id']} has a different model or data set")
     kept = parent.get("checkpoints") or []

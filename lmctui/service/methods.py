@@ -106,10 +106,12 @@ def _ste(loaded, run_a, run_b, spec, how: dict, on_step) -> dict:
 
     data = loaded.data
     result = ste_matching(run_a.model, spec, run_a.state, run_b.state, data.x_train, data.y_train,
-                          STEOptions(**how["ste"]), on_step=on_step, should_stop=raising())
-    return {"perms": result.perms, "midpoint_loss": result.midpoint_loss, "identity_loss": result.identity_loss,
-            "first_loss": result.first_loss, "best_step": result.best_step, "candidates": result.candidates,
-            "step_losses": list(result.step_losses)}
+                          STEOptions(**how["ste"]), on_step=on_step, should_stop=raising(),
+                          restarts=how["restarts"])
+    return {"perms": result.perms, "start_perms": result.start, "midpoint_loss": result.midpoint_loss,
+            "identity_loss": result.identity_loss, "first_loss": result.first_loss, "best_step": result.best_step,
+            "candidates": result.candidates, "step_losses": list(result.step_losses),
+            "restart_objectives": list(result.start_objectives), "best_restart": result.start_restart}
 
 
 register(AlignMethod(
@@ -119,8 +121,10 @@ register(AlignMethod(
     core_average=True))
 register(AlignMethod("activation", _activation, columns=(("iterations", "iterations"),),
                      title="{run_b} permuted to match {run_a} by activation matching", core_average=True))
-register(AlignMethod(  # straight-through estimator matching; the request's seed draws its batch order
-    "ste", _ste, lambda seed, matching, arch: {"ste": {**asdict(matching.ste), "seed": seed}}, ("ste",),
+register(AlignMethod(  # straight-through estimator matching; the request's seed draws its batch order and, with
+    # the restarts, the visiting orders of the weight matching it starts from (as weight matching's)
+    "ste", _ste, lambda seed, matching, arch: {"ste": {**asdict(matching.ste), "seed": seed},
+                                              "restarts": matching.restarts_for(arch)}, ("ste", "restarts"),
     (("midpoint_loss", "midpoint"), ("identity_loss", "identity"), ("best_step", "step")),
     "{run_b} permuted to match {run_a}: midpoint loss with the permutation kept, with none (identity), and the "
     "step that found it (-1: the identity)"))

@@ -17,7 +17,7 @@ from lmctui.configs import (DEFAULT_SWEEP_WIDTHS, MAX_RESTARTS, MAX_SEED, DataCo
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_run_at_epoch
 from lmctui.usermodel import short_arch
-from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, align_methods, average_methods,
+from lmctui.service.methods import (DEFAULT_CURVE_METHODS, DEFAULT_METHOD, NAIVE, align_methods, average_methods,
                                     curve_methods, methods_using)
 
 MAX_SEEDS = 1024  # runs one request may train
@@ -37,6 +37,8 @@ class TrainRequest:
     norm: str = "none"
     train: TrainConfig = field(default_factory=TrainConfig)
     seeds: tuple[int, ...] = (0,)
+    heads: int = ModelConfig.heads  # transformers only
+    patch: int | None = ModelConfig.patch  # vit only
     init_seed: int | None = None  # fixes the init seed for every run; else init = seed
     data_seed: int | None = None  # fixes the data-order seed for every run; else = seed
     init_from: str | None = None  # RUN or RUN@EPOCH: start from that checkpoint (spawning)
@@ -47,7 +49,11 @@ class TrainRequest:
 
     def validate(self) -> "TrainRequest":
         self.data.validate()
-        self.model_config((1, 1, 1) if self.data.images else (2,), 2).validate()
+        self.model_config(self.data.known_input_shape or ((1, 1, 1) if self.data.images else (2,)), 2).validate()
+        check(self.arch == "gpt" or not self.data.sequences, "arch",
+              f"{self.arch} cannot read token sequences; {self.data.name} trains gpt")
+        check(self.arch != "gpt" or self.data.sequences, "arch",
+              f"gpt trains on token sequences (modadd), not on {self.data.name}")
         self.train.validate()
         check(0 < len(self.seeds) <= MAX_SEEDS, "seeds", f"must name 1 to {MAX_SEEDS} seeds, got {len(self.seeds)}")
         for seed in self.seeds:
@@ -70,6 +76,7 @@ class TrainRequest:
             model, train = config["model"], TrainConfig.from_dict(config["train"])
             return cls(DataConfig.from_dict(config["data"]), model["arch"], model["width"], model["depth"],
                        model["norm"], train, seeds=(train.init_seed,), init_seed=train.init_seed,
+                       heads=model.get("heads", ModelConfig.heads), patch=model.get("patch"),
                        data_seed=train.data_seed, init_from=config.get("init_from"), device=device, tags=tags,
                        vectorize=False, arch_args=dict(model.get("arch_args") or {}))
         except (KeyError, TypeError, AttributeError) as err:
@@ -77,7 +84,7 @@ class TrainRequest:
 
     def model_config(self, input_shape: tuple[int, ...], num_classes: int) -> ModelConfig:
         return ModelConfig(self.arch, self.width, self.depth, self.norm, tuple(input_shape), num_classes,
-                           dict(self.arch_args))
+                           dict(self.arch_args), heads=self.heads, patch=self.patch)
 
     @property
     def trains_together(self) -> bool:
@@ -197,6 +204,7 @@ class InterpRequest:
     seed: int = 0
     device: str = "auto"
     matching: Matching = field(default_factory=lambda: Matching())
+    recompute: bool = False  # measure again a curve already stored with the same identity (and keep the new one)
 
     def validate(self) -> "InterpRequest":
         _check_run_ids((self.run_a, self.run_b))
@@ -237,6 +245,7 @@ class AverageRequest:
     seed: int = 0
     device: str = "auto"
     matching: Matching = field(default_factory=lambda: Matching())
+    repair: bool = False  # REPAIR: each unit's statistics set to the mean of the aligned runs'
 
     def validate(self) -> "AverageRequest":
         check(2 <= len(self.runs) <= MAX_AVERAGED, "runs",
@@ -250,6 +259,9 @@ class AverageRequest:
         check_int(self.seed, "seed", 0, MAX_SEED)
         check_device(self.device)
         self.matching.validate()
+        check(not (self.repair and self.method == NAIVE), "repair",
+              "does not apply to a naive average: REPAIR restores the statistics of aligned units, and a naive "
+              "average aligns none (choose another --method)")
         return self
 
     def check_used(self) -> None:
@@ -269,7 +281,7 @@ class AverageRequest:
         return cls(**{**params, "runs": tuple(params["runs"]), "matching": Matching.from_dict(params.get("matching"))})
 
 
-SWEEP_AXES = {"width": int, "depth": int, "lr": float, "batch_size": int, "epochs": int, "optimizer": str}
+SWEEP_AXES = {"width": int, "depth": int, "heads": int, "lr": float, "batch_size": int, "epochs": int, "optimizer": str}
 MAX_SWEEP_VALUES = 64
 
 
@@ -309,7 +321,7 @@ class SweepRequest:
 
     def request_for(self, value) -> TrainRequest:
         """The training request of one swept value."""
-        if self.axis in ("width", "depth"):
+        if self.axis in ("width", "depth", "heads"):
             return replace(self.base, **{self.axis: value})
         return replace(self.base, train=replace(self.base.train, **{self.axis: value}))
 

@@ -22,6 +22,9 @@ from lmctui.core.refinement import refine_curve
 from lmctui.core.permutation import apply_permutation
 from lmctui.core.specs import spec_for
 from lmctui.records import ALIGNMENT_FIELDS, AVERAGE_FIELDS, CURVE_FIELDS, CURVE_SERIES, RunRecord, view
+from lmctui.identities import interp_identity, matching_settings
+from lmctui.service.catalog import PERMUTATION, START_PERMUTATION
+from lmctui.service.curves import remove_repeats, stored_curve
 from lmctui.service.loaded import LoadedRun, LoadedRuns
 from lmctui.service.methods import METHODS, methods_using
 from lmctui.service.requests import AlignRequest, AverageRequest, InterpRequest, Matching
@@ -30,6 +33,8 @@ from lmctui.store import Registry
 from lmctui.store.registry import HOST, now
 from lmctui.store.runfiles import CONFIG, WEIGHTS, save_weights, write_json
 
+# Permutations a matching found -> the file in the aligned run's folder that keeps each (STE's start too).
+PERMUTATION_FILES = {"perms": PERMUTATION, "start_perms": START_PERMUTATION}
 PointProgress = Callable[[str, int, int], None]  # (method, points done, points); STE steps report the same way
 StepProgress = Callable[[int, int, float], None]  # (step, steps, loss): STE matching
 
@@ -71,9 +76,11 @@ def align_loaded(loaded: LoadedRuns, a: int, b: int, method: str, seed: int = 0,
                                    aligned_to=run_a.id, align_method=method)
     doc = loaded.registry.insert("alignments", {
         "run_a": run_a.id, "run_b": run_b.id, "aligned_run": aligned_run, **how,
-        **{k: v for k, v in found.items() if k != "perms"}, "seconds": round(time.perf_counter() - start, 4)})
-    write_json(loaded.registry.run_dir(aligned_run) / "permutation.json",
-               {p: v.tolist() for p, v in found["perms"].items()})
+        **{k: v for k, v in found.items() if k not in PERMUTATION_FILES},
+        "seconds": round(time.perf_counter() - start, 4)})
+    for key, name in PERMUTATION_FILES.items():
+        if key in found:
+            write_json(loaded.registry.run_dir(aligned_run) / name, {p: v.tolist() for p, v in found[key].items()})
     loaded.aligned[key] = ({**view(doc, ALIGNMENT_FIELDS), "reused": False}, permuted)
     return loaded.aligned[key]
 
@@ -128,22 +135,32 @@ def interp(registry: Registry, request: InterpRequest, on_progress: PointProgres
     request.validate()
     loaded = LoadedRuns.load(registry, [request.run_a, request.run_b], request.device)
     return interp_loaded(loaded, 0, 1, request.methods, request.options, request.seed, on_progress,
-                         request.matching, on_step)
+                         request.matching, on_step, request.recompute)
 
 
 def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: InterpolationOptions,
                   seed: int = 0, on_progress: PointProgress | None = None,
                   matching: Matching = Matching(), on_step: StepProgress | None = None,
-                  job: str | None = None) -> list[dict]:
-    """The curves from run a to run b, one per method, stored (with the `job` that made them, if one
-    did); returns their records.
+                  recompute: bool = False) -> list[dict]:
+    """The curves from run a to run b, one per method, stored; returns their records.
 
-    With `options.refine`, the test barriers are refined between grid points around the
-    grid's maximum, and the alpha of the maximum is kept.
+    A curve already stored with the same identity (`lmctui.identities`) is returned as it
+    is (`reused`), unless `recompute` (or it lacks the refined barriers asked for); a curve
+    measured here replaces every stored one of its identity. With `options.refine`, the test
+    barriers are refined between grid points around the grid's maximum, and the alpha of
+    the maximum is kept.
     """
     run_a, run_b = loaded[a], loaded[b]
+    split = f"{len(loaded.data.y_train)}/{len(loaded.data.y_test)}"
     curves = []
     for method in methods:
+        how = _how(method, seed, matching, run_a.model.arch) if method in METHODS else {}
+        identity = interp_identity(run_a.id, run_b.id, method, options.points, run_a.doc.get("dataset"),
+                                   options.reset_bn, options.repair, matching_settings(method, how), split)
+        stored = None if recompute else stored_curve(loaded.registry, identity)
+        if stored is not None and (stored.get("loss_barrier_test_refined") is not None or not options.refine):
+            curves.append({**curve_record(stored), "reused": True})
+            continue
         alignment, partner = None, run_b.state
         if method != "naive":
             steps = on_step or ((lambda step, total, loss, m=method: on_progress(m, step, total)) if on_progress
@@ -155,9 +172,10 @@ def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: Interpol
         refined = _refined(loaded, run_a, partner, curve, options) if options.refine else {}
         doc = loaded.registry.insert("curves", {
             **_pair_context(run_a.doc, run_b.doc), "method": method, "alignment": alignment and alignment["id"],
-            "points": options.points, "repair": options.repair, "reset_bn": options.reset_bn, **curve.to_dict(),
-            **refined, **({"job": job} if job else {})})
-        curves.append(curve_record(doc))
+            "points": options.points, "repair": options.repair, "reset_bn": options.reset_bn, "split": split,
+            **curve.to_dict(), **refined})
+        remove_repeats(loaded.registry, doc["id"], identity)
+        curves.append({**curve_record(doc), "reused": False})
     return curves
 
 
@@ -194,18 +212,21 @@ def average(registry: Registry, request: AverageRequest, register: bool = True,
     request.validate()
     loaded = LoadedRuns.load(registry, list(request.runs), request.device)
     reference = loaded.index_of(request.reference) if request.reference is not None else 0
-    return average_loaded(loaded, request.method, reference, request.seed, register, request.matching, on_step)
+    return average_loaded(loaded, request.method, reference, request.seed, register, request.matching, on_step,
+                          request.repair)
 
 
 def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: int = 0,
                    register: bool = True, matching: Matching = Matching(),
-                   on_step: StepProgress | None = None) -> dict:
+                   on_step: StepProgress | None = None, repair: bool = False) -> dict:
     """Average every loaded run by `method`, aligning to run `reference`; store the result.
 
     `ste` aligns each run to the reference by STE, `universe` all of them into one
     shared frame (cycle-consistent); both then average naively. A BatchNorm network's
     average is evaluated after its statistics are re-estimated, so its endpoints are
     reported both as trained and re-estimated the same way (`*_reset`): like with like.
+    With `repair`, REPAIR is written into the average (each unit's statistics set to the
+    mean of the aligned runs').
     """
     start = time.perf_counter()
     runs, data = loaded.runs, loaded.data
@@ -221,7 +242,7 @@ def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: in
                                     should_stop=current()).aligned(spec, states)
     core_method = "naive" if aligned_here or method == "universe" else method
     result = average_states(loaded.model, states, core_method, data, reference=reference, seed=seed,
-                            restarts=restarts, should_stop=current())
+                            restarts=restarts, should_stop=current(), repair=repair)
     ens_loss, ens_acc = ensemble(loaded.model, [r.state for r in runs], data.x_test, data.y_test)
     averaged_run = None
     if register:
@@ -229,6 +250,7 @@ def average_loaded(loaded: LoadedRuns, method: str, reference: int = 0, seed: in
                                         parent=",".join(r.id for r in runs), average_method=method)
     doc = loaded.registry.insert("averages", {
         "method": method, "runs": [r.id for r in runs], "reference": runs[reference].id, "rounds": result.rounds,
+        "seed": seed, "repair": repair,
         "restarts": restarts if method in methods_using("restarts") else None,
         "averaged_run": averaged_run, "train_loss": result.train_loss, "train_acc": result.train_acc,
         "test_loss": result.test_loss, "test_acc": result.test_acc, "endpoints": _endpoints(loaded),

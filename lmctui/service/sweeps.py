@@ -4,7 +4,7 @@ A sweep is a registry entity (`sweeps`): its request, one row per (value, method
 seed pair) and a summary per (value, method). Finished runs with an identical config
 are reused rather than trained again. A sweep job run again (re-queued after it was
 interrupted) takes up the runs its earlier attempt left unfinished from their resume
-states, and the curves that attempt stored, pair by pair.
+states; the curves that attempt stored are reused pair by pair (`interp_loaded`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from lmctui.errors import WorkFailed
 from lmctui.records import SWEEP_ROW_FIELDS as ROW_FIELDS
 from lmctui.service.loaded import LoadedRuns
 from lmctui.service.requests import SweepRequest
-from lmctui.service.science import average_loaded, curve_record, interp_loaded
+from lmctui.service.science import average_loaded, interp_loaded
 from lmctui.service.training import PreparedTraining, StopCheck, prepare_training, train_runs
 from lmctui.store import Registry
 from lmctui.store.registry import now
@@ -49,8 +49,7 @@ def run_sweep(registry: Registry, request: SweepRequest, should_stop: StopCheck 
             ids = _runs_for(registry, ready, should_stop, job)
             loaded = LoadedRuns.load(registry, ids, ready.device)
             value_rows = _barrier_rows(loaded, request, value, lambda done, pairs, i=index: report(
-                (i + 0.5 + 0.4 * done / pairs) / count, f"{request.axis}={value}: barriers {done}/{pairs} pairs"),
-                job)
+                (i + 0.5 + 0.4 * done / pairs) / count, f"{request.axis}={value}: barriers {done}/{pairs} pairs"))
             rows += value_rows
             summary += _summarize(loaded, request, value, value_rows)
             registry.update("sweeps", sweep_id, {"rows": rows, "summary": summary})
@@ -91,30 +90,16 @@ def _canonical(config) -> str:
 
 
 def _barrier_rows(loaded: LoadedRuns, request: SweepRequest, value,
-                  on_pair: Callable[[int, int], None] = lambda done, pairs: None, job: str | None = None
-                  ) -> list[dict]:
+                  on_pair: Callable[[int, int], None] = lambda done, pairs: None) -> list[dict]:
     rows = []
     options = InterpolationOptions(points=request.points)
     pairs = list(itertools.combinations(range(len(loaded.runs)), 2))
-    stored = _stored_curves(loaded.registry, job)
     on_pair(0, len(pairs))
-    for done, (a, b) in enumerate(pairs, start=1):
-        ids = (loaded[a].doc["id"], loaded[b].doc["id"])
-        missing = [method for method in request.methods if (*ids, method) not in stored]
-        made = iter(interp_loaded(loaded, a, b, missing, options, matching=request.matching, job=job)
-                    if missing else [])
-        for curve in [stored.get((*ids, method)) or next(made) for method in request.methods]:
+    for done, (a, b) in enumerate(pairs, start=1):  # a pair's curves already stored are reused (interp_loaded)
+        for curve in interp_loaded(loaded, a, b, request.methods, options, matching=request.matching):
             rows.append({"value": value, "width": curve["width"], **{k: curve[k] for k in ROW_FIELDS[1:]}})
         on_pair(done, len(pairs))
     return rows
-
-
-def _stored_curves(registry: Registry, job: str | None) -> dict[tuple, dict]:
-    """(run a, run b, method) -> the record of a curve an earlier attempt of sweep job `job` stored."""
-    if job is None:
-        return {}
-    return {(doc["run_a"], doc["run_b"], doc["method"]): curve_record(doc)
-            for doc in registry.all("curves") if doc.get("job") == job}
 
 
 def _summarize(loaded: LoadedRuns, request: SweepRequest, value, value_rows: list[dict]) -> list[dict]:

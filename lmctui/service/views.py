@@ -20,6 +20,7 @@ from lmctui.errors import UserError
 from lmctui.records import ALIGNMENT_FIELDS, CURVE_FIELDS, CURVE_SERIES, run_view, view
 from lmctui.service.basins import basins
 from lmctui.service.catalog import incompatibility, show_run
+from lmctui.service.curves import distinct_curves
 from lmctui.service.methods import align_methods
 from lmctui.store import Registry
 
@@ -30,7 +31,7 @@ class Snapshot:
 
     runs: list[dict] = field(default_factory=list)  # run records, oldest first
     jobs: list[dict] = field(default_factory=list)  # newest first
-    curves: list[dict] = field(default_factory=list)  # summary fields, oldest first
+    curves: list[dict] = field(default_factory=list)  # summary fields, oldest first, one per identity
     sweep: list[dict] = field(default_factory=list)  # barrier against width, per setting and method
 
     @property
@@ -63,7 +64,8 @@ class Views:
             jobs = list(reversed(_by_created(self.registry.all("jobs")))) if "jobs" in changed else last.jobs
             if "curves" in changed:
                 docs = self.registry.all("curves")
-                curves, sweep = _by_created(docs, lambda d: view(d, CURVE_FIELDS)), width_sweep(docs)
+                distinct, _ = distinct_curves(self.registry, docs)  # the Barriers pane: each measurement once
+                curves, sweep = _by_created(distinct, lambda d: view(d, CURVE_FIELDS)), width_sweep(docs)
             else:
                 curves, sweep = last.curves, last.sweep
             self._last = Snapshot(runs, jobs, curves, sweep)

@@ -1,4 +1,5 @@
-"""What several screens share: how a job is drawn as a row, CSV export, how often detail screens re-read.
+"""What several screens share: how a job is drawn as a row, CSV and figure export, how often detail
+screens re-read.
 
 Screens import these from here, never from the app or from each other, so the app imports
 its screens and nothing imports back.
@@ -23,6 +24,25 @@ def export_csv(app, name: str, rows: list[dict], fields) -> Path:
     write_csv(path, rows, fields, Path(app.home))  # exports/ made if missing; never through a link into the home
     app.notify(f"exported {len(rows)} rows to {path}", timeout=8)
     return path
+
+
+def export_figure(app, kind: str, ids: list[str], **options) -> None:
+    """Draw the `kind` figure of `ids` into HOME/exports/ (PDF, as `lmctui-cli plot` draws it) in a
+    thread worker, and say where (the curve, sweep, pairwise and run screens' `f`)."""
+    from lmctui.errors import UserError
+    from lmctui.service.figures import export_figure_path, plot, width_sweep_figure
+
+    def draw() -> None:
+        try:
+            path = export_figure_path(app.registry, kind, "-".join(ids[:3]) or "all")
+            made = width_sweep_figure(app.registry, path) if kind == "widths" else \
+                plot(app.registry, kind, ids, path, **options)
+        except (UserError, ValueError, RuntimeError) as err:  # FieldError is a UserError
+            app.call_from_thread(app.notify, f"no figure: {err}", severity="warning", timeout=8)
+            return
+        app.call_from_thread(app.notify, f"saved the figure to {made['path']}", timeout=8)
+
+    app.run_worker(draw, thread=True, group="figure", exit_on_error=False)
 
 
 def job_row(job: dict) -> dict:

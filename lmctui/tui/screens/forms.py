@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
 from lmctui.configs import (DEFAULT_RESTARTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
@@ -26,6 +26,7 @@ from lmctui.service.placements import executors
 from lmctui.service.requests import (AlignRequest, AverageRequest, InterpRequest, Matching, SweepRequest,
                                      TrainRequest, sweep_seeds)
 from lmctui.service.slurm.settings import ClusterSettings, parse_time
+from lmctui.tui.widgets.check_box import CheckBox
 
 MATCHING_LABELS = {"restarts": "restarts", "ste_steps": "STE steps", "ste_lr": "STE learning rate"}
 
@@ -188,8 +189,9 @@ class TrainForm(Form):
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
         yield from labelled("widths", Input("16", id="widths", placeholder="e.g. 16 or 8,32,128"))
-        yield from labelled("depth (MLP hidden layers)", Input(str(ModelConfig.depth), id="depth"))
+        yield from labelled("depth (MLP layers, transformer blocks)", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
+        yield from labelled("heads (transformers)", Input(str(ModelConfig.heads), id="heads"))
         yield from labelled("seeds", Input("0-1", id="seeds", placeholder="e.g. 0,1 or 0-3"))
         yield from labelled("optimizer", select("optimizer", OPTIMIZERS, TrainConfig.optimizer))
         defaults = ", ".join(f"{lr:g} {name}" for name, lr in DEFAULT_LR.items())
@@ -208,7 +210,7 @@ class TrainForm(Form):
         base = TrainRequest(DataConfig(dataset, data_dir=self.text("data_dir") or None), arch,
                             depth=self.number("depth"), norm=self.value("norm"), train=train,
                             seeds=tuple(parse_int_list(self.text("seeds"), "seeds")),
-                            arch_args=parse_arch_args(self.text("arch_args").split()))
+                            arch_args=parse_arch_args(self.text("arch_args").split()), heads=self.number("heads"))
         if is_user_arch(arch) and not self.text("widths"):
             return [replace(base, width=None)]  # the factory's own width
         return [replace(base, width=w) for w in parse_int_list(self.text("widths"), "widths")]
@@ -227,8 +229,8 @@ class PairForm(Form):
             yield from labelled("methods", Input(",".join(DEFAULT_CURVE_METHODS), id="methods",
                                                  placeholder=", ".join(curve_methods())))
             yield from labelled("points", Input(str(InterpolationOptions.points), id="points"))
-            yield from labelled("REPAIR (re-normalize units)", Checkbox("", id="repair"))
-            yield from labelled("re-estimate BatchNorm stats", Checkbox("", value=True, id="reset_bn"))
+            yield from labelled("REPAIR (re-normalize units)", CheckBox("", id="repair"))
+            yield from labelled("re-estimate BatchNorm stats", CheckBox("", value=True, id="reset_bn"))
         else:
             yield from labelled("method", select("method", align_methods(), DEFAULT_METHOD))
         yield from labelled("seed (matching order)", Input("0", id="seed"))

@@ -24,7 +24,9 @@ KEY_WIDTH = 20
 
 
 class HelpScreen(ModalScreen):
-    BINDINGS = [closing("escape,q,question_mark", "app.pop_screen", "Close")]
+    BINDINGS = [closing("escape,q,question_mark", "app.pop_screen", "Close"),
+                Binding("j,down", "scroll_help(1)", "Down", show=False),
+                Binding("k,up", "scroll_help(-1)", "Up", show=False)]
 
     def __init__(self, bindings: list[Binding]):
         super().__init__()
@@ -41,6 +43,10 @@ class HelpScreen(ModalScreen):
             rows.append((", ".join(self.app.get_key_display(Binding(k, "")) for k in binding.key.split(",")),
                          binding.description))
         return rows
+
+    def action_scroll_help(self, lines: int) -> None:
+        """j / k scroll the help as they move through every table."""
+        self.query_one("#help-box", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def compose(self) -> ComposeResult:
         lines = [INTRO, ""] + [f"{keys:>{KEY_WIDTH}}  {text}" for keys, text in self.rows()]

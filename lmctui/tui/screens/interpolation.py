@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from lmctui.tui.rows import export_figure
 from lmctui.tui.screens.closing import BACK
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
@@ -16,7 +18,7 @@ PANELS = (("train_loss", "train loss"), ("test_loss", "test loss"), ("train_acc"
 
 
 class InterpolationScreen(Screen):
-    BINDINGS = [BACK]
+    BINDINGS = [BACK, Binding("f", "figure", "Figure")]
 
     def __init__(self, run_a: str, run_b: str):
         super().__init__()
@@ -35,6 +37,10 @@ class InterpolationScreen(Screen):
 
     def refresh_data(self) -> None:
         self._load()
+
+    def action_figure(self) -> None:
+        """These curves as a PDF under HOME/exports/."""
+        export_figure(self.app, "curves", [self.run_a, self.run_b])
 
     @work(thread=True, exclusive=True, group="interpolation")
     def _load(self) -> None:

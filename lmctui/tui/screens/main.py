@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPan
 
 from lmctui.records import CURVE_FIELDS, RUN_FIELDS
 from lmctui.service.views import Snapshot
-from lmctui.tui.rows import export_csv, job_row, run_row
+from lmctui.tui.rows import export_csv, export_figure, job_row, run_row
 from lmctui.tui.widgets.curve_plot import CurvePlot
 from lmctui.tui.widgets.record_table import RecordTable
 
@@ -57,6 +57,7 @@ class MainScreen(Screen):
         Binding("c", "cancel_job", "Cancel job", show=False),
         Binding("r", "requeue_job", "Re-queue job", show=False),
         Binding("e", "export", "Export"),
+        Binding("f", "figure", "Figure", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -210,6 +211,17 @@ class MainScreen(Screen):
         record = self.current_table().cursor_record()
         if record is not None:
             self.app.job_action(what, record["id"])
+
+    def action_figure(self) -> None:
+        """The Sweeps pane's plot, or the training curves of the selected runs, as a PDF under HOME/exports/."""
+        tab = self.query_one("#tabs", TabbedContent).active or "runs"
+        if tab == "sweeps":
+            export_figure(self.app, "widths", [])
+        elif tab == "runs" and self.runs_table().selected_or_cursor():
+            export_figure(self.app, "training", self.runs_table().selected_or_cursor())
+        else:
+            self.notify("f draws a figure on the Runs and Sweeps panes, a run, a curve and the pairwise screen",
+                        timeout=5)
 
     def action_export(self) -> None:
         table = self.current_table()

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, Static
 
 from lmctui.errors import UserError
 from lmctui.tui.screens.closing import BACK
-from lmctui.tui.rows import export_csv
+from lmctui.tui.rows import export_csv, export_figure
 
 DEFAULT_THRESHOLD = 0.1  # a test loss barrier below this is "one basin" (experiments/basins.py uses it too)
 KINDS = ("aligned", "naive")  # which barrier of each pair the basins are drawn from (`m` switches)
@@ -38,7 +38,8 @@ class PairwiseScreen(Screen):
                 Binding("t", "threshold", "Threshold"),
                 Binding("m", "switch_kind", "Kind"),
                 Binding("y", "consistency", "Cycles"),
-                Binding("e", "export", "CSV")]
+                Binding("e", "export", "CSV"),
+                Binding("f", "figure", "Figure", show=False)]
 
     def __init__(self, run_ids: list[str]):
         super().__init__()
@@ -66,10 +67,13 @@ class PairwiseScreen(Screen):
     def _load(self) -> None:
         matrix = self.app.views.pairwise(self.run_ids)
         threshold, kind = self.threshold, self.kind
+        refused = matrix.get("incompatible") or {}
         missing = [pair for pair, c in matrix["cells"].items() if c[kind] is None]
-        if missing:
-            queue = "" if matrix.get("incompatible") else " (c queues them)"
-            found = {"error": f"{len(missing)} pair(s) have no {kind} barrier yet{queue}: no basins"}
+        never = [pair for pair in missing if pair in refused]  # no curve can join these: interpolating won't help
+        if never:
+            found = {"error": f"{len(never)} pair(s) are not comparable (×): no basins for these runs"}
+        elif missing:
+            found = {"error": f"{len(missing)} pair(s) are not interpolated yet (c queues them): no basins"}
         else:
             found = self.app.views.basins(self.run_ids, threshold, kind)
         self.app.call_from_thread(self.show, matrix, found)
@@ -87,6 +91,10 @@ class PairwiseScreen(Screen):
         if not members:
             return [("", run) for run in self.run_ids]
         return [(f"B{b + 1}", run) for b, group in enumerate(members) for run in group]
+
+    def action_figure(self) -> None:
+        """The basins (heatmap under its dendrogram) as a PDF under HOME/exports/."""
+        export_figure(self.app, "basins", self.run_ids, threshold=self.threshold, method=self.kind)
 
     def _table(self) -> Table:
         refused = self.matrix.get("incompatible", {})

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from lmctui.service.views import restart_spread
-from lmctui.tui.rows import DETAIL_REFRESH_SECONDS
+from lmctui.tui.rows import DETAIL_REFRESH_SECONDS, export_figure
 from lmctui.tui.screens.closing import BACK
 from lmctui.tui.widgets.curve_plot import CurvePlot
 
@@ -23,7 +23,8 @@ CONFIG_PARTS = ("data", "model", "train")
 
 class RunDetailScreen(Screen):
     BINDINGS = [BACK,
-                Binding("j", "scroll('down')", "Down", show=False), Binding("k", "scroll('up')", "Up", show=False)]
+                Binding("j", "scroll('down')", "Down", show=False), Binding("k", "scroll('up')", "Up", show=False),
+                Binding("f", "figure", "Figure")]
 
     def __init__(self, run_id: str):
         super().__init__()
@@ -48,6 +49,10 @@ class RunDetailScreen(Screen):
 
     def refresh_data(self) -> None:
         self._load()
+
+    def action_figure(self) -> None:
+        """The run's training curves as a PDF under HOME/exports/."""
+        export_figure(self.app, "training", [self.run_id])
 
     @work(thread=True, exclusive=True, group="run-detail")
     def _load(self) -> None:

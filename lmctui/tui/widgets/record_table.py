@@ -13,6 +13,7 @@ from lmctui.formatting import format_cell
 from lmctui.parsing import matches_value
 
 SELECTED = "●"
+SORT_MARKERS = {False: " ▲", True: " ▼"}  # on the sorted column's header: ascending, descending
 # Rows drawn before the first frame of a redraw; the rest are added right after it
 # (10,000 rows take about 0.25 s on the UI thread).
 FIRST_ROWS = 500
@@ -59,6 +60,8 @@ class RecordTable(DataTable):
             self.add_column(" ", key="_sel", width=1)
         for key, label in self.record_columns:
             self.add_column(label, key=key)
+        # The selection mark and the id stay put when a wide table scrolls right: a row stays nameable.
+        self.fixed_columns = int(self.selectable) + int(bool(self.record_columns) and self.record_columns[0][0] == "id")
         if self.records:
             self._redraw()  # records that arrived before the columns
 
@@ -119,9 +122,9 @@ class RecordTable(DataTable):
             self.open_record(self, record)
 
     def action_scroll_columns(self, step: int) -> None:
-        """Scroll so that the next (or previous) column starts at the left edge."""
+        """Scroll so that the next (or previous) column starts at the left edge (after the fixed ones)."""
         starts, x = [], 0
-        for column in self.ordered_columns:
+        for column in self.ordered_columns[self.fixed_columns:]:
             starts.append(x)
             x += column.get_render_width(self)
         x = self.scroll_target_x
@@ -179,8 +182,19 @@ class RecordTable(DataTable):
                 return False
         return True
 
+    def _mark_sorted_column(self) -> None:
+        """The sorted column's header says so (▲ ascending, ▼ descending); the others lose it."""
+        for key, label in self.record_columns:
+            column = self.columns.get(key)
+            if column is not None:
+                marked = label + SORT_MARKERS[self.sort_reverse] if key == self.sort_key else label
+                if column.label.plain != marked:
+                    column.label = Text(marked)
+                    column.content_width = max(column.content_width, cell_len(marked))
+
     def _redraw(self) -> None:
         """Rebuild the rows, keeping the cursor on the same record and the scroll where it was."""
+        self._mark_sorted_column()
         if not self._filling:  # else the place to return to is the one from before that fill
             self._return_to = (self.cursor_record(), self.cursor_row, (self.scroll_x, self.scroll_y))
         self.clear()
