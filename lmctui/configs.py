@@ -308,8 +308,11 @@ DEFAULT_SWEEP_SEEDS = 2  # seeds per swept value: one pair, the fewest that has 
 
 
 def default_width(arch: str) -> int | None:
-    """The width when none is given: ModelConfig's for a built-in; none for your own model (its factory's default)."""
-    return None if is_user_arch(arch) else ModelConfig.width
+    """The width when none is given: none for your own model (its factory's default); 1 for a transformer
+    (32 embedding dimensions: ModelConfig's 64 would mean 2,048); else ModelConfig's."""
+    if is_user_arch(arch):
+        return None
+    return 1 if arch in TRANSFORMER_ARCHS else ModelConfig.width
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lmctui.cli import app
-from lmctui.configs import DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, InterpolationOptions, ModelConfig, TrainConfig
+from lmctui.configs import default_width, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, InterpolationOptions, ModelConfig, TrainConfig
 from lmctui.service import placements
 from lmctui.service.methods import AlignMethod, DEFAULT_CURVE_METHODS, registered
 from lmctui.service.requests import AlignRequest, InterpRequest, SweepRequest, TrainRequest
@@ -157,7 +157,8 @@ def test_the_cli_and_the_requests_read_one_set_of_defaults():
     assert inspect.signature(cli.interp).parameters["points"].default == InterpolationOptions.points
     assert sweep["epochs"].default == TrainConfig.epochs and sweep["depth"].default == ModelConfig.depth
     train = inspect.signature(cli.train).parameters
-    assert (train["width"].default, train["depth"].default) == (ModelConfig.width, ModelConfig.depth) == \
+    assert train["width"].default is None  # None: the arch's own default, from one place
+    assert (default_width("mlp"), train["depth"].default) == (ModelConfig.width, ModelConfig.depth) == \
         (TrainRequest().width, TrainRequest().depth)
     assert train["epochs"].default == TrainConfig.epochs and train["batch_size"].default == TrainConfig.batch_size
     assert inspect.signature(cli.align).parameters["method"].default == AlignRequest("a", "b").method

@@ -1,5 +1,7 @@
 """Registries with fixed contents for the app's tests and snapshots (no training needed)."""
 
+import json
+
 from lmctui.store import Registry
 
 FIXED = "2026-01-01T00:00:00+00:00"
@@ -34,6 +36,11 @@ def write_registry(home, runs=(), curves=(), jobs=()):
         if docs:
             stored = registry.insert_many(table, [dict(d) for d in docs])
             registry.update_many(table, {s["id"]: dict(d) for s, d in zip(stored, docs)})
+    for doc in runs:  # a run's config lives in its folder (schema 3), under the id the fixture gives it
+        if "config" in doc:
+            folder = registry.run_dir(doc["id"])
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(json.dumps(doc["config"]))
     return registry
 
 
