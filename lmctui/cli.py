@@ -28,7 +28,7 @@ from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, Basi
 from lmctui.cli_output import StepProgress, TrainProgress, emit_json, message, print_table
 from lmctui.cli_models import import_, spec
 from lmctui.cli_plot import plot_app
-from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt
+from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt, stops_between_steps
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
                             InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_width)
 from lmctui.errors import FieldError, UserError
@@ -362,8 +362,9 @@ def consistency(
     signals_interrupt()
     from lmctui.service.consistency import consistency as measure
 
-    found = measure(registry, runs, seed, Matching(restarts), points, device,
-                    on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
+    with stops_between_steps():
+        found = measure(registry, runs, seed, Matching(restarts), points, device,
+                        on_progress=lambda f, text: message(f"[{f:4.0%}] {text}"))
     emit_json({"consistency": found}) if json else render.consistency(found)
 
 

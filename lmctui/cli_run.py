@@ -39,9 +39,11 @@ def run_request(request, choice: PlacementChoice, home, as_json: bool, render: C
     registry = registry_at(home)
     placement = choice.placement(registry.home, queue)
     signals_interrupt()
-    here = view is not None and getattr(placement, "runs_here", False)
+    runs_here = getattr(placement, "runs_here", False)
+    here = view is not None and runs_here
     try:
-        with view.running() if here else contextlib.nullcontext():
+        with view.running() if here else contextlib.nullcontext(), \
+                stops_between_steps() if runs_here else contextlib.nullcontext():
             result = run(request, placement, registry, progress if here else None, ClusterWatch())
     except WorkFailed as err:
         if err.partial:
@@ -118,16 +120,46 @@ def stopped_code(err: KeyboardInterrupt) -> int:
     return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
 
 
+_asked: list[KeyboardInterrupt] = []  # the signal that asked the work running here to stop at its next step
+_between_steps: list[bool] = []  # non-empty while work that asks `should_stop` between its steps runs here
+
+
 def signals_interrupt() -> None:
     """Ctrl-C and a kill (SIGTERM) unwind the work, so the run is marked interrupted.
 
+    Inside `stops_between_steps`, the first one asks the work to stop at its next step (a
+    training keeps the batch it reached); a second one, or one outside, interrupts at once.
     SIGINT is set explicitly: a process started in the background inherits it ignored.
     """
     def handler(signum, frame):
-        raise Terminated()
+        err = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if _between_steps and not _asked:
+            _asked.append(err)
+            return
+        raise err
 
     signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@contextlib.contextmanager
+def stops_between_steps():
+    """Run the work inside with a stop check that turns true at the first Ctrl-C / SIGTERM; the
+    work's `Cancelled` then ends the command as that signal does (exit 130 / 143)."""
+    from lmctui.core.stopping import Cancelled
+    from lmctui.service.stopping import stopping
+
+    _asked.clear()
+    _between_steps.append(True)
+    try:
+        with stopping(lambda: "interrupted" if _asked else None):
+            yield
+    except Cancelled:
+        if _asked:
+            raise _asked[0] from None
+        raise
+    finally:
+        _between_steps.pop()
 
 
 def run_pairs(template, run_ids: list[str], choice: PlacementChoice, home, as_json: bool, queue: bool, view,
@@ -151,7 +183,8 @@ def run_pairs(template, run_ids: list[str], choice: PlacementChoice, home, as_js
     signals_interrupt()
     here = getattr(placement, "runs_here", False)
     made: dict = {"curves": [], "jobs": []}
-    with view.running() if here else contextlib.nullcontext():
+    with view.running() if here else contextlib.nullcontext(), \
+            stops_between_steps() if here else contextlib.nullcontext():
         for request in requests:
             result = run(request, placement, registry, progress if here else None, ClusterWatch())
             made["curves"] += result.get("curves", [])

@@ -242,10 +242,31 @@ def test_the_task_past_its_time_limit_ends_timeout_and_its_runs_interrupted(cli,
     assert not [r for r in cli("list", "--json", "--limit", "0")["runs"] if r["status"] == "running"]
 
 
+def with_epochs(request, epochs: int):
+    from dataclasses import replace
+
+    return replace(request, train=replace(request.train, epochs=epochs))
+
+
+def epochs_past_a_minute(request, train_runs, registry) -> int:
+    """Epochs of `request` that take one core 90 s at this machine's best: well past the task's warning, which
+    comes 25 to 55 s into its 1-minute limit (Slurm checks limits every 30 s). Timed at its best (the faster of
+    two tries, the fixed cost taken out), since the load around may drop while the task runs (a task was seen
+    a fifth faster than this timing); slower, the task only re-queues once more."""
+    def seconds(epochs: int) -> float:
+        started = time.monotonic()
+        train_runs(registry, with_epochs(request, epochs))
+        return time.monotonic() - started
+
+    per_epoch = (min(seconds(40) for _ in range(2)) - min(seconds(10) for _ in range(2))) / 30
+    return min(6000, max(600, int(90 / max(per_epoch, 1e-3))))
+
+
 def test_a_task_longer_than_its_time_limit_requeues_itself_and_ends_with_the_weights_of_an_uninterrupted_run(
         tmp_path):
-    """Warned 40 s before its 2-minute limit, the task stops between batches, keeps that batch's state and
-    re-queues itself; run again it goes on from there, and ends with the weights of a run that never stopped."""
+    """Warned a few seconds before its 1-minute limit, the task stops between batches, keeps that batch's state
+    and re-queues itself; run again (after the test cluster's short requeue delay, setup_slurm.sh) it goes on
+    from there, and ends with the weights of a run that never stopped, trained here meanwhile."""
     import torch
 
     from lmctui.configs import DataConfig, TrainConfig
@@ -258,19 +279,21 @@ def test_a_task_longer_than_its_time_limit_requeues_itself_and_ends_with_the_wei
     from lmctui.store.runfiles import WEIGHTS, load_weights
 
     request = TrainRequest(DataConfig("moons", n_samples=2000), "mlp", 32, 2, "none",
-                           TrainConfig(epochs=600, batch_size=16), seeds=(0,), device="cpu")
+                           TrainConfig(epochs=1, batch_size=16), seeds=(0,), device="cpu")
     registry = Registry(tmp_path / "home")
-    [doc] = submit(registry, request, ClusterSettings(time=2, signal_delay=40))
-    [ended] = wait(registry, [doc["id"]], poll_s=5)
-    assert ended["status"] == "done" and ended["slurm_requeues"] >= 1, ended
-    [run] = registry.all("runs")
-    assert run["status"] == "done" and run["resumed_from_epoch"] > 0 and len(run["resumes"]) == ended["slurm_requeues"]
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the task trained (OMP_NUM_THREADS=1): the same floating-point path
+    torch.set_num_threads(1)  # as the task trains (OMP_NUM_THREADS=1): the same floating-point path
     try:
+        epochs = epochs_past_a_minute(request, train_runs, Registry(tmp_path / "calibration"))
+        request = with_epochs(request, epochs)
+        [doc] = submit(registry, request, ClusterSettings(time=1, signal_delay=5))
         [straight] = train_runs(Registry(tmp_path / "straight"), request)
     finally:
         torch.set_num_threads(threads)
+    [ended] = wait(registry, [doc["id"]], poll_s=2)
+    assert ended["status"] == "done" and ended["slurm_requeues"] >= 1, ended
+    [run] = registry.all("runs")
+    assert run["status"] == "done" and run["resumed_from_epoch"] > 0 and len(run["resumes"]) == ended["slurm_requeues"]
     a = load_weights(registry.run_dir(run["id"]) / WEIGHTS)
     b = load_weights(Registry(tmp_path / "straight").run_dir(straight["id"]) / WEIGHTS)
     assert all(torch.equal(a[k], b[k]) for k in a)

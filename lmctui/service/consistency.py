@@ -19,6 +19,7 @@ from lmctui.configs import CONSISTENCY_POINTS, MAX_POINTS, MAX_SEED, Interpolati
 from lmctui.errors import FieldError
 from lmctui.service.catalog import resolve_runs
 from lmctui.service.requests import Matching
+from lmctui.service.stopping import current
 from lmctui.store import Registry
 
 MIN_RUNS = 3  # a triangle
@@ -59,23 +60,26 @@ def consistency(registry: Registry, runs: list[str], seed: int = 0, matching: Ma
     from lmctui.service.loaded import LoadedRuns
 
     report = on_progress or (lambda fraction, text: None)
+    stop = current()  # between pairs, rounds and alphas: the caller's Ctrl-C, say (service/stopping.py)
     options = InterpolationOptions(points=points, refine=False).validate()
     loaded = LoadedRuns.load(registry, runs, device)
     spec, states = spec_for(loaded.model), [r.state for r in loaded.runs]
     k = len(states)
     restarts = matching.restarts_for(loaded.model.arch)
     report(0.0, f"weight matching {k * (k - 1) // 2} pairs ({restarts} restart(s) each)")
-    pairwise = pairwise_weight_matching(spec, states, seed=seed, restarts=restarts)
+    pairwise = pairwise_weight_matching(spec, states, seed=seed, restarts=restarts, should_stop=stop)
     measured = cycle_consistency(pairwise, k)
     report(0.3, "one shared frame (C2M3-style)")
-    shared = universe_alignment(spec, states, seed=seed, restarts=restarts)
+    shared = universe_alignment(spec, states, seed=seed, restarts=restarts, should_stop=stop)
     report(0.5, "MergeMany")
-    merged, merge_rounds = best_responses(spec, states, [identity_perms(spec, s) for s in states], seed)
+    merged, merge_rounds = best_responses(spec, states, [identity_perms(spec, s) for s in states], seed,
+                                          should_stop=stop)
     report(0.6, "barriers")
 
     def barrier(a: int, c: int, perms) -> float:
         moved = apply_permutation(spec, perms, states[c])
-        return interpolate(loaded.model, states[a], moved, loaded.data, options).summary()["loss_barrier_test"]
+        return interpolate(loaded.model, states[a], moved, loaded.data, options,
+                           should_stop=stop).summary()["loss_barrier_test"]
 
     triangles = []
     for (a, b, c), agreed in measured.per_triangle.items():

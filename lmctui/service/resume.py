@@ -90,14 +90,17 @@ def load_state(path: Path, sha256: str) -> TrainState:
                       tuple(meta.get("running", (0.0, 0.0))))
 
 
-def earlier_runs(registry: Registry, job: str | None, seeds) -> dict[int, dict]:
+def earlier_runs(registry: Registry, job: str | None, seeds, configs: dict[int, dict] | None = None
+                 ) -> dict[int, dict]:
     """seed -> the newest trained run that an earlier attempt of `job` made for it ({} when a seed
-    is named twice: its runs cannot be told apart)."""
+    is named twice: its runs cannot be told apart). With `configs` (seed -> stored config), only a
+    run of that very config: a sweep's job trains the same seeds at several values."""
     if job is None or len(set(seeds)) != len(seeds):
         return {}
     found = {}
     for doc in sorted(registry.all("runs"), key=lambda d: d.get("created") or ""):
-        if doc.get("job") == job and doc.get("kind") == "trained" and doc.get("seed") in seeds:
+        if doc.get("job") == job and doc.get("kind") == "trained" and doc.get("seed") in seeds and \
+                (configs is None or _canonical(registry.run_config(doc["id"])) == _canonical(configs[doc["seed"]])):
             found[doc["seed"]] = doc
     return found
 

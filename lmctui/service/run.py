@@ -25,6 +25,7 @@ from lmctui.records import ALIGNMENT_FIELDS, AVERAGE_FIELDS, CURVE_FIELDS, CURVE
 from lmctui.service.checks import check_submittable
 from lmctui.service.requests import (AlignRequest, AverageRequest, InterpRequest, SweepRequest, TrainRequest,
                                      request_device, request_from_job, with_device)
+from lmctui.service.stopping import current
 from lmctui.store import Registry
 
 Progress = Callable[[float, str], None]  # a job's progress: (fraction done, what is happening)
@@ -56,9 +57,11 @@ def use_case(request) -> UseCase:
 
 def run_here(registry: Registry, request, progress: dict | None = None, should_stop=None, job: str | None = None
              ) -> dict:
-    """The work of `request` in this process, after the checks that need no torch."""
+    """The work of `request` in this process, after the checks that need no torch. Without a
+    `should_stop` of its own, it stops when this thread's stop check says (service/stopping.py)."""
     check_submittable(registry, request)
-    return use_case(request).run(registry, request, should_stop=should_stop, job=job, **(progress or {}))
+    return use_case(request).run(registry, request, should_stop=should_stop or current(), job=job,
+                                 **(progress or {}))
 
 
 def execute(registry: Registry, job: dict, should_stop, on_progress: Progress) -> dict:
@@ -176,7 +179,7 @@ def _curves_rebuilt(registry: Registry, job: dict) -> dict:
 def _sweep(registry: Registry, request: SweepRequest, should_stop=None, job=None, on_progress=None) -> dict:
     from lmctui.service.sweeps import run_sweep
 
-    return run_sweep(registry, request, should_stop, on_progress)
+    return run_sweep(registry, request, should_stop, on_progress, job)
 
 
 BARRIER_KEYS = ("loss_barrier_test", "error_barrier_test", "loss_barrier_train", "error_barrier_train")

@@ -2,7 +2,9 @@
 
 A sweep is a registry entity (`sweeps`): its request, one row per (value, method,
 seed pair) and a summary per (value, method). Finished runs with an identical config
-are reused rather than trained again.
+are reused rather than trained again. A sweep job run again (re-queued after it was
+interrupted) takes up the runs its earlier attempt left unfinished from their resume
+states; the curves that attempt stored are reused pair by pair (`interp_loaded`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def create_sweep(registry: Registry, request: SweepRequest) -> dict:
 
 
 def run_sweep(registry: Registry, request: SweepRequest, should_stop: StopCheck | None = None,
-              on_progress: Callable[[float, str], None] | None = None) -> dict:
+              on_progress: Callable[[float, str], None] | None = None, job: str | None = None) -> dict:
     """Train (or reuse), interpolate every seed pair by each method, average; store the sweep."""
     request.validate()  # every value, before any work
     report = on_progress or (lambda fraction, message: None)
@@ -44,7 +46,7 @@ def run_sweep(registry: Registry, request: SweepRequest, should_stop: StopCheck 
     try:
         for index, (value, ready) in enumerate(zip(request.values, prepared)):
             report(index / count, f"{request.axis}={value}: training")
-            ids = _runs_for(registry, ready, should_stop)
+            ids = _runs_for(registry, ready, should_stop, job)
             loaded = LoadedRuns.load(registry, ids, ready.device)
             value_rows = _barrier_rows(loaded, request, value, lambda done, pairs, i=index: report(
                 (i + 0.5 + 0.4 * done / pairs) / count, f"{request.axis}={value}: barriers {done}/{pairs} pairs"))
@@ -62,7 +64,7 @@ def run_sweep(registry: Registry, request: SweepRequest, should_stop: StopCheck 
     return {"sweep": sweep_id, "rows": rows, "summary": summary}
 
 
-def _runs_for(registry: Registry, prepared: PreparedTraining, should_stop) -> list[str]:
+def _runs_for(registry: Registry, prepared: PreparedTraining, should_stop, job: str | None) -> list[str]:
     """One finished run per seed with exactly this config: reused if stored, else trained."""
     request = prepared.request
     wanted = {seed: _canonical(prepared.stored_config(seed)) for seed in request.seeds}
@@ -75,7 +77,8 @@ def _runs_for(registry: Registry, prepared: PreparedTraining, should_stop) -> li
     missing = tuple(s for s in request.seeds if s not in found)
     if missing:
         only_missing = replace(prepared, request=replace(request, seeds=missing))
-        for run in train_runs(registry, only_missing.request, should_stop=should_stop, prepared=only_missing):
+        for run in train_runs(registry, only_missing.request, should_stop=should_stop, prepared=only_missing,
+                              job=job, same_config=True):
             if run["status"] != "done":
                 raise WorkFailed(f"run {run['id']} {run['status']}: {run.get('error')}")
             found[run["seed"]] = run["id"]
@@ -92,7 +95,7 @@ def _barrier_rows(loaded: LoadedRuns, request: SweepRequest, value,
     options = InterpolationOptions(points=request.points)
     pairs = list(itertools.combinations(range(len(loaded.runs)), 2))
     on_pair(0, len(pairs))
-    for done, (a, b) in enumerate(pairs, start=1):
+    for done, (a, b) in enumerate(pairs, start=1):  # a pair's curves already stored are reused (interp_loaded)
         for curve in interp_loaded(loaded, a, b, request.methods, options, matching=request.matching):
             rows.append({"value": value, "width": curve["width"], **{k: curve[k] for k in ROW_FIELDS[1:]}})
         on_pair(done, len(pairs))

@@ -95,7 +95,7 @@ def prepare_training(registry: Registry, request: TrainRequest) -> PreparedTrain
 
 def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | None = None,
                should_stop: StopCheck | None = None, prepared: PreparedTraining | None = None,
-               job: str | None = None) -> list[dict]:
+               job: str | None = None, same_config: bool = False) -> list[dict]:
     """Train one run per seed into the registry; return their records.
 
     Several seeds train as one vectorized computation unless `request.vectorize` is
@@ -104,15 +104,16 @@ def train_runs(registry: Registry, request: TrainRequest, on_event: EventSink | 
 
     The runs record `job`; when that job runs again, the runs its earlier attempt made are
     taken up (same ids): a finished one is kept, the others continue from their newest valid
-    resume state, or from scratch without one (`on_event` hears a `Resumed` for each).
+    resume state, or from scratch without one (`on_event` hears a `Resumed` for each). With
+    `same_config`, only a run of this very config is taken up (a sweep's job: several values).
     """
     prepared = prepared or prepare_training(registry, request)
     request = prepared.request  # the arch and data as the runs record them
     configs = [request.seed_config(seed) for seed in request.seeds]
     if prepared.vectorized:
-        return _train_together(registry, prepared, configs, on_event, should_stop, job)
+        return _train_together(registry, prepared, configs, on_event, should_stop, job, same_config)
     return [_train_together(registry, replace(prepared, request=replace(request, seeds=(seed,))), [config],
-                            on_event, should_stop, job)[0]
+                            on_event, should_stop, job, same_config)[0]
             for config, seed in zip(configs, request.seeds)]
 
 
@@ -135,7 +136,10 @@ class _RunFiles:
         new = [{**RunRecord.trained(config, seed, prepared.request.tags, prepared.parent, **where,
                                     started=now()).to_doc(), "job": job, "resume_sha256": {}}
                for seed, config in configs if seed not in earlier]
-        made = iter(registry.insert_many("runs", new) if new else [])
+        try:
+            made = iter(registry.insert_many("runs", new) if new else [])
+        except OSError as err:  # no run recorded: its folder (config first) could not be made
+            raise WorkFailed(f"cannot write a run's folder in {registry.home / 'runs'}: {err.strerror}") from None
         docs = [earlier.get(seed) or next(made) for seed, _ in configs]
         try:
             runs = [cls(registry, doc, on_event) for doc in docs]
@@ -224,9 +228,10 @@ class _Checkpoints:
 
 
 def _train_together(registry: Registry, prepared: PreparedTraining, configs: list[TrainConfig], on_event,
-                    should_stop, job: str | None = None) -> list[dict]:
+                    should_stop, job: str | None = None, same_config: bool = False) -> list[dict]:
     """Train the prepared seeds (one, or several as one vectorized computation)."""
-    earlier = earlier_runs(registry, job, prepared.request.seeds)
+    seeds = prepared.request.seeds
+    earlier = earlier_runs(registry, job, seeds, {s: prepared.stored_config(s) for s in seeds} if same_config else None)
     done = finished_earlier(earlier, prepared.request.seeds)
     if done is not None:
         return [run_view(doc) for doc in done]
@@ -250,7 +255,12 @@ def _train_together(registry: Registry, prepared: PreparedTraining, configs: lis
         raise
     except Exception as err:  # a failed run must never take its siblings down
         return _record(registry, runs, [run.stopped("failed", f"{type(err).__name__}: {err}") for run in runs])
-    records = _record(registry, runs, [run.finished(result) for run, result in zip(runs, results)])
+    try:
+        outcomes = [run.finished(result) for run, result in zip(runs, results)]
+    except OSError as err:  # a full disk, a read-only folder: the runs say so, never stay running
+        outcomes = [run.stopped("failed", f"cannot write the run's weights in {run.dir}: {err.strerror}")
+                    for run in runs]
+    records = _record(registry, runs, outcomes)
     for run, record in zip(runs, records):
         if record["status"] == "done":
             run.drop_resume_states()

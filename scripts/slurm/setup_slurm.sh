@@ -10,6 +10,9 @@
 #                       it submitit floods its log with sacct errors and result() on a cancelled
 #                       job can hang, so lmctui's tests want it on (+~190 MB, +~25 s).
 #      SLURM_SMOKE=1    run `sbatch --wait --wrap 'echo ok'` at the end
+# A re-queued job waits cred_expire seconds (Slurm's default 120) and then the next scheduling
+# pass (sched_interval 60, bf_interval 30 by default) before it starts again: this test cluster
+# shortens both, so a task that re-queues itself before its time limit goes on within ~15 s.
 # Idempotent: re-running `start` with everything up does nothing but checks.
 # Daemons are daemonized and stopped by pid file: `slurmctld -D &` leaves zombies here.
 set -euo pipefail
@@ -97,6 +100,8 @@ JobCompLoc=$BASE/log/jobcomp.txt
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+AuthInfo=cred_expire=10
+SchedulerParameters=sched_interval=5,bf_interval=5
 ReturnToService=2
 StateSaveLocation=$BASE/state
 SlurmdSpoolDir=$BASE/spool
