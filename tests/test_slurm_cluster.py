@@ -215,7 +215,8 @@ def test_scancel_after_a_checkpoint_then_requeue_resumes_from_it_with_the_weight
     finally:
         torch.set_num_threads(threads)
     for run, other in zip(resumed, uninterrupted):
-        assert run["config"]["path"] == local.get("runs", other["id"])["config"]["path"]  # the same path
+        # the same path (a listed run leaves its config in its folder: schema 3)
+        assert registry.run_config(run["id"])["path"] == local.run_config(other["id"])["path"]
         a = load_weights(registry.run_dir(run["id"]) / WEIGHTS, run["weights_sha256"])
         b = load_weights(local.run_dir(other["id"]) / WEIGHTS)
         assert all(torch.equal(a[k], b[k]) for k in a)

@@ -25,6 +25,10 @@ def slurm_job(job_id, status, state, created, **extra):
 
 
 def slurm_registry(home, tmp_path):
+    """`tmp_path` gets the logs' folder: the home's slurm/ folder, where submitit writes them (and the only
+    place the app reads a log from)."""
+    tmp_path = home / "slurm" / "4312_3.0"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     stderr = tmp_path / "4312_3_log.err"
     stderr.write_text("\n".join(LOG_LINES) + "\n")
     return sample_registry(home, [
@@ -64,7 +68,8 @@ def test_job_detail_shows_slurm_reason_log_paths_and_stderr_tail(home, tmp_path)
         assert await wait_for(lambda: "stderr" in text_of(app, "#job-detail"), pilot)
         shown = text_of(app, "#job-detail")
         assert "reason: Resources" in shown and "state: PENDING" in shown and "job_id: 4312_3" in shown
-        assert str(tmp_path / "4312_3_log.err") in shown and str(tmp_path / "4312_3_log.out") in shown
+        logs = home / "slurm" / "4312_3.0"
+        assert str(logs / "4312_3_log.err") in shown and str(logs / "4312_3_log.out") in shown
         tail = shown[shown.index("the end of its stderr"):]
         assert LOG_LINES[-1] in tail and LOG_LINES[-20] in tail and LOG_LINES[0] + "\n" not in tail
         # Slurm's state and reason come before the generic fields: on screen at 80x24

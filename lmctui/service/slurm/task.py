@@ -48,7 +48,7 @@ def run_task(home: str, job_id: str) -> dict:
         raise WorkFailed(f"job {job_id} is not in the registry at {home}")
     queue = JobQueue(registry)
     stopped = []
-    previous = _on_signals(stopped)
+    previous = _on_signals(stopped, may_requeue=_requeues_left(job))
     # unsettled again: Slurm may start a job anew (a preempted job requeued) after a refresh settled it
     registry.update("jobs", job_id, {"status": "running", "started": now(), "message": "starting", "error": None,
                                      "slurm_state": "RUNNING", "slurm_settled": False, "slurm_host": HOST,
@@ -80,7 +80,7 @@ def requeue_self(registry: Registry, job_id: str) -> bool:
 
     job = registry.get("jobs", job_id)
     done, allowed = job.get("slurm_requeues") or 0, ClusterSettings.from_dict(job.get("cluster") or {}).auto_requeues
-    if done >= allowed or not valid_slurm_id(job.get("slurm_job_id")):
+    if not _requeues_left(job) or not valid_slurm_id(job.get("slurm_job_id")):
         registry.update("jobs", job_id, {"message": f"time limit reached after {done} automatic re-queues; "
                                                     "`jobs --requeue` goes on from the resume state"})
         return False
@@ -109,14 +109,23 @@ def _check_dependencies(registry: Registry, job: dict) -> None:
             raise WorkFailed(f"training job {dep_id} is {status}{why}; re-queue it, then this job")
 
 
-def _on_signals(stopped: list) -> dict:
-    """SIGTERM (scancel, or the time limit reached) and the warning before the time limit stop the
-    work between batches. Returns the handlers it replaced."""
+def _requeues_left(job: dict) -> bool:
+    from lmctui.service.slurm.settings import ClusterSettings
+
+    return (job.get("slurm_requeues") or 0) < ClusterSettings.from_dict(job.get("cluster") or {}).auto_requeues
+
+
+def _on_signals(stopped: list, may_requeue: bool) -> dict:
+    """SIGTERM (scancel, or the time limit reached) stops the work between batches; so does the warning
+    before the time limit while the task may still re-queue itself. Without a re-queue left, the warning
+    is heard and ignored: the work goes on to the limit, and Slurm's TIMEOUT settles the job. Returns the
+    handlers it replaced."""
     def stop(signum, frame):
         stopped.append(signal.Signals(signum).name)
 
     def note(signum, frame):
-        stopped.append(WARNED)
+        if may_requeue:
+            stopped.append(WARNED)
 
     previous = {}
     for signum, handler in ((signal.SIGTERM, stop), (WARNING_SIGNAL, note)):
