@@ -80,7 +80,7 @@ def requeue_self(registry: Registry, job_id: str) -> bool:
 
     job = registry.get("jobs", job_id)
     done, allowed = job.get("slurm_requeues") or 0, ClusterSettings.from_dict(job.get("cluster") or {}).auto_requeues
-    if not _requeues_left(job) or not valid_slurm_id(job.get("slurm_job_id")):
+    if done >= allowed or not valid_slurm_id(job.get("slurm_job_id")):
         registry.update("jobs", job_id, {"message": f"time limit reached after {done} automatic re-queues; "
                                                     "`jobs --requeue` goes on from the resume state"})
         return False
