@@ -248,7 +248,7 @@ def interp(
     methods: CurveMethods = ",".join(DEFAULT_CURVE_METHODS),
     points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = InterpolationOptions.points,
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
-    reset_bn: Annotated[bool, typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha")] = True,
+    reset_bn: Annotated[Optional[bool], typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha [default: where the nets have BatchNorm]")] = None,
     refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Refine the test barriers between grid points (golden-section search) and record the alpha of the maximum")] = InterpolationOptions.refine,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal")] = False,
     seed: MatchSeed = 0,

@@ -239,7 +239,8 @@ class PairForm(Form):
     def build(self) -> list:
         seed = self.number("seed")
         if self.kind == "interp":
-            options = InterpolationOptions(self.number("points"), self.value("reset_bn"), self.value("repair"))
+            reset_bn = None if self.value("reset_bn") else False  # checked: where the net has BatchNorm
+            options = InterpolationOptions(self.number("points"), reset_bn, self.value("repair"))
             methods = parse_csv_words(self.text("methods"), curve_methods(), "methods")
             return [InterpRequest(self.run_a, self.run_b, methods, options, seed, matching=self.matching())]
         return [AlignRequest(self.run_a, self.run_b, self.value("method"), seed, matching=self.matching())]
