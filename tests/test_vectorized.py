@@ -87,3 +87,23 @@ def test_only_seed_differences_can_share_a_computation():
     with pytest.raises(ValueError):
         train_many(ModelConfig("mlp", 4, 1), [TrainConfig(lr=0.1), TrainConfig(lr=0.2)], None, CPU)
     assert not can_vectorize(ModelConfig("vgg", 1, 0, "batch", (1, 8, 8), 10))
+
+
+def test_a_busy_cpu_trains_on_one_thread_to_the_same_weights_and_gives_the_threads_back(digits, monkeypatch):
+    from lmctui.core import vectorized
+
+    model = ModelConfig("mlp", 32, 2, "none", digits.input_shape, digits.num_classes)
+    configs = [TrainConfig(epochs=1, init_seed=s, data_seed=s) for s in range(4)]
+    threads = torch.get_num_threads()
+    seen = []
+    real_step = vectorized.Optimizer.step
+    monkeypatch.setattr(vectorized.Optimizer, "step", lambda self, g: (seen.append(torch.get_num_threads()),
+                                                                       real_step(self, g)))
+    results = {}
+    for load in (0.0, 100.0):  # an idle machine, then one that other processes keep busy
+        monkeypatch.setattr(vectorized.os, "getloadavg", lambda: (load, load, load))
+        results[load] = train_many(model, configs, digits, CPU)
+        assert torch.get_num_threads() == threads
+    assert set(seen) == ({threads, 1} if threads > 1 else {1})
+    for idle, busy in zip(results[0.0], results[100.0]):
+        assert all(torch.equal(idle.state_dict[k], busy.state_dict[k]) for k in idle.state_dict)
