@@ -115,9 +115,11 @@ def test_repair_leaves_the_endpoints_alone_and_lowers_the_naive_barrier(trained_
 
 @pytest.mark.parametrize("config", [
     ModelConfig("mlp", 16, 2, "none", (1, 8, 8), 10),
+    ModelConfig("mlp", 16, 1, "none", (1, 8, 8), 10),
+    ModelConfig("mlp", 8, 3, "none", (1, 8, 8), 10),
     ModelConfig("vgg", 1, 0, "layer", (1, 8, 8), 10),
     ModelConfig("resnet20", 1, 0, "none", (1, 8, 8), 10),
-], ids=["mlp", "vgg-layer", "resnet-none"])
+], ids=["mlp", "mlp-depth-1", "mlp-depth-3", "vgg-layer", "resnet-none"])
 def test_batched_curve_equals_evaluating_each_alpha_alone(digits, config):
     from lmctui.core.interpolation import _interpolate_batched, alpha_grid
     from lmctui.core.weights import lerp_states

@@ -24,7 +24,9 @@ from lmctui.core.weights import StateDict, lerp_state  # lerp_state: also import
 
 DEFAULT_POINTS = InterpolationOptions.points
 CALIBRATION_SAMPLES = 10_000  # BatchNorm reset and REPAIR statistics: enough, and bounded
-BATCHED_CPU_MAX_WIDTH = 256  # measured on a 2-core CPU: batching loses beyond this (benchmarks/)
+# On a CPU the line's MLPs are stacked up to this width: the stack keeps every alpha's weights
+# (points x width^2 floats). Its one-alpha-at-a-time pass still won at 512 and 1,024 (2-core CPU).
+BATCHED_CPU_MAX_WIDTH = 256
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,9 @@ def point_evaluator(config: ModelConfig, state_a: StateDict, state_b: StateDict,
 
 
 def batching_pays(config: ModelConfig, device: torch.device) -> bool:
-    """Batching all alphas wins where per-alpha overhead dominates: on a GPU, and for
-    narrow MLPs on a CPU. Wide networks on a CPU are bound by arithmetic and memory,
-    and evaluating S copies at once only spills the caches (see benchmarks/)."""
+    """Stacking all alphas wins where per-alpha overhead dominates: on a GPU, and for MLPs
+    on a CPU, whose stack shares the first layer's matmul between alphas (stacked.LineStack).
+    Other networks on a CPU are bound by arithmetic, and S copies at once only spill the caches."""
     return device.type == "cuda" or (config.arch == "mlp" and config.width <= BATCHED_CPU_MAX_WIDTH)
 
 

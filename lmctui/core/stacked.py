@@ -3,7 +3,8 @@
 Two kinds of stack share the forward pass:
 - `StackedModel`: any S networks, e.g. S seeds trained together (vectorized.py);
 - `LineStack`: the S networks (1 - alpha) A + alpha B on a line (interpolation.py),
-  which knows a shortcut for an MLP's first layer.
+  which knows a shortcut for an MLP's first layer, and on a CPU runs an MLP one alpha
+  at a time over all the samples.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from lmctui.core.evaluation import EVAL_BATCH
 from lmctui.core.models import ModelConfig, build_model
 from lmctui.core.weights import StateDict, lerp_states
 
-# On a CPU an MLP stack is evaluated in chunks of samples whose activations, for every network
-# at once, stay near this many floats (3.3 MB, about the caches of a 2-core CPU): at width 256
-# and 25 alphas, 128 samples a chunk beat 256 by 15 % and 2,048 by 50 % (benchmarks/).
+# On a CPU a stack of MLPs (seeds) is evaluated in chunks of samples whose activations, for every
+# network at once, stay near this many floats (3.3 MB, about the caches of a 2-core CPU): at width
+# 256 and 25 networks, 128 samples a chunk beat 256 by 15 % and 2,048 by 50 % (benchmarks/).
 MLP_CPU_CHUNK_FLOATS = 25 * 128 * 256
 
 
@@ -103,10 +104,33 @@ class LineStack(StackedModel):
             self.alpha_weights = torch.tensor(alphas, dtype=weight.dtype, device=weight.device).view(-1, 1, 1)
 
     def _first_hidden_shared(self, h: torch.Tensor) -> torch.Tensor:
-        w_a, b_a, w_b, b_b = self.endpoints
-        z_a, z_b = torch.addmm(b_a, h, w_a.T), torch.addmm(b_b, h, w_b.T)  # (B, width) each
+        z_a, z_b = self._endpoint_pre_activations(h)  # (B, width) each
         return torch.relu(torch.lerp(z_a.expand(self.size, *z_a.shape), z_b.expand(self.size, *z_b.shape),
                                      self.alpha_weights))  # (S, B, width)
+
+    def _endpoint_pre_activations(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w_a, b_a, w_b, b_b = self.endpoints
+        return torch.addmm(b_a, h, w_a.T), torch.addmm(b_b, h, w_b.T)
+
+    @torch.no_grad()
+    def logits_shared(self, x: torch.Tensor) -> torch.Tensor:
+        """As StackedModel's; an MLP on a CPU goes one alpha at a time over all the samples.
+
+        One (N, width) @ (width, width) matmul per alpha runs near a CPU's peak, where a batched
+        matmul of 25 alphas' small chunks does not: at width 256 on 1,438 digits 60 ms against
+        81, at width 16 on moons 0.6 ms against 1.9 (one thread; benchmarks/). The logits are
+        the chunked path's, bit for bit.
+        """
+        if self.mlp_depth is None or x.is_cuda:
+            return super().logits_shared(x)
+        z_a, z_b = self._endpoint_pre_activations(x.flatten(1))  # (N, width) each
+        logits = []
+        for s, alpha in enumerate(self.alphas):
+            h = torch.lerp(z_a, z_b, alpha).relu_()
+            for i in range(1, self.mlp_depth):
+                h = torch.addmm(self.params[f"hidden.{i}.bias"][s], h, self.params[f"hidden.{i}.weight"][s].T).relu_()
+            logits.append(torch.addmm(self.params["out.bias"][s], h, self.params["out.weight"][s].T))  # (N, C)
+        return torch.stack(logits)  # (S, N, C)
 
 
 def _skeleton(model_config: ModelConfig) -> torch.nn.Module:
