@@ -9,11 +9,16 @@
 
 Each pair runs interleaved (A, B, A, B, ...) and the median is kept: on a shared machine
 the load changes from one minute to the next, and a ratio of neighbours is steadier than
-either time.
+either time. Every row says the load average it ran under.
+
+In process, the plain loop runs on one thread when lmctui's training does (a busy CPU,
+`vectorized.intra_op_threads`): two threads would cost it 10x there, and the ratio would then
+measure the scheduler. The plain script runs as a user runs it, with torch's defaults.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -56,11 +61,13 @@ def in_process_slopes(repeats: int) -> tuple[float, float]:
     """Seconds per epoch of 64 seeds, (T(10 epochs) - T(1 epoch)) / 9, in this process: lmctui's
     `train_runs` (what `train` runs: the registry, metrics and weights written) and the plain loop
     (the loop of benchmarks/plain_loop.py: references.train_one_at_a_time)."""
+    import torch
     from torch import nn
 
     from lmctui.bench.references import train_one_at_a_time
     from lmctui.configs import DataConfig, TrainConfig
     from lmctui.core.data import load_dataset
+    from lmctui.core.vectorized import intra_op_threads
     from lmctui.service.catalog import open_registry
     from lmctui.service.training import TrainRequest, train_runs
 
@@ -79,9 +86,10 @@ def in_process_slopes(repeats: int) -> tuple[float, float]:
         return nn.Sequential(nn.Linear(64, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, 10))
 
     def plain(epochs: int) -> float:
-        start = time.perf_counter()
-        train_one_at_a_time(make_model, range(SEEDS), x, y, epochs, 64, 0.05)
-        return time.perf_counter() - start
+        with intra_op_threads(torch.device("cpu")):
+            start = time.perf_counter()
+            train_one_at_a_time(make_model, range(SEEDS), x, y, epochs, 64, 0.05)
+            return time.perf_counter() - start
 
     ours(1), plain(1)  # warm: first-call costs are the fixed part
     slopes = {"ours": [], "plain": []}
@@ -95,19 +103,25 @@ def bench_processes(quick: bool, peak_flops: float, log=lambda text: None) -> li
     repeats = 3 if quick else 5
     fixed = interleaved({"train": train_command("HOME", "0", 1), "torch": [sys.executable, "-c", "import torch"]},
                         repeats, log)
-    rows = [{"name": "fixed cost: train digits 1 epoch vs import torch (processes)", "lmctui_s": fixed["train"],
-             "plain_s": fixed["torch"], "over_import_torch_s": fixed["train"] - fixed["torch"]}]
+    rows = [_with_load({"name": "fixed cost: train digits 1 epoch vs import torch (processes)",
+                        "lmctui_s": fixed["train"], "plain_s": fixed["torch"],
+                        "over_import_torch_s": fixed["train"] - fixed["torch"]})]
     if Path(PLAIN[1]).exists():  # a source checkout: the plain script is beside the package
         whole = interleaved({"ours": train_command("HOME", f"0-{SEEDS - 1}", 10), "plain": PLAIN + ["--epochs", "10"]},
                             repeats, log)
-        rows.append({"name": "64 seeds x 10 epochs, whole process", "lmctui_s": whole["ours"],
-                     "plain_s": whole["plain"], "speedup": whole["plain"] / whole["ours"]})
+        rows.append(_with_load({"name": "64 seeds x 10 epochs, whole process", "lmctui_s": whole["ours"],
+                                "plain_s": whole["plain"], "speedup": whole["plain"] / whole["ours"]}))
     ours, plain = in_process_slopes(repeats)
     flops = 6 * MACS * TRAIN_EXAMPLES * SEEDS  # per epoch: forward 2x, backward 4x
-    rows.append({"name": "64 seeds, per epoch (slope over 1 -> 10 epochs)", "lmctui_s": ours, "plain_s": plain,
-                 "speedup": plain / ours, "achieved_gflops": flops / ours / 1e9,
-                 "fraction_of_matmul_peak": flops / ours / peak_flops})
+    rows.append(_with_load({"name": "64 seeds, per epoch (slope over 1 -> 10 epochs)", "lmctui_s": ours,
+                            "plain_s": plain, "speedup": plain / ours, "achieved_gflops": flops / ours / 1e9,
+                            "fraction_of_matmul_peak": flops / ours / peak_flops}))
     return rows
+
+
+def _with_load(row: dict) -> dict:
+    """The row with the 1-minute load average it ended under."""
+    return row | {"load": round(os.getloadavg()[0], 2)}
 
 
 if __name__ == "__main__":

@@ -160,6 +160,11 @@ def run(quick: bool = False, log=lambda text: None) -> dict:
 
 
 def format_row(row: dict) -> str:
+    load = f"   load {row['load']:.1f}" if "load" in row else ""
+    return _format_times(row) + load
+
+
+def _format_times(row: dict) -> str:
     if "plain_s" not in row:
         return f"{row['name']:<48} {row['lmctui_s']:8.3f} s"
     if "over_import_torch_s" in row:
