@@ -107,3 +107,17 @@ def test_a_busy_cpu_trains_on_one_thread_to_the_same_weights_and_gives_the_threa
     assert set(seen) == ({threads, 1} if threads > 1 else {1})
     for idle, busy in zip(results[0.0], results[100.0]):
         assert all(torch.equal(idle.state_dict[k], busy.state_dict[k]) for k in idle.state_dict)
+
+
+def test_trainings_side_by_side_give_the_thread_count_back_once_the_last_ends(monkeypatch):
+    from lmctui.core import vectorized
+
+    monkeypatch.setattr(vectorized.os, "getloadavg", lambda: (100.0, 100.0, 100.0))
+    threads = torch.get_num_threads()
+    first, second = vectorized.intra_op_threads(CPU), vectorized.intra_op_threads(CPU)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first to start ends first: the second still runs on one thread
+    assert torch.get_num_threads() == 1
+    second.__exit__(None, None, None)
+    assert torch.get_num_threads() == threads

@@ -13,11 +13,12 @@ train one seed at a time (`can_vectorize`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import threading
 import time
-from contextlib import contextmanager
 from typing import Callable
 
 import torch
@@ -160,8 +161,31 @@ def train_many(
     return [TrainResult(stack.state(i), histories[i], checkpoints[i]) for i in range(S)]
 
 
-@contextmanager
-def intra_op_threads(device: torch.device):
+class _OneThread:
+    """torch's thread count is the process's: the first of the trainings that want one thread
+    sets it, the last to finish gives the count back (worker threads train side by side)."""
+
+    def __init__(self):
+        self.lock, self.users, self.before = threading.Lock(), 0, 1
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if not self.users:
+                self.before = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self.users += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.users -= 1
+            if not self.users:
+                torch.set_num_threads(self.before)
+
+
+_ONE_THREAD = _OneThread()
+
+
+def intra_op_threads(device: torch.device) -> contextlib.AbstractContextManager:
     """One intra-op thread while a CPU is kept busy by other processes (load average at least its cores).
 
     Every op of a stack at width 32 is a tenth of a millisecond: split over threads, each op
@@ -169,14 +193,8 @@ def intra_op_threads(device: torch.device):
     on 2 shared cores at load 5: 64 seeds ran 60 ms an epoch on one thread, 80 to 120 on two.
     """
     if device.type != "cpu" or os.getloadavg()[0] < len(os.sched_getaffinity(0)):
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+        return contextlib.nullcontext()
+    return _ONE_THREAD
 
 
 def _autograd_loss_and_grads(stack: StackedModel, x: torch.Tensor,
