@@ -90,7 +90,7 @@ def test_only_seed_differences_can_share_a_computation():
 
 
 def test_a_busy_cpu_trains_on_one_thread_to_the_same_weights_and_gives_the_threads_back(digits, monkeypatch):
-    from lmctui.core import vectorized
+    from lmctui.core import cpu_threads, vectorized
 
     model = ModelConfig("mlp", 32, 2, "none", digits.input_shape, digits.num_classes)
     configs = [TrainConfig(epochs=1, init_seed=s, data_seed=s) for s in range(4)]
@@ -101,7 +101,7 @@ def test_a_busy_cpu_trains_on_one_thread_to_the_same_weights_and_gives_the_threa
                                                                        real_step(self, g)))
     results = {}
     for load in (0.0, 100.0):  # an idle machine, then one that other processes keep busy
-        monkeypatch.setattr(vectorized.os, "getloadavg", lambda: (load, load, load))
+        monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (load, load, load))
         results[load] = train_many(model, configs, digits, CPU)
         assert torch.get_num_threads() == threads
     assert set(seen) == ({threads, 1} if threads > 1 else {1})
@@ -110,11 +110,11 @@ def test_a_busy_cpu_trains_on_one_thread_to_the_same_weights_and_gives_the_threa
 
 
 def test_trainings_side_by_side_give_the_thread_count_back_once_the_last_ends(monkeypatch):
-    from lmctui.core import vectorized
+    from lmctui.core import cpu_threads
 
-    monkeypatch.setattr(vectorized.os, "getloadavg", lambda: (100.0, 100.0, 100.0))
+    monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (100.0, 100.0, 100.0))
     threads = torch.get_num_threads()
-    first, second = vectorized.intra_op_threads(CPU), vectorized.intra_op_threads(CPU)
+    first, second = cpu_threads.intra_op_threads(CPU), cpu_threads.intra_op_threads(CPU)
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)  # the first to start ends first: the second still runs on one thread

@@ -12,7 +12,7 @@ the load changes from one minute to the next, and a ratio of neighbours is stead
 either time. Every row says the load average it ran under.
 
 In process, the plain loop runs on one thread when lmctui's training does (a busy CPU,
-`vectorized.intra_op_threads`): two threads would cost it 10x there, and the ratio would then
+`cpu_threads.intra_op_threads`): two threads would cost it 10x there, and the ratio would then
 measure the scheduler. The plain script runs as a user runs it, with torch's defaults.
 """
 
@@ -24,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+
+from lmctui.bench.suite import interleaved_medians
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # the source tree: benchmarks/plain_loop.py is there
 PLAIN = [sys.executable, str(ROOT / "benchmarks" / "plain_loop.py")]
@@ -47,16 +50,6 @@ def seconds(command: list[str]) -> float:
         return time.perf_counter() - start
 
 
-def interleaved(commands: dict[str, list[str]], repeats: int, log=lambda text: None) -> dict[str, float]:
-    """Median seconds of each command, run in turns."""
-    times = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, command in commands.items():
-            times[name].append(seconds(command))
-            log(f"  {name}: {times[name][-1]:.2f} s")
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def in_process_slopes(repeats: int) -> tuple[float, float]:
     """Seconds per epoch of 64 seeds, (T(10 epochs) - T(1 epoch)) / 9, in this process: lmctui's
     `train_runs` (what `train` runs: the registry, metrics and weights written) and the plain loop
@@ -67,7 +60,7 @@ def in_process_slopes(repeats: int) -> tuple[float, float]:
     from lmctui.bench.references import train_one_at_a_time
     from lmctui.configs import DataConfig, TrainConfig
     from lmctui.core.data import load_dataset
-    from lmctui.core.vectorized import intra_op_threads
+    from lmctui.core.cpu_threads import intra_op_threads
     from lmctui.service.catalog import open_registry
     from lmctui.service.training import TrainRequest, train_runs
 
@@ -101,14 +94,14 @@ def in_process_slopes(repeats: int) -> tuple[float, float]:
 
 def bench_processes(quick: bool, peak_flops: float, log=lambda text: None) -> list[dict]:
     repeats = 3 if quick else 5
-    fixed = interleaved({"train": train_command("HOME", "0", 1), "torch": [sys.executable, "-c", "import torch"]},
-                        repeats, log)
+    fixed = interleaved_medians({"train": partial(seconds, train_command("HOME", "0", 1)),
+                                 "torch": partial(seconds, [sys.executable, "-c", "import torch"])}, repeats, log)
     rows = [_with_load({"name": "fixed cost: train digits 1 epoch vs import torch (processes)",
                         "lmctui_s": fixed["train"], "plain_s": fixed["torch"],
                         "over_import_torch_s": fixed["train"] - fixed["torch"]})]
     if Path(PLAIN[1]).exists():  # a source checkout: the plain script is beside the package
-        whole = interleaved({"ours": train_command("HOME", f"0-{SEEDS - 1}", 10), "plain": PLAIN + ["--epochs", "10"]},
-                            repeats, log)
+        whole = interleaved_medians({"ours": partial(seconds, train_command("HOME", f"0-{SEEDS - 1}", 10)),
+                                     "plain": partial(seconds, PLAIN + ["--epochs", "10"])}, repeats, log)
         rows.append(_with_load({"name": "64 seeds x 10 epochs, whole process", "lmctui_s": whole["ours"],
                                 "plain_s": whole["plain"], "speedup": whole["plain"] / whole["ours"]}))
     ours, plain = in_process_slopes(repeats)

@@ -6,6 +6,7 @@ median. Nothing is cached between the compared runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -15,6 +16,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 
 def median_seconds(fn, repeats: int) -> tuple[float, object]:
@@ -26,11 +28,33 @@ def median_seconds(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def interleaved_medians(timers: dict, repeats: int, log=lambda text: None) -> dict[str, float]:
+    """Median of the seconds each timer returns, run in turns (A, B, A, B, ...): on a shared
+    machine the load changes from one minute to the next, and neighbours see the same load."""
+    times = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            times[name].append(timer())
+            log(f"  {name}: {times[name][-1]:.3f} s")
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def timed(fn) -> Callable[[], float]:
+    """A timer: calls `fn`, returns its seconds."""
+    def timer() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    return timer
+
+
 def bench_training(quick: bool, peak_flops: float) -> list[dict]:
     """16 seeds of a digits MLP: `lmctui-cli train --seeds 0-15` vs a plain loop per seed."""
+    import torch
     from torch import nn
 
     from lmctui.bench.references import train_one_at_a_time
+    from lmctui.core.cpu_threads import intra_op_threads
     from lmctui.core.data import DataConfig, load_dataset
     from lmctui.core.training import TrainConfig
     from lmctui.service.catalog import open_registry
@@ -52,10 +76,12 @@ def bench_training(quick: bool, peak_flops: float) -> list[dict]:
                                  nn.Linear(width, 10))
 
         def plain():
-            return train_one_at_a_time(make_model, range(seeds), data.x_train, data.y_train, epochs, 64, 0.05)
+            with intra_op_threads(torch.device("cpu")):  # the one thread lmctui takes on a busy CPU
+                return train_one_at_a_time(make_model, range(seeds), data.x_train, data.y_train, epochs, 64, 0.05)
 
-        t_ours, _ = median_seconds(ours, repeats)
-        t_plain, _ = median_seconds(plain, repeats)
+        ours(), plain()  # warm: first calls pay one-off costs
+        medians = interleaved_medians({"ours": timed(ours), "plain": timed(plain)}, repeats)
+        t_ours, t_plain = medians["ours"], medians["plain"]
         macs = 64 * width + width * width + width * 10  # per example, forward
         flops = 6 * macs * len(data.x_train) * epochs * seeds  # forward 2x, backward 4x
         rows.append({"name": f"train 16 seeds, digits MLP width {width}", "lmctui_s": t_ours, "plain_s": t_plain,
@@ -69,6 +95,7 @@ def bench_interpolation(quick: bool) -> list[dict]:
     import torch
 
     from lmctui.bench.references import interpolate_alpha_by_alpha
+    from lmctui.core.cpu_threads import intra_op_threads
     from lmctui.core.data import DataConfig, load_dataset
     from lmctui.core.interpolation import InterpolationOptions, interpolate
     from lmctui.core.models import ModelConfig, build_model
@@ -81,9 +108,15 @@ def bench_interpolation(quick: bool) -> list[dict]:
         a = build_model(config, torch.Generator().manual_seed(0)).state_dict()
         b = build_model(config, torch.Generator().manual_seed(1)).state_dict()
         model = build_model(config)
-        t_ours, _ = median_seconds(lambda: interpolate(config, a, b, data, InterpolationOptions(points=25)), repeats)
-        t_plain, _ = median_seconds(lambda: interpolate_alpha_by_alpha(
-            model, a, b, data.x_train, data.y_train, data.x_test, data.y_test, 25), repeats)
+
+        def plain():
+            with intra_op_threads(torch.device("cpu")):  # the one thread lmctui takes on a busy CPU
+                interpolate_alpha_by_alpha(model, a, b, data.x_train, data.y_train, data.x_test, data.y_test, 25)
+
+        ours = functools.partial(interpolate, config, a, b, data, InterpolationOptions(points=25))
+        ours(), plain()  # warm
+        medians = interleaved_medians({"ours": timed(ours), "plain": timed(plain)}, repeats)
+        t_ours, t_plain = medians["ours"], medians["plain"]
         rows.append({"name": f"25-point curve, {dataset} MLP width {width}", "lmctui_s": t_ours,
                      "plain_s": t_plain, "speedup": t_plain / t_ours})
     return rows

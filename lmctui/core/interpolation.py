@@ -15,6 +15,7 @@ import torch
 
 from lmctui.configs import InterpolationOptions
 from lmctui.core.calibration import channel_stats, has_batchnorm, recalibrate, repair_modules
+from lmctui.core.cpu_threads import intra_op_threads
 from lmctui.core.data import Dataset
 from lmctui.core.evaluation import evaluate
 from lmctui.core.models import ModelConfig, build_model
@@ -128,9 +129,10 @@ def batching_pays(config: ModelConfig, device: torch.device) -> bool:
 
 def _interpolate_batched(config, state_a, state_b, data, alphas, on_point) -> Curve:
     """Every alpha's network in one vectorized pass per batch (no per-alpha reloads)."""
-    stack = LineStack(config, state_a, state_b, alphas)
-    train_loss, train_acc = evaluate_stack(stack, data.x_train, data.y_train)
-    test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
+    with intra_op_threads(data.x_train.device):
+        stack = LineStack(config, state_a, state_b, alphas)
+        train_loss, train_acc = evaluate_stack(stack, data.x_train, data.y_train)
+        test_loss, test_acc = evaluate_stack(stack, data.x_test, data.y_test)
     if on_point is not None:
         on_point(len(alphas), len(alphas))
     return Curve(alphas, train_loss.tolist(), test_loss.tolist(), train_acc.tolist(), test_acc.tolist())

@@ -13,11 +13,8 @@ train one seed at a time (`can_vectorize`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
-import threading
 import time
 from typing import Callable
 
@@ -25,6 +22,7 @@ import torch
 from torch.func import stack_module_state
 from torch.nn import functional as F
 
+from lmctui.core.cpu_threads import intra_op_threads
 from lmctui.core.data import Dataset
 from lmctui.core.mlp_grad import mlp_loss_and_grads
 from lmctui.core.models import ModelConfig
@@ -97,7 +95,8 @@ def train_many(
         raise ValueError("resume needs one state per seed, all after the same epoch and step")
     config = configs[0].validate()
     emit = on_event or (lambda index, event: None)
-    stack = seed_stack(model_config, configs, device, initial_state, [r.model for r in resume] if resume else None)
+    with intra_op_threads(device):  # 64 inits of small tensors: as short as the training's ops
+        stack = seed_stack(model_config, configs, device, initial_state, [r.model for r in resume] if resume else None)
     S, n = stack.size, len(data.x_train)
     names = list(stack.params)
     steps = math.ceil(n / config.batch_size)
@@ -159,42 +158,6 @@ def train_many(
                 break  # every seed diverged: later epochs would only carry NaN
             offer(epoch, capture)
     return [TrainResult(stack.state(i), histories[i], checkpoints[i]) for i in range(S)]
-
-
-class _OneThread:
-    """torch's thread count is the process's: the first of the trainings that want one thread
-    sets it, the last to finish gives the count back (worker threads train side by side)."""
-
-    def __init__(self):
-        self.lock, self.users, self.before = threading.Lock(), 0, 1
-
-    def __enter__(self) -> None:
-        with self.lock:
-            if not self.users:
-                self.before = torch.get_num_threads()
-                torch.set_num_threads(1)
-            self.users += 1
-
-    def __exit__(self, *exc) -> None:
-        with self.lock:
-            self.users -= 1
-            if not self.users:
-                torch.set_num_threads(self.before)
-
-
-_ONE_THREAD = _OneThread()
-
-
-def intra_op_threads(device: torch.device) -> contextlib.AbstractContextManager:
-    """One intra-op thread while a CPU is kept busy by other processes (load average at least its cores).
-
-    Every op of a stack at width 32 is a tenth of a millisecond: split over threads, each op
-    waits for the slowest, and on a busy CPU that is a thread the scheduler took away. Measured
-    on 2 shared cores at load 5: 64 seeds ran 60 ms an epoch on one thread, 80 to 120 on two.
-    """
-    if device.type != "cpu" or os.getloadavg()[0] < len(os.sched_getaffinity(0)):
-        return contextlib.nullcontext()
-    return _ONE_THREAD
 
 
 def _autograd_loss_and_grads(stack: StackedModel, x: torch.Tensor,
