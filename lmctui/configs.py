@@ -315,6 +315,11 @@ def default_width(arch: str) -> int | None:
     return 1 if arch in TRANSFORMER_ARCHS else ModelConfig.width
 
 
+def default_dataset(arch: str) -> str:
+    """The data set when none is given: one the architecture can read (a ViT needs images, a GPT tokens)."""
+    return {"vit": "digits", "gpt": "modadd"}.get(arch, DataConfig.name)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "sgd"
