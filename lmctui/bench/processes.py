@@ -27,7 +27,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from lmctui.bench.suite import interleaved_medians
+from lmctui.bench.timing import interleaved_medians
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # the source tree: benchmarks/plain_loop.py is there
 PLAIN = [sys.executable, str(ROOT / "benchmarks" / "plain_loop.py")]
