@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from lmctui.choices import DEPTH_ARCHS
 from lmctui.errors import FieldError, UserError
 from lmctui.records import (ALIGNMENT_FIELDS, CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS,
                             SWEEP_SUMMARY_FIELDS, filter_docs, run_view, sweep_view, view, write_csv)
@@ -72,7 +73,8 @@ def incompatibility(a: dict, b: dict) -> str | None:
         if a.get(key) != b.get(key):
             return f"runs {a['id']} and {b['id']} differ in {key}: {a.get(key)} vs {b.get(key)}"
     model_a, model_b = a["config"]["model"], b["config"]["model"]
-    for key in ("num_classes", "input_shape", "heads", "patch"):  # the last two: transformers' (absent before them)
+    # heads and patch: transformers' (absent before them); depth: also for transformer runs recorded without it
+    for key in ("num_classes", "input_shape", "heads", "patch") + (("depth",) if a.get("arch") in DEPTH_ARCHS else ()):
         if _as_list(model_a.get(key)) != _as_list(model_b.get(key)):
             return (f"runs {a['id']} and {b['id']} differ in {key.replace('_', ' ')}: "
                     f"{model_a.get(key)} vs {model_b.get(key)}")
