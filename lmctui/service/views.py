@@ -5,6 +5,10 @@ thread and draws it. Tables that did not change since the last snapshot are not
 read again (the registry's change token says so without parsing anything; a registry
 without `version` is asked through `os.stat` of its file), and the other views are
 cached the same way, so an idle app costs a few `stat` calls a second.
+
+The app's first snapshot (`first_snapshot`) holds only the newest page of runs and the
+jobs, read without parsing the whole runs table (`Registry.newest`); the full snapshot
+follows from the app's watcher, off the UI thread.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from lmctui.service.curves import distinct_curves
 from lmctui.service.methods import align_methods
 from lmctui.store import Registry
 
+FIRST_PAGE = 1000  # runs in the app's first snapshot: a few screenfuls, read from the tail of the table
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -33,6 +39,11 @@ class Snapshot:
     jobs: list[dict] = field(default_factory=list)  # newest first
     curves: list[dict] = field(default_factory=list)  # summary fields, oldest first, one per identity
     sweep: list[dict] = field(default_factory=list)  # barrier against width, per setting and method
+    runs_total: int | None = None  # runs in the registry when `runs` is only the newest page of them
+
+    @property
+    def run_count(self) -> int:
+        return len(self.runs) if self.runs_total is None else self.runs_total
 
     @property
     def running(self) -> int:
@@ -69,6 +80,16 @@ class Views:
             else:
                 curves, sweep = last.curves, last.sweep
             self._last = Snapshot(runs, jobs, curves, sweep)
+            return self._last
+
+    def first_snapshot(self, page: int = FIRST_PAGE) -> Snapshot:
+        """The newest `page` runs (and how many there are) and the jobs: what the app shows first.
+        It parses only those runs, so it is quick at any size; it records no change tokens, so
+        the next `snapshot` reads everything."""
+        docs, total = self.registry.newest("runs", page)
+        jobs = list(reversed(_by_created(self.registry.all("jobs"))))
+        with self._lock:
+            self._last = Snapshot(_by_created(docs, run_row), jobs, runs_total=total if len(docs) < total else None)
             return self._last
 
     def changed_since_snapshot(self) -> bool:

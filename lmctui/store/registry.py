@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lmctui.errors import RegistryError, UserError
+from lmctui.store import table_scan
 from lmctui.store.ids import is_id, new_id_where, resolve_prefix
 from lmctui.store.journal_storage import JournaledDB, JournaledStorage, JournaledTable
 from lmctui.store.layout import MANIFEST, TABLES_DIR, read_manifest, schema_of, upgrade_v1, upgrade_v2, write_manifest
 from lmctui.store.progress import PROGRESS_FIELDS, ProgressFiles
-from lmctui.store.runfiles import CONFIG, read_json, write_json
+from lmctui.store.runfiles import CONFIG, read_json, write_json, write_new_json
 
 # 3: a run's config only in runs/<id>/config.json; 2: one journaled file per table, progress files;
 # 1: everything in registry.json
@@ -95,9 +96,11 @@ class Registry:
 
     def get(self, table: str, doc_id: str) -> dict | None:
         """The document (a run with its `config`, a job with its live progress), or None."""
-        doc = self._table(table).documents().get(doc_id)
-        if doc is None:
-            return None
+        found = self._point(table, table_scan.with_ids, [doc_id]) if isinstance(doc_id, str) else None
+        doc = (self._table(table).documents() if found is None else found).get(doc_id)
+        return None if doc is None else self._completed(table, doc_id, doc)
+
+    def _completed(self, table: str, doc_id: str, doc: dict) -> dict:
         if table == "runs":
             return {**doc, RUN_CONFIG: self.run_config(doc_id)} if RUN_CONFIG not in doc else dict(doc)
         return self._with_progress([dict(doc)], [doc_id])[0] if table == "jobs" else dict(doc)
@@ -111,9 +114,32 @@ class Registry:
 
     def resolve(self, table: str, prefix: str, what: str | None = None) -> dict:
         """The document whose id is, or uniquely starts with, `prefix`."""
-        docs = self._table(table).documents()
+        docs = self.starting_with(table, prefix)
         found = prefix if prefix in docs else resolve_prefix(docs.keys(), prefix, what or table.rstrip("s"))
-        return self.get(table, found)
+        return self._completed(table, found, docs[found])
+
+    def starting_with(self, table: str, prefix: str) -> dict[str, dict]:
+        """{id: document} of at least the documents whose id is `prefix` or starts with it as
+        `resolve` reads it (trimmed, lower case); never mutate them. A table not read into this
+        process yet is searched, not parsed (table_scan.py); the ids resolve_prefix needs are all here."""
+        file, key = self._table(table).file, prefix.strip().lower()
+        if not file.loaded:
+            found = table_scan.with_prefix(file, key) if key else {}
+            if found is not None and prefix not in (key, ""):  # `resolve` tries the prefix as typed first
+                exact = table_scan.with_prefix(file, prefix)
+                found = None if exact is None else {**found, **exact}
+            if found is not None:
+                return found
+        return file.refresh()
+
+    def newest(self, table: str, n: int) -> tuple[list[dict], int]:
+        """The `n` documents added to `table` last (oldest first; all of them: n=0 reads the whole
+        table) and how many the table holds. Without the table in memory, only those are parsed."""
+        page = self._point(table, table_scan.newest, n) if n else None
+        if page is None:
+            docs = list(self.all(table, copy=False))
+            page = (docs[-n:] if n else docs, len(docs))
+        return page
 
     def version(self, table: str) -> tuple:
         """A change token of `table`: equal tokens mean nothing changed since. It costs a few
@@ -148,7 +174,7 @@ class Registry:
                 doc_id = new_id_where(lambda c: c not in fresh and not taken(c, refresh=not stamped))
                 fresh.add(doc_id)
                 stamped.append({**doc, "id": doc_id, "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
-            target.insert_multiple([self._config_aside(table, doc["id"], doc) for doc in stamped])
+            target.insert_multiple([self._config_aside(table, doc["id"], doc, fresh=True) for doc in stamped])
         return stamped
 
     def update(self, table: str, doc_id: str, fields: dict) -> None:
@@ -190,8 +216,11 @@ class Registry:
         """Runs and jobs left `running` by a process on this host that is gone."""
         changed = []
         for table in ("runs", "jobs"):
-            for doc in list(self._table(table).documents().values()):
-                if doc.get("status") == "running" and _owner_is_dead(doc):
+            running = self._point(table, table_scan.running)  # at open: never parse a whole table for this
+            if running is None:
+                running = {i: d for i, d in self._table(table).documents().items() if d.get("status") == "running"}
+            for doc in list(running.values()):
+                if _owner_is_dead(doc):
                     self.update(table, doc["id"], {"status": "interrupted", "finished": now(),
                                                    "error": "the process running it ended"})
                     changed.append(doc["id"])
@@ -203,6 +232,12 @@ class Registry:
             raise KeyError(name)
         return self._db.table(name, cache_size=0)
 
+    def _point(self, table: str, reader, *args):
+        """A point read (table_scan.py) of a table this process has not read into memory; None when
+        the table is in memory (cheaper to use) or its files need a full read."""
+        file = self._table(table).file
+        return None if file.loaded else reader(file, *args)
+
     def _id_taken(self, candidate: str, refresh: bool = True) -> bool:
         """Ids are unique across all tables (a prefix names one thing, whatever the table).
         Under the lock, tables refreshed once stay current: `refresh=False` skips the `stat`s."""
@@ -210,13 +245,14 @@ class Registry:
             return any(candidate in self._table(name).documents() for name in TABLES)
         return any(candidate in self._table(name).file.docs for name in TABLES)
 
-    def _config_aside(self, table: str, doc_id: str, fields: dict) -> dict:
+    def _config_aside(self, table: str, doc_id: str, fields: dict, fresh: bool = False) -> dict:
         """`fields` of run `doc_id` without its config, which goes to the run's config.json first
-        (before the journal line: a reader never finds a run whose config is not there yet)."""
+        (before the journal line: a reader never finds a run whose config is not there yet).
+        A `fresh` id's file is written in place: no reader knows the id before the journal line."""
         if table != "runs" or RUN_CONFIG not in fields or not is_id(doc_id):
             return fields
         if fields[RUN_CONFIG] is not None:
-            write_json(self.run_dir(doc_id) / CONFIG, fields[RUN_CONFIG])
+            (write_new_json if fresh else write_json)(self.run_dir(doc_id) / CONFIG, fields[RUN_CONFIG])
         return {k: v for k, v in fields.items() if k != RUN_CONFIG}
 
     def _with_progress(self, jobs: list[dict], ids: list[str] | None) -> list[dict]:
