@@ -3,7 +3,9 @@
 Every write holds a thread lock and an exclusive `flock` on `home/.lock`, and appends one
 fsynced line to its table's journal (table_file.py), so it costs the size of the change,
 not of the registry. Reads take no lock: a table is kept in memory and only the bytes
-appended since the last read are parsed; two `stat` calls say whether there are any.
+appended since the last read are parsed; two `stat` calls say whether there are any. A process
+that has not read a table finds the few documents it needs (an id, the running ones, the
+newest page) by a byte search instead of parsing it all (table_scan.py).
 Job progress lives in per-job files (progress.py), not in the jobs table. The layout,
 and why it is this one: docs/registry.md.
 """
@@ -85,7 +87,7 @@ class Registry:
 
     # -- reads -----------------------------------------------------------------------
     def all(self, table: str, copy: bool = True) -> list[dict]:
-        """Every document of `table` (jobs with their live progress), in no particular order.
+        """Every document of `table` (jobs with their live progress), in the order they were added.
 
         `copy=False` hands out the cached documents themselves, for a caller that only
         reads them (a listing that projects each into a new row): never mutate them.
