@@ -189,3 +189,16 @@ def test_point_reads_import_no_torch(home):
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_many_lookups_in_one_process_read_the_table_once(home):
+    """Past POINT_READS lookups of one table, the process reads it whole and answers from memory."""
+    from lmctui.store.registry import POINT_READS
+
+    made = Registry(home).insert_many("runs", [{"n": k} for k in range(POINT_READS + 3)])
+    registry = Registry(home)
+    got = []
+    for k, doc in enumerate(made):
+        got.append(registry.get("runs", doc["id"])["n"])
+        assert registry._table("runs").file.loaded == (k >= POINT_READS)
+    assert got == list(range(len(made)))

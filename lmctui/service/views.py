@@ -62,6 +62,7 @@ class Views:
         self._tokens: dict[tuple[str, str], object] = {}  # (view, table) -> token last read
         self._last = Snapshot()
         self._cache: dict[tuple, tuple[object, object]] = {}  # key -> (token, value)
+        self._run_rows: dict[str, tuple[dict, dict]] = {}  # run id -> (document read, its row)
         self._lock = threading.Lock()
 
     def snapshot(self) -> Snapshot:
@@ -71,7 +72,7 @@ class Views:
             if not changed:
                 return self._last
             last = self._last
-            runs = _by_created(self.registry.all("runs"), run_row) if "runs" in changed else last.runs
+            runs = self._runs() if "runs" in changed else last.runs
             jobs = list(reversed(_by_created(self.registry.all("jobs")))) if "jobs" in changed else last.jobs
             if "curves" in changed:
                 docs = self.registry.all("curves")
@@ -81,6 +82,18 @@ class Views:
                 curves, sweep = last.curves, last.sweep
             self._last = Snapshot(runs, jobs, curves, sweep)
             return self._last
+
+    def _runs(self) -> list[dict]:
+        """Every run's row, oldest first. A document the registry did not replace since the last
+        snapshot keeps its row (the same object): at 100,000 runs a change costs a sort, not
+        100,000 rows, and the app compares unchanged rows by identity."""
+        docs = self.registry.all("runs", copy=False)
+        rows = {}
+        for doc in docs:
+            seen = self._run_rows.get(doc["id"])
+            rows[doc["id"]] = (doc, seen[1] if seen is not None and seen[0] is doc else run_row(doc))
+        self._run_rows = rows
+        return [rows[doc["id"]][1] for doc in sorted(docs, key=lambda d: d.get("created") or "")]
 
     def first_snapshot(self, page: int = FIRST_PAGE) -> Snapshot:
         """The newest `page` runs (and how many there are) and the jobs: what the app shows first.

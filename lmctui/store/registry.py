@@ -36,6 +36,9 @@ SCHEMA_VERSION = 3
 RUN_CONFIG = "config"  # the field of a run document kept in its folder's config.json, not in the runs table
 TABLES = ("runs", "alignments", "curves", "averages", "jobs", "sweeps")
 DEFAULT_HOME = "lmc-runs"
+# Point reads of one table before a process reads it whole instead: a caller that looks up many
+# documents one at a time (a curve's alignment, for each curve) then pays one parse, not a scan each.
+POINT_READS = 8
 HOST = socket.gethostname()
 
 
@@ -69,6 +72,7 @@ class Registry:
         self.path = self.home / MANIFEST
         self._thread_lock = threading.RLock()
         self._lock_depth = 0  # nesting of `locked` in the thread that holds it
+        self._point_reads: dict[str, int] = {}  # table -> point reads so far (POINT_READS)
         storage = dict(folder=self.home / TABLES_DIR, tables=TABLES, schema=SCHEMA_VERSION, locked=self.locked)
         self._db = JournaledDB(storage=JournaledStorage, **storage)
         self._progress = ProgressFiles(self.home / "progress")
@@ -124,15 +128,12 @@ class Registry:
         """{id: document} of at least the documents whose id is `prefix` or starts with it as
         `resolve` reads it (trimmed, lower case); never mutate them. A table not read into this
         process yet is searched, not parsed (table_scan.py); the ids resolve_prefix needs are all here."""
-        file, key = self._table(table).file, prefix.strip().lower()
-        if not file.loaded:
-            found = table_scan.with_prefix(file, key) if key else {}
-            if found is not None and prefix not in (key, ""):  # `resolve` tries the prefix as typed first
-                exact = table_scan.with_prefix(file, prefix)
-                found = None if exact is None else {**found, **exact}
-            if found is not None:
-                return found
-        return file.refresh()
+        key = prefix.strip().lower()
+        found = self._point(table, table_scan.with_prefix, key) if key else {}
+        if found is not None and prefix not in (key, ""):  # `resolve` tries the prefix as typed first
+            exact = self._point(table, table_scan.with_prefix, prefix)
+            found = None if exact is None else {**found, **exact}
+        return self._table(table).documents() if found is None else found
 
     def newest(self, table: str, n: int) -> tuple[list[dict], int]:
         """The `n` documents added to `table` last (oldest first; all of them: n=0 reads the whole
@@ -140,8 +141,8 @@ class Registry:
         page = self._point(table, table_scan.newest, n) if n else None
         if page is None:
             docs = list(self.all(table, copy=False))
-            page = (docs[-n:] if n else docs, len(docs))
-        return page
+            return docs[-n:] if n else docs, len(docs)
+        return (self._with_progress([dict(doc) for doc in page[0]], None) if table == "jobs" else page[0]), page[1]
 
     def version(self, table: str) -> tuple:
         """A change token of `table`: equal tokens mean nothing changed since. It costs a few
@@ -236,9 +237,13 @@ class Registry:
 
     def _point(self, table: str, reader, *args):
         """A point read (table_scan.py) of a table this process has not read into memory; None when
-        the table is in memory (cheaper to use) or its files need a full read."""
+        the table is in memory (cheaper to use), when this process has made POINT_READS of it
+        already, or when its files need a full read."""
         file = self._table(table).file
-        return None if file.loaded else reader(file, *args)
+        if file.loaded:
+            return None
+        self._point_reads[table] = self._point_reads.get(table, 0) + 1
+        return reader(file, *args) if self._point_reads[table] <= POINT_READS else None
 
     def _id_taken(self, candidate: str, refresh: bool = True) -> bool:
         """Ids are unique across all tables (a prefix names one thing, whatever the table).
