@@ -21,7 +21,7 @@ import typer
 
 from lmctui import cli_render as render
 from lmctui.cli_options import (AlignMethod, Arch, ArchArgs, AverageMethod, BasinLinkage, BasinMethod, BasinMetric, BatchSize,
-                                CurveMethods, Dataset, Depth, Device, Epochs, Filters, Heads, Home, Json, LearningRate,
+                                ArchDataset, CurveMethods, Depth, Device, Epochs, Filters, Heads, Home, Json, LearningRate,
                                 MatchSeed, Modulus, Norm, Optimizer, Out, Patch, PlacementChoice, Restarts, RunsOfBasins,
                                 SteBatch, SteLr, SteSteps, Threshold, TrainFraction, Width, ImageSize, matching,
                                 placement_options, read_json)
@@ -30,7 +30,8 @@ from lmctui.cli_models import import_, spec
 from lmctui.cli_plot import plot_app
 from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt, stops_between_steps
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
-                            InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_width)
+                            InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_dataset,
+                            default_width)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
 from lmctui.service.methods import DEFAULT_CURVE_METHODS, DEFAULT_METHOD, curve_methods
@@ -52,7 +53,7 @@ JSON_PAGE = 1000  # rows `list --json` prints unless --limit says otherwise: at 
 @command
 @placement_options
 def train(
-    dataset: Dataset = DataConfig.name,
+    dataset: ArchDataset = None,
     arch: Arch = "mlp",
     width: Width = None,
     arch_arg: ArchArgs = None,
@@ -100,7 +101,7 @@ def train(
             epochs=epochs, warmup_epochs=warmup, schedule=schedule,
             save_epochs=tuple(parse_int_list(save_epochs, "save_epochs")) if save_epochs is not None else ())
         request = TrainRequest(
-            data=DataConfig(canonical_dataset(dataset), n_samples, noise, data_dir, download, image_size,
+            data=DataConfig(canonical_dataset(dataset or default_dataset(arch)), n_samples, noise, data_dir, download, image_size,
                             train_fraction=train_fraction, modulus=modulus), arch=arch,
             width=default_width(arch) if width is None else width, depth=depth, norm=norm, heads=heads, patch=patch,
             train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed,
@@ -251,7 +252,7 @@ def interp(
     methods: CurveMethods = ",".join(DEFAULT_CURVE_METHODS),
     points: Annotated[int, typer.Option(help="Alphas on the grid, ends included")] = InterpolationOptions.points,
     repair: Annotated[bool, typer.Option("--repair", help="REPAIR: rescale units to the endpoints' statistics")] = False,
-    reset_bn: Annotated[bool, typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha")] = True,
+    reset_bn: Annotated[Optional[bool], typer.Option("--reset-bn/--no-reset-bn", help="Re-estimate BatchNorm statistics at each alpha [default: where the nets have BatchNorm]")] = None,
     refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Refine the test barriers between grid points (golden-section search) and record the alpha of the maximum")] = InterpolationOptions.refine,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the curves in the terminal")] = False,
     seed: MatchSeed = 0,
@@ -435,7 +436,7 @@ def bench(
 @command
 @placement_options
 def sweep(
-    dataset: Dataset = DataConfig.name,
+    dataset: ArchDataset = None,
     arch: Arch = "mlp",
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
@@ -474,7 +475,7 @@ def sweep(
             raise FieldError("sweep", f"takes axis=v1,v2, got {sweep_axis!r}")
         axis = axis.strip()
         values = sweep_values(axis, [v.strip() for v in raw.split(",") if v.strip()])
-    base = TrainRequest(DataConfig(canonical_dataset(dataset), image_size=image_size, train_fraction=train_fraction),
+    base = TrainRequest(DataConfig(canonical_dataset(dataset or default_dataset(arch)), image_size=image_size, train_fraction=train_fraction),
                         arch, default_width(arch) if width is None else width, depth, norm,
                         TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
                         seeds=sweep_seeds(seeds), heads=heads, device=device, arch_args=parse_arch_args(arch_arg or ()))

@@ -10,9 +10,9 @@ import typer
 
 from lmctui import cli_render as render
 from lmctui.choices import ARCHS
-from lmctui.cli_options import Arch, ArchArgs, Dataset, Depth, Device, Heads, Home, ImageSize, Json, Norm, Patch, Width
+from lmctui.cli_options import Arch, ArchArgs, ArchDataset, Dataset, Depth, Device, Heads, Home, ImageSize, Json, Norm, Patch, Width
 from lmctui.cli_run import command, registry_at, signals_interrupt
-from lmctui.configs import DataConfig, ModelConfig, canonical_dataset, default_width
+from lmctui.configs import DataConfig, ModelConfig, canonical_dataset, default_dataset, default_width
 from lmctui.usermodel import parse_arch_args
 
 
@@ -49,7 +49,7 @@ def import_(
 @command
 def spec(
     arch: Annotated[str, typer.Argument(help=", ".join(ARCHS) + ", or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY")],
-    dataset: Dataset = DataConfig.name,
+    dataset: ArchDataset = None,
     width: Width = None,
     depth: Depth = ModelConfig.depth,
     norm: Norm = "none",
@@ -64,7 +64,7 @@ def spec(
     a random permutation from it leaves the model's outputs unchanged."""
     from lmctui.service.specs import SpecRequest, describe
 
-    request = SpecRequest(arch, DataConfig(canonical_dataset(dataset), data_dir=data_dir, image_size=image_size),
+    request = SpecRequest(arch, DataConfig(canonical_dataset(dataset or default_dataset(arch)), data_dir=data_dir, image_size=image_size),
                           default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()),
                           heads, patch)
     render.spec(describe(request), json)

@@ -29,6 +29,9 @@ MatchSeed = Annotated[int, typer.Option("--seed", help="Seed of weight matching'
                                                        "seed + i) and of STE matching's batch order")]
 Out = Annotated[Path, typer.Option("--out", help="CSV file to write")]
 Dataset = Annotated[str, typer.Option(help=", ".join(DATASETS) + ", or your own: npz:PATH, folder:PATH")]
+ArchDataset = Annotated[Optional[str], typer.Option(
+    "--dataset", help=", ".join(DATASETS) + ", or your own: npz:PATH, folder:PATH [default: moons; digits for "
+                      "--arch vit, modadd for --arch gpt]")]
 Arch = Annotated[str, typer.Option(help=", ".join(ARCHS) + ", or your own: MODULE:FACTORY or PATH/TO/FILE.py:FACTORY")]
 ArchArgs = Annotated[Optional[list[str]], typer.Option(
     "--arch-arg", help="KEY=VALUE for your own model's factory (repeatable; VALUE as JSON where it parses)")]

@@ -315,6 +315,11 @@ def default_width(arch: str) -> int | None:
     return 1 if arch in TRANSFORMER_ARCHS else ModelConfig.width
 
 
+def default_dataset(arch: str) -> str:
+    """The data set when none is given: one the architecture can read (a ViT needs images, a GPT tokens)."""
+    return {"vit": "digits", "gpt": "modadd"}.get(arch, DataConfig.name)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "sgd"
@@ -368,9 +373,16 @@ class TrainConfig:
 @dataclass(frozen=True)
 class InterpolationOptions:
     points: int = 25  # grid of alphas in [0, 1], ends included; odd, so 0.5 is on it
-    reset_bn: bool = True  # re-estimate BatchNorm statistics at every alpha
+    # re-estimate BatchNorm statistics at every alpha: None (the default) where the net has BatchNorm,
+    # True when asked for by name (refused for a transformer), False never
+    reset_bn: bool | None = None
     repair: bool = False  # REPAIR: rescale units to the alpha-mix of the endpoints' statistics
     refine: bool = True  # search between grid points around the test barrier's maximum (a narrow peak)
+
+    @property
+    def resets_bn(self) -> bool:
+        """Whether BatchNorm statistics are re-estimated (where the net has BatchNorm)."""
+        return self.reset_bn is not False
 
     def validate(self) -> "InterpolationOptions":
         check_int(self.points, "points", 2, MAX_POINTS)

@@ -32,6 +32,16 @@ def test_spec_of_a_transformer_holds_one_group_per_block_of_heads(cli, arch, dat
     assert len(heads) == 3  # one block group per block
     for members in heads.values():  # queries/keys and values/output, each in 4 heads of 8 dimensions
         assert len(members) == 2 and all(m["blocks"] == 4 and m["size"] == 32 for m in members)
+    listed = {g["name"]: (g["blocks"], g["block_size"], sorted(g["members"])) for g in doc["block_groups"]}
+    assert listed == {name: (4, 8, sorted(m["name"] for m in members)) for name, members in heads.items()}
+
+
+@pytest.mark.parametrize("arch,dataset", [("vit", "digits"), ("gpt", "modadd")])
+def test_a_transformer_without_a_data_set_gets_one_it_can_read(cli, arch, dataset):
+    result = cli("spec", arch, "--heads", "2", "--json", use_home=False)
+    assert result.code == 0, result.stderr
+    assert result.json["dataset"] == dataset and result.json["verified"] is True
+    assert [g["blocks"] for g in result.json["block_groups"]] == [2, 2]  # the default 2 blocks, 2 heads each
 
 
 def test_spec_table_shows_groups_and_the_check(cli):

@@ -37,7 +37,7 @@ def test_a_refusal_never_imports_torch(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_vit_trains_aligns_to_its_own_function_and_refuses_repair(tmp_path):
+def test_a_vit_trains_aligns_to_its_own_function_and_refuses_batchnorm_options(tmp_path):
     home = tmp_path / "home"
     made = run(home, "train", "--arch", "vit", "--dataset", "digits", "--width", "1", "--depth", "1", "--heads", "4",
                "--seeds", "0-1", "--epochs", "1", "--optimizer", "adam", "--json")
@@ -48,5 +48,9 @@ def test_a_vit_trains_aligns_to_its_own_function_and_refuses_repair(tmp_path):
     copy = run(home, "show", aligned.json["alignment"]["aligned_run"], "--json").json["run"]
     original = run(home, "show", ids[1], "--json").json["run"]
     assert copy["test_loss"] == pytest.approx(original["test_loss"], abs=1e-5)
-    refused = run(home, "interp", ids[0], ids[1], "--repair")
-    assert refused.code == 2 and "--repair applies to MLPs and CNNs" in refused.stderr, refused.stderr
+    for option, words in (("--repair", "--repair applies to MLPs and CNNs"), ("--reset-bn", "--reset-bn re-estimates")):
+        refused = run(home, "interp", ids[0], ids[1], option, "--methods", "naive", "--points", "3")
+        assert refused.code == 2 and words in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    assert run(home, "list", "curves", "--json").json["curves"] == []  # nothing measured, nothing stored
+    plain = run(home, "interp", ids[0], ids[1], "--methods", "naive", "--points", "3", "--no-refine", "--json")
+    assert plain.code == 0, plain.stderr  # without the option: no BatchNorm to reset, nothing refused

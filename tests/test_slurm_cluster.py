@@ -99,6 +99,15 @@ def test_train_seeds_on_slurm_blocks_and_show_names_the_slurm_job(cli):
     assert shown["job"]["slurm_job_id"]
 
 
+def test_a_transformer_trains_and_aligns_on_slurm_keeping_its_function(cli):
+    runs = cli("train", "--arch", "vit", "--dataset", "digits", "--width", "1", "--depth", "1", "--heads", "2",
+               "--optimizer", "adam", "--seeds", "0-1", "--epochs", "1", "--executor", "slurm", "--json")["runs"]
+    assert [r["arch"] for r in runs] == ["vit", "vit"] and {r["status"] for r in runs} == {"done"}
+    made = cli("align", runs[0]["id"], runs[1]["id"], "--method", "weight", "--executor", "slurm", "--json")
+    copy = cli("show", made["alignment"]["aligned_run"], "--json")["run"]
+    assert copy["test_loss"] == pytest.approx(runs[1]["test_loss"], abs=1e-5)  # a permutation keeps the function
+
+
 def test_the_app_path_submits_through_jobs_and_a_background_thread_refreshes_states(home):
     import threading
 

@@ -5,7 +5,7 @@ import csv
 import time
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from lmctui.configs import DataConfig, TrainConfig
 from lmctui.service.requests import InterpRequest, TrainRequest
@@ -157,6 +157,28 @@ def test_help_and_command_palette(home):
             assert app.screen.__class__.__name__ == "SweepForm"
 
     run(scenario())
+
+
+def test_train_form_picks_a_readable_data_set_and_width_for_a_transformer(home):
+    sample_registry(home)
+
+    async def scenario():
+        app = make_app(home, run_jobs=False)
+        async with app.run_test(size=(80, 40)) as pilot:
+            await settled(pilot)
+            await pilot.press("n")
+            await pilot.pause()
+            form = app.screen
+            fields = lambda: (form.query_one("#dataset", Select).value, form.query_one("#widths", Input).value)
+            for arch, expected in (("vit", ("digits", "1")), ("gpt", ("modadd", "1")), ("mlp", ("digits", "16")),
+                                   ("vgg", ("digits", "16")), ("vit", ("digits", "1")), ("resnet20", ("digits", "16"))):
+                form.query_one("#arch", Select).value = arch
+                await pilot.pause()
+                assert fields() == expected, arch
+                [request] = form.build()
+                assert (request.arch, request.data.name, request.width) == (arch, expected[0], int(expected[1]))
+
+    asyncio.run(scenario())
 
 
 def test_train_form_refuses_bad_values_with_a_message(home):

@@ -76,7 +76,7 @@ def interpolate(config: ModelConfig, state_a: StateDict, state_b: StateDict, dat
     """
     device = data.x_train.device
     alphas = alpha_grid(options.points)
-    if batching_pays(config, device) and not options.repair and not (options.reset_bn and config.norm == "batch"):
+    if batching_pays(config, device) and not options.repair and not (options.resets_bn and config.norm == "batch"):
         check_stop(should_stop)
         return _interpolate_batched(config, state_a, state_b, data, alphas, on_point)
     at = point_evaluator(config, state_a, state_b, data, options)
@@ -106,9 +106,9 @@ def point_evaluator(config: ModelConfig, state_a: StateDict, state_b: StateDict,
     def at(alpha: float) -> tuple[float, float, float, float]:
         model.load_state_dict(lerp_state(state_a, state_b, alpha))
         handles = []
-        if (options.reset_bn and has_batchnorm(model)) or targets:
+        if (options.resets_bn and has_batchnorm(model)) or targets:
             mixed = _mix_targets(targets, alpha) if targets else None
-            handles = recalibrate(model, calibration, reset_bn=options.reset_bn, repair_targets=mixed)
+            handles = recalibrate(model, calibration, reset_bn=options.resets_bn, repair_targets=mixed)
         row = (*evaluate(model, data.x_train, data.y_train), *evaluate(model, data.x_test, data.y_test))
         for handle in handles:
             handle.remove()

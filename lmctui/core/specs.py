@@ -61,7 +61,11 @@ def spec_report(config: ModelConfig, build: Callable[[ModelConfig], nn.Module] |
     groups = [{"name": p, "size": sizes[p], "axes": [[key, axis] for key, axis in axes],
                "blocks": spec.blocks[group_of[p]].n_blocks if p in group_of else None,
                "block_group": group_of.get(p)} for p, axes in spec.perm_axes.items()]
-    return {"arch": config.arch, "source": source, "groups": groups, "pinned": traced.pinned,
+    # one per attention layer (its heads) or GroupNorm: the permutations that move whole blocks by one map
+    block_groups = [{"name": name, "blocks": group.n_blocks, "members": list(group.perms),
+                     "block_size": sizes[group.perms[0]] // group.n_blocks} for name, group in spec.blocks.items()]
+    return {"arch": config.arch, "source": source, "groups": groups, "block_groups": block_groups,
+            "pinned": traced.pinned,
             "hidden_units": traced.hidden_units, "permutable_units": traced.permutable_units,
             "permutable_share": traced.permutable_share, "verified": check.ok,
             "max_rel_error": check.max_rel_error, "first_bad": check.first_bad}

@@ -24,9 +24,18 @@ def check_submittable(registry: Registry, request) -> None:
     if request.named_runs():
         runs = resolve_runs(registry, request.named_runs())
         options = getattr(request, "options", None)
-        if options is not None and options.repair and runs[0].get("arch") in TRANSFORMER_ARCHS:
-            raise FieldError("repair", f"applies to MLPs and CNNs; {runs[0]['arch']} normalizes with LayerNorm, "
-                                       "whose scale REPAIR cannot reach")
+        if options is not None and runs[0].get("arch") in TRANSFORMER_ARCHS:
+            _refuse_batchnorm_options(options, runs[0]["arch"])
+
+
+def _refuse_batchnorm_options(options, arch: str) -> None:
+    """REPAIR and a BatchNorm reset asked for by name do not apply to a LayerNorm net."""
+    if options.repair:
+        raise FieldError("repair", f"applies to MLPs and CNNs; {arch} normalizes with LayerNorm, "
+                                   "whose scale REPAIR cannot reach")
+    if options.reset_bn is True:
+        raise FieldError("reset_bn", f"re-estimates BatchNorm statistics; {arch} has LayerNorm, no BatchNorm "
+                                     "(leave the option out)")
 
 
 def spawn_source(registry: Registry, request: TrainRequest) -> tuple[dict, int | None]:

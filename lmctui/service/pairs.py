@@ -26,7 +26,7 @@ def pending_pairs(registry: Registry, run_ids: list[str], template) -> tuple[lis
             refused.append(f"{a['id']}-{b['id']} ({why.split(': ', 1)[0].split(' differ in ')[-1]})")
             continue
         wanted = {interp_identity(a["id"], b["id"], m, template.options.points, a.get("dataset"),
-                                  template.options.reset_bn, template.options.repair,
+                                  template.options.resets_bn, template.options.repair,
                                   matching_settings(m, {"seed": template.seed, **METHODS[m].settings(
                                       template.seed, template.matching, a.get("arch"))} if m in METHODS else {}))
                   for m in template.methods}

@@ -156,7 +156,7 @@ def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: Interpol
     for method in methods:
         how = _how(method, seed, matching, run_a.model.arch) if method in METHODS else {}
         identity = interp_identity(run_a.id, run_b.id, method, options.points, run_a.doc.get("dataset"),
-                                   options.reset_bn, options.repair, matching_settings(method, how), split)
+                                   options.resets_bn, options.repair, matching_settings(method, how), split)
         stored = None if recompute else stored_curve(loaded.registry, identity)
         if stored is not None and (stored.get("loss_barrier_test_refined") is not None or not options.refine):
             curves.append({**curve_record(stored), "reused": True})
@@ -172,7 +172,7 @@ def interp_loaded(loaded: LoadedRuns, a: int, b: int, methods, options: Interpol
         refined = _refined(loaded, run_a, partner, curve, options) if options.refine else {}
         doc = loaded.registry.insert("curves", {
             **_pair_context(run_a.doc, run_b.doc), "method": method, "alignment": alignment and alignment["id"],
-            "points": options.points, "repair": options.repair, "reset_bn": options.reset_bn, "split": split,
+            "points": options.points, "repair": options.repair, "reset_bn": options.resets_bn, "split": split,
             **curve.to_dict(), **refined})
         remove_repeats(loaded.registry, doc["id"], identity)
         curves.append({**curve_record(doc), "reused": False})

@@ -14,9 +14,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS
+from lmctui.choices import ARCHS, DATASETS, DEFAULT_LR, NORMS, OPTIMIZERS, TRANSFORMER_ARCHS
 from lmctui.configs import (DEFAULT_RESTARTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
-                            InterpolationOptions, ModelConfig, STEOptions, TrainConfig, canonical_dataset)
+                            InterpolationOptions, ModelConfig, STEOptions, TrainConfig, canonical_dataset,
+                            default_dataset, default_width)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_int_list
 from lmctui.usermodel import is_user_arch, parse_arch_args
@@ -180,6 +181,9 @@ def select(field_id: str, options: tuple[str, ...], value: str) -> Select:
     return Select([(o, o) for o in options], value=value, allow_blank=False, id=field_id, compact=True)
 
 
+TRAIN_FORM_WIDTH = 16  # the form's first width: a network that trains in seconds, to look at at once
+
+
 class TrainForm(Form):
     TITLE_TEXT = "Train: one job per width, each training every seed"
     LABELS = {"lr": "learning rate", "dataset": "data set", "arch": "architecture", "data_dir": "data dir",
@@ -188,7 +192,7 @@ class TrainForm(Form):
     def fields(self) -> ComposeResult:
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
         yield from labelled("architecture", select("arch", ARCHS, "mlp"))
-        yield from labelled("widths", Input("16", id="widths", placeholder="e.g. 16 or 8,32,128"))
+        yield from labelled("widths", Input(str(TRAIN_FORM_WIDTH), id="widths", placeholder="e.g. 16 or 8,32,128"))
         yield from labelled("depth (MLP layers, transformer blocks)", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
         yield from labelled("heads (transformers)", Input(str(ModelConfig.heads), id="heads"))
@@ -201,6 +205,17 @@ class TrainForm(Form):
         yield from labelled("your own model", Input("", id="user_arch", placeholder="MODULE:FACTORY or FILE.py:FACTORY"))
         yield from labelled("arch args", Input("", id="arch_args", placeholder="KEY=VALUE ..., e.g. groups=4"))
         yield from labelled("your own data", Input("", id="user_data", placeholder="npz:PATH or folder:PATH"))
+
+    @on(Select.Changed, "#arch")
+    def arch_changed(self, event: Select.Changed) -> None:
+        """To or from a transformer: a data set it can read (leaving one: digits, which the MLP and the
+        CNNs all read) and its width (a ViT of width 16 would be 512 wide)."""
+        arch, before = str(event.value), getattr(self, "_arch", "mlp")
+        self._arch = arch
+        if arch in TRANSFORMER_ARCHS or before in TRANSFORMER_ARCHS:
+            self.query_one("#dataset", Select).value = default_dataset(arch) if arch in TRANSFORMER_ARCHS else "digits"
+            self.query_one("#widths", Input).value = str(default_width(arch) if arch in TRANSFORMER_ARCHS
+                                                         else TRAIN_FORM_WIDTH)
 
     def build(self) -> list[TrainRequest]:
         train = TrainConfig(optimizer=self.value("optimizer"), lr=self.optional_number("lr"),
@@ -239,7 +254,8 @@ class PairForm(Form):
     def build(self) -> list:
         seed = self.number("seed")
         if self.kind == "interp":
-            options = InterpolationOptions(self.number("points"), self.value("reset_bn"), self.value("repair"))
+            reset_bn = None if self.value("reset_bn") else False  # checked: where the net has BatchNorm
+            options = InterpolationOptions(self.number("points"), reset_bn, self.value("repair"))
             methods = parse_csv_words(self.text("methods"), curve_methods(), "methods")
             return [InterpRequest(self.run_a, self.run_b, methods, options, seed, matching=self.matching())]
         return [AlignRequest(self.run_a, self.run_b, self.value("method"), seed, matching=self.matching())]
