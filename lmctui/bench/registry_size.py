@@ -66,7 +66,8 @@ def build(home: Path, runs: int) -> tuple[list[str], str, float]:
     start = time.perf_counter()
     ids = [d["id"] for d in registry.insert_many("runs", [run_doc(k) for k in range(runs)])]
     inserted = time.perf_counter() - start
-    registry.insert_many("curves", [curve_doc(ids[2 * k % runs], ids[(2 * k + 1) % runs], k) for k in range(runs // 10)])
+    curves = [curve_doc(ids[2 * k % runs], ids[(2 * k + 1) % runs], k) for k in range(runs // 10)]
+    registry.insert_many("curves", curves)
     job = registry.insert("jobs", {"kind": "train", "status": "running", "host": "elsewhere", "progress": 0.0})
     registry.compact()
     return ids, job["id"], inserted
@@ -108,7 +109,8 @@ def first_runs_seconds(home: Path) -> float:
 def process_rows(homes: dict[int, tuple[Path, list[str]]], repeats: int = PROCESS_REPEATS) -> dict[int, dict]:
     """{size: {row: median seconds}} of PROCESS_ROWS, the sizes interleaved in every round."""
     def timings(home: Path, ids: list[str]) -> dict[str, float]:
-        return {"list --json": cli_seconds(home, "list"), "show ID --json": cli_seconds(home, "show", ids[len(ids) // 2]),
+        return {"list --json": cli_seconds(home, "list"),
+                "show ID --json": cli_seconds(home, "show", ids[len(ids) // 2]),
                 "app: first runs on screen (headless)": first_runs_seconds(home)}
 
     samples: dict[int, dict[str, list[float]]] = {size: {row: [] for row in PROCESS_ROWS} for size in homes}

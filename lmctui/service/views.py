@@ -28,7 +28,7 @@ from lmctui.service.curves import distinct_curves
 from lmctui.service.methods import align_methods
 from lmctui.store import Registry
 
-FIRST_PAGE = 1000  # runs in the app's first snapshot: a few screenfuls, read from the tail of the table
+FIRST_PAGE = 500  # runs in the app's first snapshot (the tail of the table): what its runs pane draws at once
 
 
 @dataclass(frozen=True)

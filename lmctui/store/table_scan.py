@@ -279,7 +279,8 @@ def _journal_ops(file: TableFile, generation: int) -> list[dict]:
     for line in raw[:raw.rfind(b"\n") + 1].split(b"\n")[:-1]:  # after the last newline: being written, or torn
         try:
             entry = jsonio.loads(line)
-            if not isinstance(entry, dict) or not isinstance(entry.get("g"), int) or not isinstance(entry.get("ops"), list):
+            if not isinstance(entry, dict) or not isinstance(entry.get("g"), int) \
+                    or not isinstance(entry.get("ops"), list):
                 raise _Unreadable()
             for op in entry["ops"]:
                 check_op(op, file.journal_path, file.schema)
