@@ -85,7 +85,7 @@ class RecordTable(DataTable):
             return False
         keys = [k for k, _ in self.record_columns]
         for before, after in zip(old, new):
-            if before != after:
+            if before is not after and before != after:  # an unchanged row is usually the same object
                 for key in keys:
                     if before.get(key) != after.get(key):
                         self.update_cell(after["id"], key, _cell(format_cell(after.get(key))), update_width=True)
