@@ -7,7 +7,7 @@ weight matching (heads solved as a linear assignment over heads of within-head a
 activation matching (heads matched on their outputs) and STE, and the test accuracy of the
 midpoint (the pair's average).
 
-    python experiments/transformers.py [--quick] [--vit-widths 1,2,4] [--gpt-widths 1,2] [--append]
+    python experiments/transformers.py [--quick] [--vit-widths 1,2,4,8] [--gpt-widths 1,2] [--append]
     python experiments/transformers.py --timings     # the epoch and matching times of the write-up
 
 The CSV is written after each setting, so a run cut short keeps what it finished. Barriers
@@ -44,10 +44,10 @@ MODADD = DataConfig("modadd", modulus=59, train_fraction=0.6)  # small enough to
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="width 1 only, 1-2 epochs, 2 seeds: a smoke run")
-    parser.add_argument("--vit-widths", default="1,2,4")
+    parser.add_argument("--vit-widths", default="1,2,4,8")
     parser.add_argument("--gpt-widths", default="1,2")
-    parser.add_argument("--vit-epochs", type=int, default=6)
-    parser.add_argument("--gpt-epochs", type=int, default=60)
+    parser.add_argument("--vit-epochs", type=int, default=20)
+    parser.add_argument("--gpt-epochs", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--points", type=int, default=7)

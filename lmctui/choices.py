@@ -7,6 +7,7 @@ SEQUENCE_DATASETS = ("modadd",)  # token sequences generated in code (a b = -> (
 DATASETS = TOY_DATASETS + BUNDLED_DATASETS + IMAGE_DATASETS + SEQUENCE_DATASETS
 ARCHS = ("mlp", "vgg", "resnet20", "vit", "gpt")
 TRANSFORMER_ARCHS = ("vit", "gpt")
+DEPTH_ARCHS = ("mlp",) + TRANSFORMER_ARCHS  # whose --depth counts: MLP hidden layers, transformer blocks
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine")

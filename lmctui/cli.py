@@ -46,6 +46,7 @@ cluster_app = typer.Typer(help="The Slurm cluster: is it usable from here?", no_
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(plot_app, name="plot")
 TABLE_PAGE = 50  # rows a terminal table shows unless --limit says otherwise
+JSON_PAGE = 1000  # rows `list --json` prints unless --limit says otherwise: at 100,000 runs, a page is read, not the table
 
 
 @app.command()
@@ -118,37 +119,39 @@ def list_(
     filter: Filters = None,
     tag: Annotated[Optional[list[str]], typer.Option(help="Only runs with this tag (repeatable)")] = None,
     columns: Annotated[Optional[str], typer.Option(help="Comma list of the fields to show as columns")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the newest N rows (a table shows 50 by default; 0: all)")] = None,
+    limit: Annotated[Optional[int], typer.Option(help=f"Only the newest N rows: the last N added to the registry, "
+                                                 f"shown oldest first (a table shows {TABLE_PAGE} by default, --json "
+                                                 f"{JSON_PAGE:,}; 0: all). An import keeps its runs' created times, "
+                                                 "which the order of adding then need not follow. --filter, --tag "
+                                                 "and curves read the whole table")] = None,
     home: Home = None,
     json: Json = False,
 ):
     """List the runs (or curves, alignments, averages, sweeps) in the registry."""
     from lmctui.records import LISTINGS
-    from lmctui.service.catalog import list_table
+    from lmctui.service.catalog import list_page
 
     if limit is not None and not 0 <= limit <= 10**9:
         raise FieldError("limit", f"must be from 0 to 1000000000, got {limit}")
     listing = LISTINGS.get(what)
     shown = parse_csv_words(columns, listing.fields, "columns") if columns and listing else None
     registry = registry_at(home)
-    rows = list_table(registry, what, [parse_filter(f) for f in filter or []], tag or [])
-    total = len(rows)
+    if limit is None:
+        limit = JSON_PAGE if json else TABLE_PAGE
+    rows, total = list_page(registry, what, [parse_filter(f) for f in filter or []], tag or [], limit)
     if what == "curves":
         from lmctui.service.curves import distinct_curves
 
         repeats = distinct_curves(registry)[1]
         if repeats:
             message(f"({repeats} older repeat(s) of a curve left out: each curve is shown once, its newest)")
-    if limit is None and not json:
-        limit = TABLE_PAGE
-    rows = rows[-limit:] if limit else rows
     if json:
         emit_json({what: rows})
-        return
-    if not rows:
+    elif not rows:
         message(f"no {what}{' match' if filter or tag else ' yet'}")
         return
-    print_table(rows, list(shown or listing.columns), drop=() if shown else listing.drop, wrap=("error",))
+    else:
+        print_table(rows, list(shown or listing.columns), drop=() if shown else listing.drop, wrap=("error",))
     if len(rows) < total:
         message(f"(the newest {len(rows)} of {total} {what}; --limit 0 shows all)")
 

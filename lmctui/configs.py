@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from lmctui.choices import (ARCHS, DATASETS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS,
+from lmctui.choices import (ARCHS, DATASETS, DEPTH_ARCHS, DEFAULT_LR, IMAGE_DATASETS as FILE_DATASETS, NORMS, OPTIMIZERS,
                             SCHEDULES, SEQUENCE_DATASETS, TOY_DATASETS, TRANSFORMER_ARCHS)
 from lmctui.errors import FieldError
 from lmctui.usermodel import check_arch_args, check_source, is_user_arch
@@ -235,7 +235,7 @@ class ModelConfig:
         check_arch_args(self.arch, self.arch_args)
         self._check_data_shape()
         check_int(self.width, "width", 1, MAX_WIDTH)
-        if self.arch in ("mlp",) + TRANSFORMER_ARCHS:
+        if self.arch in DEPTH_ARCHS:
             check_int(self.depth, "depth", 1, MAX_DEPTH)
         check_choice(self.norm, "norm", NORMS)
         check(self.arch in ("vgg", "resnet20") or self.norm == "none", "norm",

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable
 
+from lmctui.choices import DEPTH_ARCHS
 from lmctui.errors import FieldError
 from lmctui.export_files import export_target, write_export
 from lmctui.parsing import matches_value
@@ -77,7 +78,7 @@ class RunRecord:
         """A run about to train, from its stored config {"data", "model", "train", "init_from"}."""
         model, train = config["model"], config["train"]
         return cls(kind="trained", dataset=config["data"]["name"], arch=model["arch"], width=model["width"],
-                   depth=model["depth"] if model["arch"] == "mlp" else None, norm=model["norm"], config=config,
+                   depth=model["depth"] if model["arch"] in DEPTH_ARCHS else None, norm=model["norm"], config=config,
                    seed=seed, init_seed=train["init_seed"], data_seed=train["data_seed"],
                    optimizer=train["optimizer"], lr=train["lr"], batch_size=train["batch_size"],
                    epochs=train["epochs"], tags=list(tags), parent=parent, **where)

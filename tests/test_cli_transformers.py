@@ -54,3 +54,41 @@ def test_a_vit_trains_aligns_to_its_own_function_and_refuses_batchnorm_options(t
     assert run(home, "list", "curves", "--json").json["curves"] == []  # nothing measured, nothing stored
     plain = run(home, "interp", ids[0], ids[1], "--methods", "naive", "--points", "3", "--no-refine", "--json")
     assert plain.code == 0, plain.stderr  # without the option: no BatchNorm to reset, nothing refused
+
+
+@pytest.mark.slow
+def test_a_gpt_goes_through_sweeps_basins_consistency_and_mergemany(tmp_path):
+    home = tmp_path / "home"
+    swept = run(home, "sweep", "--arch", "gpt", "--sweep", "heads=1,2", "--width", "1", "--depth", "1", "--epochs", "1",
+                "--seeds", "2", "--methods", "naive,weight", "--points", "3", "--json")
+    assert swept.code == 0, swept.stderr
+    assert sorted((r["value"], r["method"]) for r in swept.json["rows"]) == [
+        (1, "naive"), (1, "weight"), (2, "naive"), (2, "weight")]
+    made = run(home, "train", "--arch", "gpt", "--width", "1", "--depth", "1", "--heads", "2", "--seeds", "0-2",
+               "--epochs", "1", "--json")
+    ids = [r["id"] for r in made.json["runs"]]
+    assert {r["dataset"] for r in made.json["runs"]} == {"modadd"}  # the GPT's own data set when none is named
+    curves = run(home, "interp", *ids, "--all-pairs", "--methods", "naive,weight", "--points", "3", "--no-refine",
+                 "--restarts", "1")
+    assert curves.code == 0, curves.stderr
+    one = run(home, "basins", *ids, "--threshold", "1e9", "--json")  # every barrier is below it: one basin
+    assert one.code == 0, one.stderr
+    assert one.json["basins"]["count"] == 1 and sorted(one.json["basins"]["members"][0]) == sorted(ids)
+    consistency = run(home, "consistency", *ids, "--restarts", "1", "--json")
+    assert consistency.code == 0, consistency.stderr
+    assert {"P_res", "P_qk0", "P_vo0", "P_mlp0"} == set(consistency.json["consistency"]["per_group"])
+    merged = run(home, "average", *ids, "--method", "mergemany", "--json")
+    assert merged.code == 0, merged.stderr
+    assert run(home, "show", merged.json["average"]["averaged_run"], "--json").json["run"]["arch"] == "gpt"
+
+
+@pytest.mark.slow
+def test_transformers_of_different_depths_are_not_compared(tmp_path):
+    home = tmp_path / "home"
+    ids = []
+    for depth in (1, 2):
+        made = run(home, "train", "--arch", "vit", "--depth", depth, "--heads", "2", "--epochs", "1", "--json")
+        assert made.code == 0 and made.json["runs"][0]["depth"] == depth, made.stderr  # blocks, in the record
+        ids.append(made.json["runs"][0]["id"])
+    refused = run(home, "interp", *ids, "--methods", "naive", "--points", "3")
+    assert refused.code == 2 and "differ in depth: 1 vs 2" in refused.stderr, refused.stderr

@@ -341,7 +341,8 @@ def test_a_worker_in_another_process_shows_up(home):
 def test_a_table_longer_than_its_first_screenful_fills_in_after_the_first_frame(home, monkeypatch):
     from lmctui.tui.widgets import record_table
 
-    monkeypatch.setattr(record_table, "FIRST_ROWS", 2)  # 4 runs: 2 before the first frame, 2 after
+    monkeypatch.setattr(record_table, "FIRST_ROWS", 1)  # 4 runs: 1 before the first frame, then 2 a frame
+    monkeypatch.setattr(record_table, "FILL_CHUNK", 2)
     sample_registry(home)
 
     def shown(table):

@@ -161,11 +161,13 @@ def run(quick: bool = False, log=lambda text: None) -> dict:
     log(f"dense matmul (float32, 1024^3): {peak / 1e9:.1f} GFLOP/s")
     results = []
     from lmctui.bench.processes import bench_processes
+    from lmctui.bench.registry_size import bench_registry
     from lmctui.bench.user_model import bench_user_model
 
     for step in (lambda: bench_processes(quick, peak, log), lambda: bench_training(quick, peak),
                  lambda: bench_user_model(quick, median_seconds),
-                 lambda: bench_interpolation(quick), lambda: bench_matching(quick), lambda: bench_first_frame(quick)):
+                 lambda: bench_interpolation(quick), lambda: bench_matching(quick), lambda: bench_first_frame(quick),
+                 lambda: bench_registry(quick, log)):
         rows = step()
         for row in rows if isinstance(rows, list) else [rows]:
             log(format_row(row))
@@ -179,6 +181,8 @@ def format_row(row: dict) -> str:
 
 
 def _format_times(row: dict) -> str:
+    if "ratio" in row:  # the registry's rows: the same process at two sizes
+        return f"{row['name']:<48} {row['lmctui_s']:8.3f} s   at the smaller size {row['small_s']:8.3f} s   x{row['ratio']:.2f}"
     if "plain_s" not in row:
         return f"{row['name']:<48} {row['lmctui_s']:8.3f} s"
     if "over_import_torch_s" in row:

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from lmctui.choices import DEPTH_ARCHS
 from lmctui.errors import FieldError, UserError
 from lmctui.records import (ALIGNMENT_FIELDS, CURVE_FIELDS, LISTINGS, RUN_FIELDS, SWEEP_ROW_FIELDS,
                             SWEEP_SUMMARY_FIELDS, filter_docs, run_view, sweep_view, view, write_csv)
@@ -72,7 +73,8 @@ def incompatibility(a: dict, b: dict) -> str | None:
         if a.get(key) != b.get(key):
             return f"runs {a['id']} and {b['id']} differ in {key}: {a.get(key)} vs {b.get(key)}"
     model_a, model_b = a["config"]["model"], b["config"]["model"]
-    for key in ("num_classes", "input_shape", "heads", "patch"):  # the last two: transformers' (absent before them)
+    # heads and patch: transformers' (absent before them); depth: also for transformer runs recorded without it
+    for key in ("num_classes", "input_shape", "heads", "patch") + (("depth",) if a.get("arch") in DEPTH_ARCHS else ()):
         if _as_list(model_a.get(key)) != _as_list(model_b.get(key)):
             return (f"runs {a['id']} and {b['id']} differ in {key.replace('_', ' ')}: "
                     f"{model_a.get(key)} vs {model_b.get(key)}")
@@ -95,22 +97,44 @@ def list_runs(registry: Registry, filters: list[tuple[str, str]] = (), tags: lis
 
 def list_table(registry: Registry, what: str, filters: list[tuple[str, str]] = (), tags: list[str] = ()) -> list[dict]:
     """The rows of one table (runs, curves, alignments, averages, sweeps), oldest first, filtered."""
+    return list_page(registry, what, filters, tags)[0]
+
+
+def list_page(registry: Registry, what: str, filters: list[tuple[str, str]] = (), tags: list[str] = (),
+              limit: int = 0) -> tuple[list[dict], int]:
+    """The newest `limit` rows of one table (0: all), filtered, oldest first, and how many rows
+    there are in all.
+
+    Newest means added to the registry last (the table's own order; an import keeps the
+    runs' `created`, which that order then need not follow); the rows shown are sorted by
+    `created`. Without filters, only the page is read from the files (`Registry.newest`);
+    a filter, a tag or the curves listing (each curve once) reads the whole table.
+    """
     if what not in LISTINGS:
         raise FieldError("what", f"must be one of {', '.join(LISTINGS)}, got {what!r}")
-    docs = sorted(registry.all(what, copy=False), key=lambda d: d.get("created") or "")  # rows are new dicts
-    if what == "curves":  # one per identity: repeats of a measurement would weigh twice in any mean
-        from lmctui.service.curves import distinct_curves
-
-        docs, _ = distinct_curves(registry, docs)
     if tags and what != "runs":
         raise FieldError("tag", "applies to runs only")
+    if filters or tags or what == "curves" or not limit:
+        docs = registry.all(what, copy=False)  # rows are new dicts
+        if what == "curves":  # one per identity: repeats of a measurement would weigh twice in any mean
+            from lmctui.service.curves import distinct_curves
+
+            docs, _ = distinct_curves(registry, docs)
+        docs = filter_docs(docs, list(filters), list(tags), LISTINGS[what].fields)
+        total, docs = len(docs), docs[-limit:] if limit else docs
+    else:
+        docs, total = registry.newest(what, limit)
     shape = {"runs": run_view, "sweeps": sweep_view}.get(what) or (lambda d: view(d, LISTINGS[what].fields))
-    return [shape(d) for d in filter_docs(docs, list(filters), list(tags), LISTINGS[what].fields)]
+    return [shape(d) for d in sorted(docs, key=lambda d: d.get("created") or "")], total
 
 
 def show_run(registry: Registry, prefix: str) -> dict:
     """A run's record, its config, its per-epoch metrics and whether its weight files are intact."""
-    doc = registry.resolve("runs", prefix)
+    return run_shown(registry, registry.resolve("runs", prefix))
+
+
+def run_shown(registry: Registry, doc: dict) -> dict:
+    """What `show_run` shows of a run's document (with its config)."""
     run_dir = registry.run_dir(doc["id"])
     metrics, skipped = read_metrics_counted(run_dir / METRICS)
     return {"run": run_view(doc), "config": doc.get("config"), "metrics": metrics, "metrics_skipped": skipped,
@@ -125,7 +149,7 @@ def show_entry(registry: Registry, prefix: str) -> tuple[str, dict]:
     an id that no run starts with is looked up among the alignments, then the curves.
     """
     try:
-        shown = show_run(registry, prefix)
+        doc = registry.resolve("runs", prefix)
     except UserError:
         if not prefix.strip() or _any_starts_with(registry, "runs", prefix):
             raise  # ambiguous among the runs, or that run's own problem
@@ -138,13 +162,13 @@ def show_entry(registry: Registry, prefix: str) -> tuple[str, dict]:
         raise UserError(f"no run, alignment or curve with id {prefix.strip().lower()!r}")
     from lmctui.service.slurm.results import job_of_run
 
-    job = job_of_run(registry, registry.get("runs", shown["run"]["id"]))
+    shown, job = run_shown(registry, doc), job_of_run(registry, doc)
     return "run", {**shown, "job": job} if job is not None else shown
 
 
 def _any_starts_with(registry: Registry, table: str, prefix: str) -> bool:
-    prefix = prefix.strip().lower()
-    return any(str(d.get("id", "")).startswith(prefix) for d in registry.all(table))
+    key = prefix.strip().lower()
+    return any(doc_id.startswith(key) for doc_id in registry.starting_with(table, prefix))
 
 
 def show_alignment(registry: Registry, prefix: str) -> dict:

@@ -8,7 +8,7 @@ names are resolved and checked by `catalog.resolve_runs`, the one place that rul
 
 from __future__ import annotations
 
-from lmctui.choices import TRANSFORMER_ARCHS
+from lmctui.choices import DEPTH_ARCHS, TRANSFORMER_ARCHS
 from lmctui.errors import FieldError
 from lmctui.parsing import parse_run_at_epoch
 from lmctui.service.catalog import require_done, resolve_runs
@@ -44,7 +44,7 @@ def spawn_source(registry: Registry, request: TrainRequest) -> tuple[dict, int |
     prefix, epoch = parse_run_at_epoch(request.init_from)
     parent = require_done(registry.resolve("runs", prefix))
     model = parent["config"]["model"]
-    counts_depth = request.arch in ("mlp",) + TRANSFORMER_ARCHS
+    counts_depth = request.arch in DEPTH_ARCHS
     ours = {"dataset": request.data.name, "arch": request.arch, "width": request.width, "norm": request.norm,
             "depth": request.depth if counts_depth else model.get("depth"),
             "heads": request.heads if request.arch in TRANSFORMER_ARCHS else model.get("heads")}

@@ -5,6 +5,10 @@ thread and draws it. Tables that did not change since the last snapshot are not
 read again (the registry's change token says so without parsing anything; a registry
 without `version` is asked through `os.stat` of its file), and the other views are
 cached the same way, so an idle app costs a few `stat` calls a second.
+
+The app's first snapshot (`first_snapshot`) holds only the newest page of runs and the
+jobs, read without parsing the whole runs table (`Registry.newest`); the full snapshot
+follows from the app's watcher, off the UI thread.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from lmctui.service.curves import distinct_curves
 from lmctui.service.methods import align_methods
 from lmctui.store import Registry
 
+FIRST_PAGE = 500  # runs in the app's first snapshot (the tail of the table): what its runs pane draws at once
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -33,6 +39,11 @@ class Snapshot:
     jobs: list[dict] = field(default_factory=list)  # newest first
     curves: list[dict] = field(default_factory=list)  # summary fields, oldest first, one per identity
     sweep: list[dict] = field(default_factory=list)  # barrier against width, per setting and method
+    runs_total: int | None = None  # runs in the registry when `runs` is only the newest page of them
+
+    @property
+    def run_count(self) -> int:
+        return len(self.runs) if self.runs_total is None else self.runs_total
 
     @property
     def running(self) -> int:
@@ -51,6 +62,7 @@ class Views:
         self._tokens: dict[tuple[str, str], object] = {}  # (view, table) -> token last read
         self._last = Snapshot()
         self._cache: dict[tuple, tuple[object, object]] = {}  # key -> (token, value)
+        self._run_rows: dict[str, tuple[dict, dict]] = {}  # run id -> (document read, its row)
         self._lock = threading.Lock()
 
     def snapshot(self) -> Snapshot:
@@ -60,7 +72,7 @@ class Views:
             if not changed:
                 return self._last
             last = self._last
-            runs = _by_created(self.registry.all("runs"), run_row) if "runs" in changed else last.runs
+            runs = self._runs() if "runs" in changed else last.runs
             jobs = list(reversed(_by_created(self.registry.all("jobs")))) if "jobs" in changed else last.jobs
             if "curves" in changed:
                 docs = self.registry.all("curves")
@@ -69,6 +81,28 @@ class Views:
             else:
                 curves, sweep = last.curves, last.sweep
             self._last = Snapshot(runs, jobs, curves, sweep)
+            return self._last
+
+    def _runs(self) -> list[dict]:
+        """Every run's row, oldest first. A document the registry did not replace since the last
+        snapshot keeps its row (the same object): at 100,000 runs a change costs a sort, not
+        100,000 rows, and the app compares unchanged rows by identity."""
+        docs = self.registry.all("runs", copy=False)
+        rows = {}
+        for doc in docs:
+            seen = self._run_rows.get(doc["id"])
+            rows[doc["id"]] = (doc, seen[1] if seen is not None and seen[0] is doc else run_row(doc))
+        self._run_rows = rows
+        return [rows[doc["id"]][1] for doc in sorted(docs, key=lambda d: d.get("created") or "")]
+
+    def first_snapshot(self, page: int = FIRST_PAGE) -> Snapshot:
+        """The newest `page` runs (and how many there are) and the jobs: what the app shows first.
+        It parses only those runs, so it is quick at any size; it records no change tokens, so
+        the next `snapshot` reads everything."""
+        docs, total = self.registry.newest("runs", page)
+        jobs = list(reversed(_by_created(self.registry.all("jobs"))))
+        with self._lock:
+            self._last = Snapshot(_by_created(docs, run_row), jobs, runs_total=total if len(docs) < total else None)
             return self._last
 
     def changed_since_snapshot(self) -> bool:

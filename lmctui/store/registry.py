@@ -3,7 +3,9 @@
 Every write holds a thread lock and an exclusive `flock` on `home/.lock`, and appends one
 fsynced line to its table's journal (table_file.py), so it costs the size of the change,
 not of the registry. Reads take no lock: a table is kept in memory and only the bytes
-appended since the last read are parsed; two `stat` calls say whether there are any.
+appended since the last read are parsed; two `stat` calls say whether there are any. A process
+that has not read a table finds the few documents it needs (an id, the running ones, the
+newest page) by a byte search instead of parsing it all (table_scan.py).
 Job progress lives in per-job files (progress.py), not in the jobs table. The layout,
 and why it is this one: docs/registry.md.
 """
@@ -21,11 +23,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lmctui.errors import RegistryError, UserError
+from lmctui.store import table_scan
 from lmctui.store.ids import is_id, new_id_where, resolve_prefix
 from lmctui.store.journal_storage import JournaledDB, JournaledStorage, JournaledTable
 from lmctui.store.layout import MANIFEST, TABLES_DIR, read_manifest, schema_of, upgrade_v1, upgrade_v2, write_manifest
 from lmctui.store.progress import PROGRESS_FIELDS, ProgressFiles
-from lmctui.store.runfiles import CONFIG, read_json, write_json
+from lmctui.store.runfiles import CONFIG, read_json, write_json, write_new_json
 
 # 3: a run's config only in runs/<id>/config.json; 2: one journaled file per table, progress files;
 # 1: everything in registry.json
@@ -33,6 +36,9 @@ SCHEMA_VERSION = 3
 RUN_CONFIG = "config"  # the field of a run document kept in its folder's config.json, not in the runs table
 TABLES = ("runs", "alignments", "curves", "averages", "jobs", "sweeps")
 DEFAULT_HOME = "lmc-runs"
+# Point reads of one table before a process reads it whole instead: a caller that looks up many
+# documents one at a time (a curve's alignment, for each curve) then pays one parse, not a scan each.
+POINT_READS = 8
 HOST = socket.gethostname()
 
 
@@ -66,6 +72,7 @@ class Registry:
         self.path = self.home / MANIFEST
         self._thread_lock = threading.RLock()
         self._lock_depth = 0  # nesting of `locked` in the thread that holds it
+        self._point_reads: dict[str, int] = {}  # table -> point reads so far (POINT_READS)
         storage = dict(folder=self.home / TABLES_DIR, tables=TABLES, schema=SCHEMA_VERSION, locked=self.locked)
         self._db = JournaledDB(storage=JournaledStorage, **storage)
         self._progress = ProgressFiles(self.home / "progress")
@@ -84,7 +91,7 @@ class Registry:
 
     # -- reads -----------------------------------------------------------------------
     def all(self, table: str, copy: bool = True) -> list[dict]:
-        """Every document of `table` (jobs with their live progress), in no particular order.
+        """Every document of `table` (jobs with their live progress), in the order they were added.
 
         `copy=False` hands out the cached documents themselves, for a caller that only
         reads them (a listing that projects each into a new row): never mutate them.
@@ -95,9 +102,11 @@ class Registry:
 
     def get(self, table: str, doc_id: str) -> dict | None:
         """The document (a run with its `config`, a job with its live progress), or None."""
-        doc = self._table(table).documents().get(doc_id)
-        if doc is None:
-            return None
+        found = self._point(table, table_scan.with_ids, [doc_id]) if isinstance(doc_id, str) else None
+        doc = (self._table(table).documents() if found is None else found).get(doc_id)
+        return None if doc is None else self._completed(table, doc_id, doc)
+
+    def _completed(self, table: str, doc_id: str, doc: dict) -> dict:
         if table == "runs":
             return {**doc, RUN_CONFIG: self.run_config(doc_id)} if RUN_CONFIG not in doc else dict(doc)
         return self._with_progress([dict(doc)], [doc_id])[0] if table == "jobs" else dict(doc)
@@ -111,9 +120,29 @@ class Registry:
 
     def resolve(self, table: str, prefix: str, what: str | None = None) -> dict:
         """The document whose id is, or uniquely starts with, `prefix`."""
-        docs = self._table(table).documents()
+        docs = self.starting_with(table, prefix)
         found = prefix if prefix in docs else resolve_prefix(docs.keys(), prefix, what or table.rstrip("s"))
-        return self.get(table, found)
+        return self._completed(table, found, docs[found])
+
+    def starting_with(self, table: str, prefix: str) -> dict[str, dict]:
+        """{id: document} of at least the documents whose id is `prefix` or starts with it as
+        `resolve` reads it (trimmed, lower case); never mutate them. A table not read into this
+        process yet is searched, not parsed (table_scan.py); the ids resolve_prefix needs are all here."""
+        key = prefix.strip().lower()
+        found = self._point(table, table_scan.with_prefix, key) if key else {}
+        if found is not None and prefix not in (key, ""):  # `resolve` tries the prefix as typed first
+            exact = self._point(table, table_scan.with_prefix, prefix)
+            found = None if exact is None else {**found, **exact}
+        return self._table(table).documents() if found is None else found
+
+    def newest(self, table: str, n: int) -> tuple[list[dict], int]:
+        """The `n` documents added to `table` last (oldest first; all of them: n=0 reads the whole
+        table) and how many the table holds. Without the table in memory, only those are parsed."""
+        page = self._point(table, table_scan.newest, n) if n else None
+        if page is None:
+            docs = list(self.all(table, copy=False))
+            return docs[-n:] if n else docs, len(docs)
+        return (self._with_progress([dict(doc) for doc in page[0]], None) if table == "jobs" else page[0]), page[1]
 
     def version(self, table: str) -> tuple:
         """A change token of `table`: equal tokens mean nothing changed since. It costs a few
@@ -148,7 +177,7 @@ class Registry:
                 doc_id = new_id_where(lambda c: c not in fresh and not taken(c, refresh=not stamped))
                 fresh.add(doc_id)
                 stamped.append({**doc, "id": doc_id, "schema": SCHEMA_VERSION, "created": doc.get("created") or now()})
-            target.insert_multiple([self._config_aside(table, doc["id"], doc) for doc in stamped])
+            target.insert_multiple([self._config_aside(table, doc["id"], doc, fresh=True) for doc in stamped])
         return stamped
 
     def update(self, table: str, doc_id: str, fields: dict) -> None:
@@ -190,8 +219,11 @@ class Registry:
         """Runs and jobs left `running` by a process on this host that is gone."""
         changed = []
         for table in ("runs", "jobs"):
-            for doc in list(self._table(table).documents().values()):
-                if doc.get("status") == "running" and _owner_is_dead(doc):
+            running = self._point(table, table_scan.running)  # at open: never parse a whole table for this
+            if running is None:
+                running = {i: d for i, d in self._table(table).documents().items() if d.get("status") == "running"}
+            for doc in list(running.values()):
+                if _owner_is_dead(doc):
                     self.update(table, doc["id"], {"status": "interrupted", "finished": now(),
                                                    "error": "the process running it ended"})
                     changed.append(doc["id"])
@@ -203,6 +235,16 @@ class Registry:
             raise KeyError(name)
         return self._db.table(name, cache_size=0)
 
+    def _point(self, table: str, reader, *args):
+        """A point read (table_scan.py) of a table this process has not read into memory; None when
+        the table is in memory (cheaper to use), when this process has made POINT_READS of it
+        already, or when its files need a full read."""
+        file = self._table(table).file
+        if file.loaded:
+            return None
+        self._point_reads[table] = self._point_reads.get(table, 0) + 1
+        return reader(file, *args) if self._point_reads[table] <= POINT_READS else None
+
     def _id_taken(self, candidate: str, refresh: bool = True) -> bool:
         """Ids are unique across all tables (a prefix names one thing, whatever the table).
         Under the lock, tables refreshed once stay current: `refresh=False` skips the `stat`s."""
@@ -210,13 +252,14 @@ class Registry:
             return any(candidate in self._table(name).documents() for name in TABLES)
         return any(candidate in self._table(name).file.docs for name in TABLES)
 
-    def _config_aside(self, table: str, doc_id: str, fields: dict) -> dict:
+    def _config_aside(self, table: str, doc_id: str, fields: dict, fresh: bool = False) -> dict:
         """`fields` of run `doc_id` without its config, which goes to the run's config.json first
-        (before the journal line: a reader never finds a run whose config is not there yet)."""
+        (before the journal line: a reader never finds a run whose config is not there yet).
+        A `fresh` id's file is written in place: no reader knows the id before the journal line."""
         if table != "runs" or RUN_CONFIG not in fields or not is_id(doc_id):
             return fields
         if fields[RUN_CONFIG] is not None:
-            write_json(self.run_dir(doc_id) / CONFIG, fields[RUN_CONFIG])
+            (write_new_json if fresh else write_json)(self.run_dir(doc_id) / CONFIG, fields[RUN_CONFIG])
         return {k: v for k, v in fields.items() if k != RUN_CONFIG}
 
     def _with_progress(self, jobs: list[dict], ids: list[str] | None) -> list[dict]:

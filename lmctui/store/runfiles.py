@@ -63,7 +63,24 @@ def file_sha256(path: Path) -> str:
 
 def write_json(path: Path, data: dict) -> None:
     """Write `data` as JSON atomically: a reader sees the old file or the new one, never half."""
-    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), durable=False)
+    write_atomic(path, _json_bytes(data), durable=False)
+
+
+def write_new_json(path: Path, data: dict) -> None:
+    """`write_json` for a file no reader looks for yet (a fresh run's config): written in place,
+    without the temporary file and rename; a file already there, or a link, is replaced as
+    `write_json` replaces it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        return write_json(path, data)
+    with os.fdopen(fd, "wb") as f:
+        f.write(_json_bytes(data))
+
+
+def _json_bytes(data) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
 def read_json(path: Path):

@@ -66,6 +66,11 @@ class TableFile:
         self._snapshot_size = 0
         self._offset = 0  # journal bytes consumed: always the end of a complete line
 
+    @property
+    def loaded(self) -> bool:
+        """Whether this table was read into memory (then `refresh` is cheap; else a point read is)."""
+        return self._snapshot_token != ()
+
     def version(self) -> tuple:
         """A token that changes whenever the table may have: two `stat` calls, nothing parsed."""
         return stat_token(self.snapshot_path), stat_token(self.journal_path)
@@ -216,7 +221,9 @@ def render_snapshot(name: str, schema: int, generation: int, docs: dict[str, dic
     """The snapshot as tinydb's JSONStorage would read it, one document a line (diffable, greppable)."""
     dump = lambda value: json.dumps(value, separators=(",", ":"), sort_keys=True)  # noqa: E731
     lines = [f"{dump(doc_id)}:{dump(doc)}" for doc_id, doc in docs.items()]
-    head = f'{{"{META}":{{"1":{dump({"schema": schema, "generation": generation})}}},\n{dump(name)}:{{'
+    # "count" lets a point read (table_scan.py) say how many documents there are without counting lines
+    meta = {"count": len(docs), "schema": schema, "generation": generation}
+    head = f'{{"{META}":{{"1":{dump(meta)}}},\n{dump(name)}:{{'
     body = "\n" + ",\n".join(lines) + "\n" if lines else ""
     return (head + body + "}}\n").encode()
 

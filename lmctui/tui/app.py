@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 from textual import work
@@ -47,6 +48,7 @@ class LmcApp(App):
         self._wake = threading.Event()  # set to make the watcher look now
         self._watch_stop = threading.Event()
         self._job_status: dict[str, str] | None = None  # what the last snapshot said, to notice failures
+        self.first_runs_at: float | None = None  # time.time() of the frame that first showed runs (benchmarks)
 
     def on_mount(self) -> None:
         from lmctui.tui.screens.main import MainScreen
@@ -64,7 +66,7 @@ class LmcApp(App):
             registry = open_registry(self.home)
             jobs = Jobs(registry, self.cpu_slots, name="tui", on_change=lambda: self.post_message(RegistryChanged()))
             views = Views(registry)
-            snapshot = views.snapshot()  # the first frame's data, read here rather than on a timer tick
+            snapshot = views.first_snapshot()  # the first frame's data: the newest runs; the watcher reads the rest
         except UserError as err:
             self.call_from_thread(self.show_registry_error, str(err))
             return
@@ -73,22 +75,47 @@ class LmcApp(App):
     def _opened(self, registry, jobs, views, snapshot) -> None:
         self.registry, self.jobs, self.views = registry, jobs, views
         self._arrived(snapshot)
+        self._start_watching(snapshot)
+
+    def _start_watching(self, shown, tries: int = 100) -> None:
+        """Start the watcher once the first snapshot's runs are drawn (or after `tries` looks, 20 ms
+        apart): its first read of the whole registry would hold the interpreter while they are."""
+        drawn = self._runs_drawn(shown)
+        if not drawn and tries:
+            self.set_timer(0.02, lambda: self._start_watching(shown, tries - 1))
+            return
+        self.call_after_refresh(self._watch_in_background, shown, drawn)  # after the frame that paints them
+
+    def _runs_drawn(self, shown) -> bool:
+        from lmctui.tui.screens.main import MainScreen
+
+        try:
+            return not shown.runs or any(isinstance(screen, MainScreen) and screen.shown is shown
+                                         and screen.runs_table().row_count for screen in self.screen_stack)
+        except NoMatches:
+            return False
+
+    def _watch_in_background(self, shown, drawn: bool) -> None:
+        if shown.runs and drawn:
+            self.first_runs_at = time.time()
         # A plain daemon thread, not a Textual worker: it lives as long as the app, and
         # waiting for the workers (tests do) must not wait for it.
-        threading.Thread(target=self._watch, daemon=True, name="lmctui-watch").start()
+        threading.Thread(target=self._watch, args=(shown,), daemon=True, name="lmctui-watch").start()
         if self.run_jobs:
-            jobs.start_workers()
+            self.jobs.start_workers()
 
     # -- the watcher --------------------------------------------------------------------
-    def _watch(self) -> None:
-        """Ask for a snapshot every POLL_SECONDS, or at once when poked; hand over only new ones.
+    def _watch(self, shown) -> None:
+        """Ask for a snapshot at once (the first one shown holds only the newest runs), then every
+        POLL_SECONDS, or at once when poked; hand over only new ones.
 
         A snapshot costs a few `stat` calls when nothing changed, so an idle app stays idle.
         """
-        last = self.views.snapshot()
+        last, wait = shown, 0.0
         while not self._watch_stop.is_set():
-            self._wake.wait(POLL_SECONDS)
+            self._wake.wait(wait)
             self._wake.clear()
+            wait = POLL_SECONDS
             if self._watch_stop.is_set():
                 return
             try:

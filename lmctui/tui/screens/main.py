@@ -114,7 +114,7 @@ class MainScreen(Screen):
 
     def update_status(self) -> None:
         shown, selected = self.shown, len(self.runs_table().selected)
-        self.query_one("#status", Static).update(f"{len(shown.runs)} runs | {shown.running} running, {shown.queued} "
+        self.query_one("#status", Static).update(f"{shown.run_count} runs | {shown.running} running, {shown.queued} "
                                                  f"queued jobs | {selected} selected | {self.app.home}")
 
     def on_record_table_selection_changed(self, message: RecordTable.SelectionChanged) -> None:
