@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/lmctui --demo --home $(DEMO_HOME)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache

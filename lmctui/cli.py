@@ -30,7 +30,7 @@ from lmctui.cli_models import import_, spec
 from lmctui.cli_plot import plot_app
 from lmctui.cli_run import command, registry_at, run_pairs, run_request, signals_interrupt, stops_between_steps
 from lmctui.configs import (CONSISTENCY_POINTS, DEFAULT_SWEEP_SEEDS, DEFAULT_SWEEP_WIDTHS, DataConfig,
-                            InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, default_dataset,
+                            InterpolationOptions, ModelConfig, TrainConfig, canonical_dataset, dataset_for,
                             default_width)
 from lmctui.errors import FieldError, UserError
 from lmctui.parsing import parse_csv_words, parse_filter, parse_int_list
@@ -101,7 +101,7 @@ def train(
             epochs=epochs, warmup_epochs=warmup, schedule=schedule,
             save_epochs=tuple(parse_int_list(save_epochs, "save_epochs")) if save_epochs is not None else ())
         request = TrainRequest(
-            data=DataConfig(canonical_dataset(dataset or default_dataset(arch)), n_samples, noise, data_dir, download, image_size,
+            data=DataConfig(canonical_dataset(dataset_for(arch, dataset)), n_samples, noise, data_dir, download, image_size,
                             train_fraction=train_fraction, modulus=modulus), arch=arch,
             width=default_width(arch) if width is None else width, depth=depth, norm=norm, heads=heads, patch=patch,
             train=train_config, seeds=tuple(parse_int_list(seeds)), init_seed=init_seed, data_seed=data_seed,
@@ -475,8 +475,9 @@ def sweep(
             raise FieldError("sweep", f"takes axis=v1,v2, got {sweep_axis!r}")
         axis = axis.strip()
         values = sweep_values(axis, [v.strip() for v in raw.split(",") if v.strip()])
-    base = TrainRequest(DataConfig(canonical_dataset(dataset or default_dataset(arch)), image_size=image_size, train_fraction=train_fraction),
-                        arch, default_width(arch) if width is None else width, depth, norm,
+    data = DataConfig(canonical_dataset(dataset_for(arch, dataset)), image_size=image_size,
+                      train_fraction=train_fraction)
+    base = TrainRequest(data, arch, default_width(arch) if width is None else width, depth, norm,
                         TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs),
                         seeds=sweep_seeds(seeds), heads=heads, device=device, arch_args=parse_arch_args(arch_arg or ()))
     request = SweepRequest(base, axis, values, parse_csv_words(methods, curve_methods(), "methods"), points,

@@ -12,7 +12,7 @@ from lmctui import cli_render as render
 from lmctui.choices import ARCHS
 from lmctui.cli_options import Arch, ArchArgs, ArchDataset, Dataset, Depth, Device, Heads, Home, ImageSize, Json, Norm, Patch, Width
 from lmctui.cli_run import command, registry_at, signals_interrupt
-from lmctui.configs import DataConfig, ModelConfig, canonical_dataset, default_dataset, default_width
+from lmctui.configs import DataConfig, ModelConfig, canonical_dataset, dataset_for, default_width
 from lmctui.usermodel import parse_arch_args
 
 
@@ -64,7 +64,7 @@ def spec(
     a random permutation from it leaves the model's outputs unchanged."""
     from lmctui.service.specs import SpecRequest, describe
 
-    request = SpecRequest(arch, DataConfig(canonical_dataset(dataset or default_dataset(arch)), data_dir=data_dir, image_size=image_size),
-                          default_width(arch) if width is None else width, depth, norm, tuple(arch_arg or ()),
-                          heads, patch)
+    data = DataConfig(canonical_dataset(dataset_for(arch, dataset)), data_dir=data_dir, image_size=image_size)
+    request = SpecRequest(arch, data, default_width(arch) if width is None else width, depth, norm,
+                          tuple(arch_arg or ()), heads, patch)
     render.spec(describe(request), json)

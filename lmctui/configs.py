@@ -315,8 +315,12 @@ def default_width(arch: str) -> int | None:
     return 1 if arch in TRANSFORMER_ARCHS else ModelConfig.width
 
 
+def dataset_for(arch: str, dataset: str | None) -> str:
+    """`dataset`, or when none is given one the architecture can read (a ViT needs images, a GPT tokens)."""
+    return default_dataset(arch) if dataset is None else dataset
+
+
 def default_dataset(arch: str) -> str:
-    """The data set when none is given: one the architecture can read (a ViT needs images, a GPT tokens)."""
     return {"vit": "digits", "gpt": "modadd"}.get(arch, DataConfig.name)
 
 
