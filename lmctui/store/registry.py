@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from lmctui.errors import RegistryError, UserError
-from lmctui.store import table_scan
+import lmctui.store.table_scan as table_scan
 from lmctui.store.ids import is_id, new_id_where, resolve_prefix
 from lmctui.store.journal_storage import JournaledDB, JournaledStorage, JournaledTable
 from lmctui.store.layout import MANIFEST, TABLES_DIR, read_manifest, schema_of, upgrade_v1, upgrade_v2, write_manifest
