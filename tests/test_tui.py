@@ -18,7 +18,7 @@ from lmctui.tui.screens.main import MainScreen
 from lmctui.tui.screens.pairwise import PairwiseScreen
 from lmctui.tui.screens.run_detail import RunDetailScreen
 from lmctui.tui.widgets.record_table import RecordTable
-from tui_helpers import run_doc, sample_registry, settled, write_registry
+from tui_helpers import run_doc, sample_registry, settled, train_form, write_registry
 
 
 def run(coro):
@@ -163,11 +163,7 @@ def test_train_form_picks_a_readable_data_set_and_width_for_a_transformer(home):
     sample_registry(home)
 
     async def scenario():
-        app = make_app(home, run_jobs=False)
-        async with app.run_test(size=(80, 40)) as pilot:
-            await settled(pilot)
-            await pilot.press("n")
-            await pilot.pause()
+        async with train_form(home) as (app, pilot):
             form = app.screen
             fields = lambda: (form.query_one("#dataset", Select).value, form.query_one("#widths", Input).value)
             for arch, expected in (("vit", ("digits", "1")), ("gpt", ("modadd", "1")), ("mlp", ("digits", "16")),
@@ -185,12 +181,7 @@ def test_train_form_refuses_bad_values_with_a_message(home):
     sample_registry(home)
 
     async def scenario():
-        app = make_app(home, run_jobs=False)
-        async with app.run_test(size=(80, 40)) as pilot:
-            await settled(pilot)
-            await pilot.press("n")
-            await pilot.pause()
-            assert isinstance(app.screen, TrainForm)
+        async with train_form(home) as (app, pilot):
             app.screen.query_one("#widths", Input).value = "0"
             await pilot.press("ctrl+s")
             await pilot.pause()

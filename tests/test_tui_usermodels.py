@@ -3,11 +3,10 @@ shows the import path shortened."""
 
 from textual.widgets import Input
 
-from lmctui.tui.app import make_app
 from lmctui.tui.rows import run_row
 from lmctui.tui.screens.forms import TrainForm
 from lmctui.tui.screens.main import MainScreen
-from tests.tui_helpers import run, run_doc, sample_registry, settled, text_of, write_registry
+from tests.tui_helpers import run, run_doc, sample_registry, text_of, train_form, write_registry
 
 
 def test_run_rows_shorten_your_own_arch_and_data_only():
@@ -24,12 +23,7 @@ def test_train_form_takes_an_import_path_and_arch_args(home, tmp_path):
     (tmp_path / "net.py").write_text("def make(input_shape, num_classes, groups=1):\n    pass\n")
 
     async def scenario():
-        app = make_app(home, run_jobs=False)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settled(pilot)
-            await pilot.press("n")
-            await pilot.pause()
-            assert isinstance(app.screen, TrainForm)
+        async with train_form(home, size=(80, 24)) as (app, pilot):
             app.screen.query_one("#user_arch", Input).value = f"{tmp_path / 'net.py'}:make"
             app.screen.query_one("#arch_args", Input).value = "groups=4 act=gelu"
             app.screen.query_one("#widths", Input).value = ""

@@ -1,5 +1,6 @@
 """Registries with fixed contents for the app's tests and snapshots (no training needed)."""
 
+import contextlib
 import json
 
 from lmctui.store import Registry
@@ -140,3 +141,18 @@ async def refused(pilot, field_id: str, value: str, words: str) -> bool:
     await pilot.press("ctrl+s")
     await pilot.pause()
     return pilot.app.screen is form and words in text_of(pilot.app, "#form-error")
+
+
+@contextlib.asynccontextmanager
+async def train_form(home, size=(80, 40)):
+    """The app on `home` (no job runs) with its train form open: yields (app, pilot)."""
+    from lmctui.tui.app import make_app
+    from lmctui.tui.screens.forms import TrainForm
+
+    app = make_app(home, run_jobs=False)
+    async with app.run_test(size=size) as pilot:
+        await settled(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, TrainForm)
+        yield app, pilot

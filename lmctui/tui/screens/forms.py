@@ -191,7 +191,8 @@ class TrainForm(Form):
 
     def fields(self) -> ComposeResult:
         yield from labelled("data set", select("dataset", DATASETS, DataConfig.name))
-        yield from labelled("architecture", select("arch", ARCHS, "mlp"))
+        self._arch = "mlp"  # the architecture picked last: leaving a transformer resets its data set and width
+        yield from labelled("architecture", select("arch", ARCHS, self._arch))
         yield from labelled("widths", Input(str(TRAIN_FORM_WIDTH), id="widths", placeholder="e.g. 16 or 8,32,128"))
         yield from labelled("depth (MLP layers, transformer blocks)", Input(str(ModelConfig.depth), id="depth"))
         yield from labelled("norm (CNNs)", select("norm", NORMS, "none"))
@@ -210,7 +211,7 @@ class TrainForm(Form):
     def arch_changed(self, event: Select.Changed) -> None:
         """To or from a transformer: a data set it can read (leaving one: digits, which the MLP and the
         CNNs all read) and its width (a ViT of width 16 would be 512 wide)."""
-        arch, before = str(event.value), getattr(self, "_arch", "mlp")
+        arch, before = str(event.value), self._arch
         self._arch = arch
         if arch in TRANSFORMER_ARCHS or before in TRANSFORMER_ARCHS:
             self.query_one("#dataset", Select).value = default_dataset(arch) if arch in TRANSFORMER_ARCHS else "digits"
