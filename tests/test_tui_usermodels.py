@@ -6,7 +6,7 @@ from textual.widgets import Input
 from lmctui.tui.rows import run_row
 from lmctui.tui.screens.forms import TrainForm
 from lmctui.tui.screens.main import MainScreen
-from tests.tui_helpers import run, run_doc, sample_registry, text_of, train_form, write_registry
+from tests.tui_helpers import run, run_doc, sample_registry, text_of, train_form
 
 
 def test_run_rows_shorten_your_own_arch_and_data_only():
